@@ -1,0 +1,58 @@
+"""Command line interface ``axillary-predictor <command>``.
+
+Each command lives in its own module, which provides ``add_arguments(parser)`` and
+``run(args) -> int``; this file only wires them to argparse. Command modules keep
+heavy imports (pyradiomics, scikit-learn ...) inside ``run`` so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+#: command name -> (module, one-line help). Add new commands here.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("AxillaryPredictorLib.demo", "generate a synthetic case and run the pipeline on it"),
+    "phantom": ("AxillaryPredictorLib.phantoms.cli", "write a synthetic phantom case (image + masks) to disk"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one sub-parser per command."""
+    from AxillaryPredictorLib import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="axillary-predictor",
+        description="Axillary lymph node status prediction from breast imaging radiomics.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module = importlib.import_module(module_name)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.run(args) or 0)
+    except (ValueError, FileNotFoundError, KeyError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""AxillaryPredictorLogicBase: every method of the Slicer module's Logic.
+
+``AxillaryPredictor.AxillaryPredictorLogic`` is
+``class AxillaryPredictorLogic(ScriptedLoadableModuleLogic, AxillaryPredictorLogicBase)``
+and adds nothing, so the Logic's behaviour is tested outside Slicer on the headless
+scene (``ScriptedLoadableModule`` exists only inside Slicer). Methods use Slicer's
+camelCase, take nodes and plain values, raise ``ValueError`` with a clear message on
+bad input, never open dialogs, and report progress through an optional callback
+``progress(fraction: float, message: str)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+ProgressCallback = Callable[[float, str], None]
+
+#: Colours (RGB 0..1) of the segments the module creates, by role.
+SEGMENT_COLORS = {"tumor": (0.85, 0.25, 0.2), "node": (0.95, 0.8, 0.2)}
+
+
+class AxillaryPredictorLogicBase:
+    """Logic methods shared by the Slicer module, the Python console and batch runs."""
+
+    def __init__(self, scene: Any | None = None) -> None:
+        """``scene``: the MRML scene to work in (default: ``slicer.mrmlScene`` inside Slicer)."""
+        self._scene = scene
+
+    @property
+    def scene(self) -> Any:
+        if self._scene is None:
+            import slicer
+
+            scene = getattr(slicer, "mrmlScene", None)
+            if scene is None:
+                raise RuntimeError("No MRML scene: pass one, e.g. AxillaryPredictorLogicBase(create_headless_scene()"
+                                   ".scene), when running outside Slicer.")
+            self._scene = scene
+        return self._scene
+
+    # ------------------------------------------------------------------ sample data
+
+    def loadPhantomCase(self, phantom: Any = None, *, preset: str = "dce", seed: int = 0,
+                        name: str = "Phantom") -> tuple[Any, Any]:
+        """Add a synthetic case to the scene: a volume node and a segmentation node with
+        ``tumor`` (and ``node`` when present) segments. Returns (volume, segmentation)."""
+        from AxillaryPredictorLib.phantoms import make_phantom
+        from AxillaryPredictorLib.scene import add_segmentation_node, add_volume_node, import_label_image
+
+        if phantom is None:
+            phantom = make_phantom(preset, seed, node=True)
+        volume = add_volume_node(self.scene, phantom.image, name)
+        segmentation = add_segmentation_node(self.scene, f"{name} segmentation", volume)
+        import SimpleITK as sitk
+
+        labels = phantom.tumor
+        names = {1: "tumor"}
+        colors = {1: SEGMENT_COLORS["tumor"]}
+        if phantom.node is not None:
+            labels = sitk.Add(phantom.tumor, sitk.Multiply(phantom.node, 2))
+            names[2] = "node"
+            colors[2] = SEGMENT_COLORS["node"]
+        import_label_image(segmentation, labels, names, colors)
+        return volume, segmentation
+
+    # ----------------------------------------------------------------- segmentations
+
+    def segmentNames(self, segmentationNode: Any) -> list[str]:
+        """Names of the segments of a segmentation node, in order."""
+        from AxillaryPredictorLib.scene import segment_ids
+
+        segmentation = segmentationNode.GetSegmentation()
+        return [segmentation.GetSegment(sid).GetName() for sid in segment_ids(segmentationNode)]
+
+    def segmentMask(self, segmentationNode: Any, segment: str, referenceVolumeNode: Any | None = None) -> Any:
+        """Binary SimpleITK mask (UInt8 0/1) of a segment on the reference volume's grid."""
+        from AxillaryPredictorLib.scene import segment_to_image
+
+        if segmentationNode is None:
+            raise ValueError("Select a segmentation node first.")
+        return segment_to_image(segmentationNode, segment, referenceVolumeNode)
+
+    def createClosedSurface(self, segmentationNode: Any) -> int:
+        """Create the 3D (closed surface) representation; returns its number of points."""
+        from AxillaryPredictorLib.scene import create_closed_surface
+
+        return create_closed_surface(segmentationNode)
