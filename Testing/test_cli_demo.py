@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import SimpleITK as sitk
+
 from AxillaryPredictorLib.cli import COMMANDS, main
 
 

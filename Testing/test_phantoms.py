@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import SimpleITK as sitk
+
 from AxillaryPredictorLib.phantoms import (
     ALN_MODEL,
     PCR_MODEL,
