@@ -1,0 +1,270 @@
+"""Nomograms of logistic models, computed exactly as R's ``rms::nomogram`` (maxscale 100).
+
+For predictor j with effect e_j(x) on the linear predictor (β_j·x for a continuous
+predictor, the level's coefficient for a categorical one, 0 for its reference level):
+
+- its axis spans the values in ``axis`` (continuous) or its levels (categorical);
+  lo_j and hi_j are the smallest and largest effect over that axis;
+- sc = 100 / max_j (hi_j − lo_j)   (points per unit of linear predictor; the predictor
+  with the widest contribution spans 100 points);
+- points_j(x) = sc · (e_j(x) − lo_j);  total points TP = Σ_j points_j;
+- LP = offset + TP / sc with offset = β₀ + Σ_j lo_j;  probability = 1 / (1 + e^(−LP)).
+
+Which axis a continuous predictor gets changes sc, so it is stored with the model:
+rms's default is ``pretty(range(x), 10)`` (see ``model_package``); min/max axes are the
+other common convention. Drawing (``draw``) is separate from the computation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+MAX_POINTS = 100.0
+
+
+@dataclass(frozen=True)
+class NomogramPredictor:
+    """One predictor axis. Continuous: ``coefficient`` and ``axis`` tick values (units of
+    the predictor). Categorical: ``levels`` and their ``level_effects`` on the linear
+    predictor (0 for the reference level)."""
+
+    name: str
+    kind: str = "continuous"
+    coefficient: float = 0.0
+    axis: tuple[float, ...] = ()
+    levels: tuple[str, ...] = ()
+    level_effects: tuple[float, ...] = ()
+    label: str | None = None
+    unit: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("continuous", "categorical"):
+            raise ValueError(f"Predictor '{self.name}': kind must be continuous or categorical, not {self.kind!r}.")
+        if self.kind == "continuous" and len(self.axis) < 2:
+            raise ValueError(f"Predictor '{self.name}': a continuous axis needs at least two values.")
+        if self.kind == "categorical" and (len(self.levels) < 2 or len(self.levels) != len(self.level_effects)):
+            raise ValueError(f"Predictor '{self.name}': give at least two levels, each with its effect.")
+
+    def effect(self, value: Any) -> float:
+        """Contribution of ``value`` to the linear predictor; clear error for bad values."""
+        if self.kind == "categorical":
+            key = str(value)
+            if key not in self.levels:
+                raise ValueError(f"'{value}' is not a level of {self.name}; allowed: {', '.join(self.levels)}.")
+            return float(self.level_effects[self.levels.index(key)])
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.name} must be a number, got {value!r}.") from None
+        if not math.isfinite(number):
+            raise ValueError(f"{self.name} must be a finite number, got {value!r}.")
+        return self.coefficient * number
+
+    def effect_range(self) -> tuple[float, float]:
+        if self.kind == "categorical":
+            return min(self.level_effects), max(self.level_effects)
+        ends = (self.coefficient * min(self.axis), self.coefficient * max(self.axis))
+        return min(ends), max(ends)
+
+    def ticks(self) -> list[Any]:
+        return list(self.levels) if self.kind == "categorical" else list(self.axis)
+
+
+@dataclass(frozen=True)
+class Nomogram:
+    """Points, total points and probability of a logistic model (rms conventions)."""
+
+    intercept: float
+    predictors: tuple[NomogramPredictor, ...]
+    max_points: float = MAX_POINTS
+    outcome_label: str = "Probability"
+    _scale: float = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.predictors:
+            raise ValueError("A nomogram needs at least one predictor.")
+        widths = [hi - lo for lo, hi in (p.effect_range() for p in self.predictors)]
+        if max(widths) <= 0:
+            raise ValueError("Every predictor has zero effect over its axis: nothing to draw.")
+        object.__setattr__(self, "_scale", self.max_points / max(widths))
+
+    # ------------------------------------------------------------------ computation
+
+    @property
+    def points_per_lp_unit(self) -> float:
+        """sc: points per unit of linear predictor."""
+        return self._scale
+
+    @property
+    def lp_at_zero_points(self) -> float:
+        """offset = β₀ + Σ_j lo_j: the linear predictor at 0 total points."""
+        return self.intercept + sum(p.effect_range()[0] for p in self.predictors)
+
+    def _check_values(self, values: Mapping[str, Any]) -> None:
+        missing = [p.name for p in self.predictors if p.name not in values]
+        if missing:
+            raise ValueError(f"Missing value for {', '.join(missing)}.")
+
+    def points(self, values: Mapping[str, Any]) -> dict[str, float]:
+        """Points of each predictor for one case."""
+        self._check_values(values)
+        return {p.name: self._scale * (p.effect(values[p.name]) - p.effect_range()[0]) for p in self.predictors}
+
+    def total_points(self, values: Mapping[str, Any]) -> float:
+        """Total points (the Nomo-score) of one case."""
+        return float(sum(self.points(values).values()))
+
+    def linear_predictor_from_points(self, total: float) -> float:
+        return self.lp_at_zero_points + float(total) / self._scale
+
+    def probability_from_points(self, total: float) -> float:
+        """Probability at ``total`` points: plogis(offset + TP / sc)."""
+        return float(1.0 / (1.0 + math.exp(-self.linear_predictor_from_points(total))))
+
+    def points_for_probability(self, probability: float) -> float:
+        """Total points at which the model predicts ``probability`` (0 < p < 1)."""
+        if not 0.0 < probability < 1.0:
+            raise ValueError("probability must be strictly between 0 and 1.")
+        return (math.log(probability / (1 - probability)) - self.lp_at_zero_points) * self._scale
+
+    def probability(self, values: Mapping[str, Any]) -> float:
+        return self.probability_from_points(self.total_points(values))
+
+    def max_total_points(self) -> float:
+        return float(sum(self._scale * (hi - lo) for lo, hi in (p.effect_range() for p in self.predictors)))
+
+    def axes(self, probability_ticks: Sequence[float] = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
+             ) -> list[dict[str, Any]]:
+        """What to draw, top to bottom: each axis with tick labels and their positions in
+        points (Points, predictors, Total Points, Linear Predictor, probability)."""
+        rows: list[dict[str, Any]] = [{"name": "Points", "ticks": list(range(0, int(self.max_points) + 1, 10)),
+                                       "positions": [float(t) for t in range(0, int(self.max_points) + 1, 10)],
+                                       "scale": "points"}]
+        for p in self.predictors:
+            lo = p.effect_range()[0]
+            positions = [self._scale * (p.effect(t) - lo) for t in p.ticks()]
+            label = p.label or p.name
+            rows.append({"name": label + (f" ({p.unit})" if p.unit else ""), "ticks": p.ticks(),
+                         "positions": positions, "scale": "points", "predictor": p.name})
+        top = self.max_total_points()
+        step = _nice_step(top / 10)
+        total_ticks = list(np.arange(0.0, top + step / 2, step))
+        rows.append({"name": "Total Points", "ticks": [round(t, 6) for t in total_ticks],
+                     "positions": [float(t) for t in total_ticks], "scale": "total"})
+        lp_lo, lp_hi = self.linear_predictor_from_points(0), self.linear_predictor_from_points(top)
+        lp_ticks = [float(v) for v in np.arange(math.ceil(lp_lo), math.floor(lp_hi) + 1)]
+        rows.append({"name": "Linear Predictor", "ticks": lp_ticks,
+                     "positions": [(v - self.lp_at_zero_points) * self._scale for v in lp_ticks], "scale": "total"})
+        shown = [q for q in probability_ticks if 0 <= self.points_for_probability(q) <= top]
+        rows.append({"name": self.outcome_label, "ticks": shown,
+                     "positions": [self.points_for_probability(q) for q in shown], "scale": "total"})
+        return rows
+
+    # ---------------------------------------------------------------------- drawing
+
+    def draw(self, values: Mapping[str, Any] | None = None, *, title: str | None = None):
+        """rms-style nomogram as a matplotlib Figure; marks a case's values when given."""
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from matplotlib.figure import Figure
+
+        rows = self.axes()
+        total_span = max(self.max_total_points(), self.max_points)
+        figure = Figure(figsize=(9, 0.62 * len(rows) + 1.2), dpi=110)
+        ax = figure.add_axes((0.24, 0.06, 0.72, 0.86 if title else 0.9))
+        ax.set_xlim(-0.03 * self.max_points, 1.03 * self.max_points)
+        ax.set_ylim(len(rows) - 0.5, -0.7)
+        ax.axis("off")
+        patient_points = self.points(values) if values is not None else {}
+        patient_total = sum(patient_points.values()) if values is not None else None
+        for row_index, row in enumerate(rows):
+            factor = self.max_points / total_span if row["scale"] == "total" else 1.0
+            xs = [x * factor for x in row["positions"]]
+            if xs:
+                ax.plot([min(xs), max(xs)], [row_index, row_index], color="black", lw=1)
+            order = np.argsort(xs)
+            for rank, index in enumerate(order):
+                x, tick = xs[index], row["ticks"][index]
+                ax.plot([x, x], [row_index, row_index - 0.12], color="black", lw=0.8)
+                # categorical labels alternate above/below the axis so close levels stay readable
+                below = isinstance(tick, str) and rank % 2 == 1
+                ax.text(x, row_index + (0.12 if below else -0.18), _tick_label(tick), ha="center",
+                        va="top" if below else "bottom", fontsize=7)
+            ax.text(-0.05 * self.max_points, row_index, row["name"], ha="right", va="center", fontsize=9)
+            marker = None
+            if values is not None and row.get("predictor") in patient_points:
+                marker = patient_points[row["predictor"]]
+            elif values is not None and row["scale"] == "total" and row["name"] != "Linear Predictor":
+                marker = patient_total * factor
+            if marker is not None:
+                ax.plot([marker], [row_index], "o", color="#d62728", ms=7, zorder=3)
+                if row.get("predictor"):
+                    ax.plot([marker, marker], [0, row_index], color="#d62728", lw=0.8, ls=":")
+        if patient_total is not None:
+            probability = self.probability_from_points(patient_total)
+            ax.text(1.03 * self.max_points, len(rows) - 0.35,
+                    f"Total points {patient_total:.1f}  ->  {self.outcome_label.lower()} {probability:.1%}",
+                    ha="right", va="center", fontsize=9, color="#d62728")
+        if title:
+            figure.suptitle(title, fontsize=11)
+        return figure
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_package(cls, package: Any) -> Nomogram:
+        """Nomogram of a logistic model package (``ModelPackage`` or its JSON dict).
+
+        Reads ``estimator`` (type ``logistic``: ``intercept`` and ``coefficients`` by
+        design column) and ``nomogram.predictors``: per predictor its ``name``, ``kind``,
+        ``axis`` (continuous) or ``levels`` with the design column of each non-reference
+        level (``level_columns``), ``label`` and ``unit``.
+        """
+        document = package.document if hasattr(package, "document") else package
+        estimator = document.get("estimator", {})
+        if estimator.get("type") != "logistic":
+            raise ValueError("A nomogram needs a logistic model; this package's estimator is "
+                             f"{estimator.get('type')!r}.")
+        spec = document.get("nomogram")
+        if not spec or not spec.get("predictors"):
+            raise ValueError("This model package has no nomogram section (nomogram.predictors).")
+        coefficients = dict(estimator["coefficients"])
+        predictors = []
+        for item in spec["predictors"]:
+            if item.get("kind", "continuous") == "categorical":
+                columns = item.get("level_columns", {})
+                effects = tuple(float(coefficients[columns[level]]) if level in columns else 0.0
+                                for level in item["levels"])
+                predictors.append(NomogramPredictor(item["name"], "categorical", levels=tuple(item["levels"]),
+                                                    level_effects=effects, label=item.get("label"),
+                                                    unit=item.get("unit")))
+            else:
+                column = item.get("column", item["name"])
+                predictors.append(NomogramPredictor(item["name"], "continuous", float(coefficients[column]),
+                                                    tuple(float(v) for v in item["axis"]), label=item.get("label"),
+                                                    unit=item.get("unit")))
+        return cls(float(estimator["intercept"]), tuple(predictors),
+                   outcome_label=spec.get("outcome_label", "Probability"))
+
+
+def _nice_step(raw: float) -> float:
+    if raw <= 0:
+        return 1.0
+    magnitude = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 2.5, 5, 10):
+        if factor * magnitude >= raw:
+            return factor * magnitude
+    return 10 * magnitude
+
+
+def _tick_label(tick: Any) -> str:
+    if isinstance(tick, str):
+        return tick
+    value = float(tick)
+    return f"{value:g}" if abs(value) >= 1e-9 else "0"
