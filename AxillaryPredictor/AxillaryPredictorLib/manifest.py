@@ -1,0 +1,185 @@
+"""Cohort manifests: one CSV row per (case, view, timepoint) image with its mask.
+
+Columns: ``case_id``, ``view``, ``timepoint`` (optional: ``baseline`` / ``ontreatment``),
+``image`` (file or DICOM series folder), ``mask`` (labelmap NRRD/NIfTI or ``.seg.nrrd``),
+optional ``segment`` / ``label`` (which segment or label of the mask is the tumor),
+and any clinical, outcome, ``split`` and ``center`` columns (carried through to outputs).
+Relative paths are relative to the manifest's folder.
+
+Validation happens up front, before any heavy work, and reports every problem with its
+row number: missing files, unreadable images, duplicate rows, image/mask geometry
+mismatch, bad timepoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+REQUIRED_COLUMNS = ("case_id", "image", "mask")
+RESERVED_COLUMNS = ("case_id", "view", "timepoint", "image", "mask", "segment", "label")
+TIMEPOINTS = ("baseline", "ontreatment")
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One image of a case, with resolved paths."""
+
+    row: int  # 1-based row number in the CSV (header = row 0)
+    case_id: str
+    view: str
+    timepoint: str | None
+    image: Path
+    mask: Path
+    segment: str | None = None
+    label: int | None = None
+
+
+@dataclass(frozen=True)
+class CaseEntry:
+    """All rows of one case plus its non-image columns (clinical, outcome, split ...)."""
+
+    case_id: str
+    rows: tuple[ManifestRow, ...]
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Manifest:
+    """A validated manifest: its cases in file order and the problems found."""
+
+    path: Path
+    table: pd.DataFrame
+    cases: list[CaseEntry]
+    errors: list[str]
+
+    def raise_if_invalid(self) -> None:
+        if self.errors:
+            listing = "\n".join(f"  - {e}" for e in self.errors)
+            raise ValueError(f"The manifest {self.path} has {len(self.errors)} problem(s):\n{listing}")
+
+
+def _geometry(path: Path) -> tuple | None:
+    import SimpleITK as sitk
+
+    if path.is_dir():
+        return None  # DICOM series: geometry is checked when the series is read
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    return reader.GetSize(), reader.GetSpacing(), reader.GetOrigin(), reader.GetDirection()
+
+
+def _same_geometry(a: tuple, b: tuple, tolerance: float = 1e-4) -> str | None:
+    names = ("size", "spacing", "origin", "direction")
+    for name, x, y in zip(names, a, b, strict=True):
+        if len(x) != len(y) or any(abs(float(u) - float(v)) > tolerance for u, v in zip(x, y, strict=True)):
+            return f"{name} {tuple(round(float(v), 4) for v in x)} vs {tuple(round(float(v), 4) for v in y)}"
+    return None
+
+
+def load_manifest(path: str | Path, *, check_images: bool = True, require_timepoints: bool = False) -> Manifest:
+    """Read and validate a manifest; problems are collected in ``Manifest.errors``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No manifest at {path}.")
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing_columns = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing_columns:
+        raise ValueError(f"The manifest {path} lacks the column(s) {', '.join(missing_columns)}; "
+                         f"required: {', '.join(REQUIRED_COLUMNS)}.")
+    if "view" not in table.columns:
+        table["view"] = ""
+    base = path.parent
+    errors: list[str] = []
+    rows: list[ManifestRow] = []
+    seen: dict[tuple, int] = {}
+    for index, record in table.iterrows():
+        number = int(index) + 1
+        case_id = record["case_id"].strip()
+        if not case_id:
+            errors.append(f"row {number}: empty case_id")
+            continue
+        timepoint = record.get("timepoint", "").strip() or None
+        if timepoint is not None and timepoint not in TIMEPOINTS:
+            errors.append(f"row {number} ({case_id}): timepoint '{timepoint}' is not one of {', '.join(TIMEPOINTS)}")
+        if require_timepoints and timepoint is None:
+            errors.append(f"row {number} ({case_id}): a delta run needs a timepoint (baseline/ontreatment)")
+        key = (case_id, record["view"].strip(), timepoint)
+        if key in seen:
+            errors.append(f"row {number} ({case_id}): duplicate of row {seen[key]} (same case_id, view, timepoint)")
+            continue
+        seen[key] = number
+        image, mask = base / record["image"].strip(), base / record["mask"].strip()
+        label_text = record.get("label", "").strip()
+        try:
+            label = int(label_text) if label_text else None
+        except ValueError:
+            errors.append(f"row {number} ({case_id}): label '{label_text}' is not an integer")
+            label = None
+        row = ManifestRow(number, case_id, record["view"].strip(), timepoint, image, mask,
+                          record.get("segment", "").strip() or None, label)
+        problems = _check_files(row) if check_images else []
+        errors.extend(f"row {number} ({case_id}): {p}" for p in problems)
+        rows.append(row)
+    extra_columns = [c for c in table.columns if c not in RESERVED_COLUMNS]
+    cases: dict[str, CaseEntry] = {}
+    for row in rows:
+        if row.case_id not in cases:
+            first = table.iloc[row.row - 1]
+            cases[row.case_id] = CaseEntry(row.case_id, (), {c: first[c] for c in extra_columns})
+        entry = cases[row.case_id]
+        cases[row.case_id] = CaseEntry(entry.case_id, (*entry.rows, row), entry.extra)
+    if require_timepoints:
+        for entry in cases.values():
+            have = {r.timepoint for r in entry.rows}
+            if not set(TIMEPOINTS) <= have:
+                errors.append(f"case {entry.case_id}: needs both a baseline and an ontreatment row")
+    return Manifest(path=path, table=table, cases=list(cases.values()), errors=errors)
+
+
+def _check_files(row: ManifestRow) -> list[str]:
+    problems = []
+    for role, file in (("image", row.image), ("mask", row.mask)):
+        if not file.exists():
+            problems.append(f"{role} file not found: {file}")
+    if problems:
+        return problems
+    try:
+        image_geometry = _geometry(row.image)
+    except RuntimeError as error:
+        return [f"image {row.image} is unreadable: {str(error).splitlines()[0][:200]}"]
+    try:
+        mask_geometry = _geometry(row.mask)
+    except RuntimeError as error:
+        return [f"mask {row.mask} is unreadable: {str(error).splitlines()[0][:200]}"]
+    if image_geometry and mask_geometry and not row.mask.name.endswith(".seg.nrrd"):
+        difference = _same_geometry(image_geometry, mask_geometry)
+        if difference:
+            problems.append(f"image and mask grids differ ({difference})")
+    return problems
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, or of every file (sorted by name) of a DICOM folder."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(file.name.encode())
+        with file.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def case_fingerprint(case: CaseEntry, settings: str) -> str:
+    """Hash of a case's input files and the run settings: unchanged -> ``--resume`` skips it."""
+    digest = hashlib.sha256(settings.encode())
+    for row in case.rows:
+        digest.update(f"{row.view}|{row.timepoint}|{row.segment}|{row.label}".encode())
+        digest.update(file_digest(row.image).encode())
+        digest.update(file_digest(row.mask).encode())
+    return digest.hexdigest()
