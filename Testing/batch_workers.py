@@ -10,7 +10,7 @@ import time
 
 import SimpleITK as sitk
 
-from AxillaryPredictorLib.batch import CaseFailure
+from AxillaryPredictorLib.batch import CaseError
 from AxillaryPredictorLib.manifest import CaseEntry
 
 
@@ -23,7 +23,7 @@ def firstorder_worker(case: CaseEntry) -> dict:
         image = sitk.ReadImage(str(entry.image))
         mask = sitk.ReadImage(str(entry.mask))
         if sitk.GetArrayViewFromImage(mask).max() == 0:
-            raise CaseFailure("regions", f"the tumor mask of view '{entry.view}' is empty")
+            raise CaseError("regions", f"the tumor mask of view '{entry.view}' is empty")
         features = firstorder.RadiomicsFirstOrder(image, mask, binWidth=25, force2D=True)
         features.enableAllFeatures()
         for name, value in features.execute().items():

@@ -35,7 +35,7 @@ from AxillaryPredictorLib.manifest import CaseEntry, Manifest, case_fingerprint
 ProgressCallback = Callable[[int, int, int, float | None], None]  # done, failed, total, eta seconds
 
 
-class CaseFailure(Exception):
+class CaseError(Exception):
     """A case could not be processed; ``step`` names the stage (read, regions, extract ...)."""
 
     def __init__(self, step: str, message: str) -> None:
@@ -95,7 +95,7 @@ def _run_one(worker: Callable[[CaseEntry], dict], case: CaseEntry) -> tuple[str,
     try:
         row = worker(case)
         return case.case_id, dict(row), None, time.perf_counter() - start
-    except CaseFailure as failure:
+    except CaseError as failure:
         return case.case_id, None, (failure.step, str(failure)), time.perf_counter() - start
     except Exception as error:  # one broken case must not stop the cohort
         step = getattr(error, "step", "run")
