@@ -66,6 +66,36 @@ class AxillaryPredictorLogicBase:
 
     # ----------------------------------------------------------------- segmentations
 
+    def getSegmentEditorNode(self) -> Any:
+        """The module's own segment editor node (one per scene, kept out of the Data module)."""
+        node = self.scene.GetSingletonNode("AxillaryPredictor", "vtkMRMLSegmentEditorNode")
+        if node is None:
+            node = self.scene.CreateNodeByClass("vtkMRMLSegmentEditorNode")
+            node.UnRegister(None)
+            node.SetSingletonTag("AxillaryPredictor")
+            node.SetHideFromEditors(True)
+            node = self.scene.AddNode(node)
+        return node
+
+    def createTumorSegment(self, segmentationNode: Any | None, referenceVolumeNode: Any,
+                           name: str = "tumor") -> tuple[Any, str]:
+        """Add an empty, conventionally coloured tumor segment (creating the segmentation
+        node when ``segmentationNode`` is None); an existing segment of that name is reused,
+        never cleared. Returns (segmentation node, segment ID)."""
+        from AxillaryPredictorLib.scene import add_segmentation_node
+
+        if referenceVolumeNode is None:
+            raise ValueError("Select the image to segment first.")
+        if segmentationNode is None:
+            segmentationNode = add_segmentation_node(self.scene, f"{referenceVolumeNode.GetName()} segmentation",
+                                                     referenceVolumeNode)
+        segmentation = segmentationNode.GetSegmentation()
+        existing = segmentation.GetSegmentIdBySegmentName(name)
+        if existing:
+            return segmentationNode, existing
+        segmentId = segmentation.AddEmptySegment("", name, list(SEGMENT_COLORS["tumor"]))
+        return segmentationNode, segmentId
+
     def segmentNames(self, segmentationNode: Any) -> list[str]:
         """Names of the segments of a segmentation node, in order."""
         from AxillaryPredictorLib.scene import segment_ids
