@@ -17,6 +17,7 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("AxillaryPredictorLib.demo", "generate a synthetic case and run the pipeline on it"),
     "phantom": ("AxillaryPredictorLib.phantoms.cli", "write a synthetic phantom case (image + masks) to disk"),
+    "regions": ("AxillaryPredictorLib.regions_cli", "build tumor and peritumoral regions (3/5/10 mm margins)"),
 }
 
 

@@ -11,7 +11,7 @@ bad input, never open dialogs, and report progress through an optional callback
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 ProgressCallback = Callable[[float, str], None]
@@ -111,8 +111,41 @@ class AxillaryPredictorLogicBase:
             raise ValueError("Select a segmentation node first.")
         return segment_to_image(segmentationNode, segment, referenceVolumeNode)
 
+    def buildRegions(self, segmentationNode: Any, segment: str, referenceVolumeNode: Any,
+                     margins: str | Sequence[float] = "3,5,10", *, excludeBelow: float | None = None,
+                     excludeSegments: Sequence[str] = (), components: str = "largest",
+                     nodeSegment: str | None = None, progress: ProgressCallback | None = None) -> Any:
+        """Grow the peritumoral regions around ``segment`` and add each as a segment of
+        ``segmentationNode`` (replacing the ones a previous run created; the user's
+        segments are never changed). Returns the ``RegionSet`` (images and reports)."""
+        from AxillaryPredictorLib.regions import build_region_set, tissue_mask
+        from AxillaryPredictorLib.scene import segment_to_image, volume_node_to_image
+        from AxillaryPredictorLib.scene_regions import tumor_mask_from_segment, write_region_segments
+
+        if segmentationNode is None:
+            raise ValueError("Select the segmentation that holds the tumor segment.")
+        _report(progress, 0.05, "Reading the tumor segment")
+        tumor = tumor_mask_from_segment(segmentationNode, segment, referenceVolumeNode)
+        allowed = None
+        if excludeBelow is not None or excludeSegments:
+            image = volume_node_to_image(referenceVolumeNode)
+            excluded = [segment_to_image(segmentationNode, name, referenceVolumeNode) for name in excludeSegments]
+            allowed = tissue_mask(image, excludeBelow, excluded)
+        node = segment_to_image(segmentationNode, nodeSegment, referenceVolumeNode) if nodeSegment else None
+        _report(progress, 0.3, "Growing the margins")
+        regionSet = build_region_set(tumor, margins, allowed_mask=allowed, components=components, node_mask=node)
+        _report(progress, 0.7, "Adding the region segments")
+        write_region_segments(segmentationNode, regionSet)
+        _report(progress, 1.0, "Regions ready")
+        return regionSet
+
     def createClosedSurface(self, segmentationNode: Any) -> int:
         """Create the 3D (closed surface) representation; returns its number of points."""
         from AxillaryPredictorLib.scene import create_closed_surface
 
         return create_closed_surface(segmentationNode)
+
+
+def _report(progress: ProgressCallback | None, fraction: float, message: str) -> None:
+    if progress is not None:
+        progress(fraction, message)

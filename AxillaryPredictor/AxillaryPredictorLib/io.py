@@ -1,0 +1,125 @@
+"""Reading images and masks the way users have them; writing outputs atomically.
+
+- ``read_image``: an image file (NRRD, NIfTI, MHA ...) or a DICOM series folder;
+- ``read_mask``: a labelmap (choose ``label=N`` when it has several labels) or a Slicer
+  ``.seg.nrrd`` segmentation (choose ``segment=NAME``), as a UInt8 0/1 image, optionally
+  placed on a reference image's grid (``.seg.nrrd`` files store only the segments' extent);
+- ``write_image``: temporary file in the target folder + rename, so a failed or killed
+  run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+
+def read_image(path: str | Path, *, series: str | None = None) -> sitk.Image:
+    """Read an image file or a DICOM series folder (``series``: SeriesInstanceUID when the
+    folder holds several series)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No image at {path}.")
+    if path.is_file():
+        try:
+            return sitk.ReadImage(str(path))
+        except RuntimeError as error:
+            raise ValueError(f"Cannot read the image {path}: {str(error).splitlines()[0]}") from None
+    reader = sitk.ImageSeriesReader()
+    series_ids = list(reader.GetGDCMSeriesIDs(str(path)))
+    if not series_ids:
+        raise ValueError(f"The folder {path} holds no DICOM series.")
+    if series is None and len(series_ids) > 1:
+        listing = "; ".join(f"{uid} ({_series_description(path, uid)})" for uid in series_ids)
+        raise ValueError(f"The folder {path} holds {len(series_ids)} DICOM series: {listing}. "
+                         "Choose one by its SeriesInstanceUID.")
+    uid = series or series_ids[0]
+    if uid not in series_ids:
+        raise ValueError(f"Series {uid} is not in {path}; available: {', '.join(series_ids)}.")
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path), uid))
+    return reader.Execute()
+
+
+def _series_description(folder: Path, uid: str) -> str:
+    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(files[0])
+    reader.ReadImageInformation()
+    description = reader.GetMetaData("0008|103e").strip() if reader.HasMetaDataKey("0008|103e") else "no description"
+    return f"{description}, {len(files)} files"
+
+
+def segment_names(path: str | Path) -> dict[str, tuple[int, int]]:
+    """Segments of a ``.seg.nrrd``: name -> (layer, label value)."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    keys = set(reader.GetMetaDataKeys())
+    segments: dict[str, tuple[int, int]] = {}
+    index = 0
+    while f"Segment{index}_Name" in keys:
+        name = reader.GetMetaData(f"Segment{index}_Name")
+        layer = int(reader.GetMetaData(f"Segment{index}_Layer")) if f"Segment{index}_Layer" in keys else 0
+        value = int(reader.GetMetaData(f"Segment{index}_LabelValue")) if f"Segment{index}_LabelValue" in keys \
+            else index + 1
+        segments[name] = (layer, value)
+        index += 1
+    return segments
+
+
+def read_mask(path: str | Path, *, label: int | None = None, segment: str | None = None,
+              reference: sitk.Image | None = None) -> sitk.Image:
+    """A UInt8 0/1 mask from a labelmap or a ``.seg.nrrd`` file (see module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No mask at {path}.")
+    image = sitk.ReadImage(str(path))
+    if path.name.endswith(".seg.nrrd"):
+        segments = segment_names(path)
+        if segment is None:
+            if len(segments) != 1:
+                raise ValueError(f"{path.name} has {len(segments)} segments ({', '.join(segments) or 'none'}); "
+                                 "choose one with segment=NAME (CLI: --segment NAME).")
+            segment = next(iter(segments))
+        if segment not in segments:
+            raise ValueError(f"No segment '{segment}' in {path.name}; segments: {', '.join(segments) or 'none'}.")
+        layer, value = segments[segment]
+        if image.GetNumberOfComponentsPerPixel() > 1:
+            image = sitk.VectorIndexSelectionCast(image, layer)
+        mask = sitk.Cast(sitk.Equal(image, value), sitk.sitkUInt8)
+        if reference is not None:
+            mask = sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        return mask
+    if segment is not None:
+        raise ValueError(f"{path.name} is a labelmap, not a .seg.nrrd segmentation: use label=N instead of segment.")
+    if image.GetNumberOfComponentsPerPixel() > 1:
+        raise ValueError(f"{path.name} has several components per voxel; give a scalar labelmap.")
+    array = sitk.GetArrayViewFromImage(image)
+    values = [int(v) for v in np.unique(array) if v != 0]
+    if label is None:
+        if len(values) > 1:
+            raise ValueError(f"{path.name} has several labels ({', '.join(map(str, values))}); choose the tumor with "
+                             "label=N (CLI: --label N).")
+        mask = sitk.Cast(sitk.NotEqual(image, 0), sitk.sitkUInt8)
+    else:
+        if label not in values:
+            raise ValueError(f"Label {label} is not in {path.name}; labels present: {', '.join(map(str, values))}.")
+        mask = sitk.Cast(sitk.Equal(image, label), sitk.sitkUInt8)
+    return mask
+
+
+def write_image(image: sitk.Image, path: str | Path, *, compress: bool = True) -> Path:
+    """Write ``image`` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
+    try:
+        sitk.WriteImage(image, str(temporary), compress)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path

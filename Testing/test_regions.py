@@ -1,0 +1,237 @@
+"""Tumor and peritumoral regions: analytic volumes, parity with Slicer's vtkITKImageMargin, invariants,
+bad inputs, the scene adapter and the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from AxillaryPredictorLib.phantoms import LesionSpec, make_phantom
+from AxillaryPredictorLib.regions import (
+    build_region_set,
+    build_regions,
+    margin_label,
+    region_names,
+    tissue_mask,
+)
+
+
+def _array(image: sitk.Image) -> np.ndarray:
+    return sitk.GetArrayFromImage(image).astype(bool)
+
+
+def _sphere(radius_mm: float, spacing: float, size: int) -> sitk.Image:
+    centre = (size - 1) / 2
+    k, j, i = np.indices((size, size, size))
+    inside = ((k - centre) ** 2 + (j - centre) ** 2 + (i - centre) ** 2) * spacing**2 <= radius_mm**2
+    image = sitk.GetImageFromArray(inside.astype(np.uint8))
+    image.SetSpacing((spacing, spacing, spacing))
+    return image
+
+
+def slicer_margin(mask: sitk.Image, margin: float) -> np.ndarray:
+    """Slicer's Margin effect filter (vtkITKImageMargin from slicer-core) on the mask's voxels and spacing."""
+    import vtk
+    from vtk.util import numpy_support
+
+    import slicer
+
+    array = sitk.GetArrayFromImage(mask).astype(np.uint8)
+    data = vtk.vtkImageData()
+    data.SetDimensions(*mask.GetSize())
+    data.SetSpacing(*mask.GetSpacing())
+    data.GetPointData().SetScalars(numpy_support.numpy_to_vtk(array.ravel(), deep=True,
+                                                              array_type=vtk.VTK_UNSIGNED_CHAR))
+    grow = slicer.vtkITKImageMargin()
+    grow.SetInputData(data)
+    grow.SetCalculateMarginInMM(True)
+    grow.SetOuterMarginMM(margin)
+    grow.SetBackgroundValue(0)
+    grow.Update()
+    return numpy_support.vtk_to_numpy(grow.GetOutput().GetPointData().GetScalars()).reshape(array.shape) != 0
+
+
+def _check_invariants(regions: dict[str, sitk.Image], margins) -> None:
+    tumor = _array(regions["tumor"])
+    previous = tumor
+    for margin in sorted(margins):
+        label = margin_label(margin)
+        ring, grown = _array(regions[f"margin{label}"]), _array(regions[f"tumor_margin{label}"])
+        assert not (ring & tumor).any()
+        assert np.array_equal(ring | tumor, grown)
+        assert not (previous & ~grown).any()  # nested
+        previous = grown
+
+
+def test_names_and_margin_labels():
+    assert region_names((3, 5, 10)) == ["tumor", "tumor_margin3mm", "margin3mm", "tumor_margin5mm", "margin5mm",
+                                        "tumor_margin10mm", "margin10mm"]
+    assert margin_label(2.5) == "2p5mm" and region_names([3], node=True)[-1] == "node"
+
+
+def test_sphere_ring_volumes_match_the_analytic_shell():
+    radius = 10.0
+    region_set = build_region_set(_sphere(radius, 0.5, 100), (3, 5, 10))
+    deviations = {}
+    for margin in (3, 5, 10):
+        analytic = 4 / 3 * np.pi * ((radius + margin) ** 3 - radius**3)
+        measured = region_set.reports[f"margin{margin}mm"].volume_mm3
+        deviations[margin] = measured / analytic - 1
+        assert measured == pytest.approx(analytic, rel=0.05)
+    assert deviations[3] < 0  # voxel-centre rule: rings come out slightly narrow (docs/regions.md)
+
+
+@pytest.mark.parametrize(("preset", "lesion"), [
+    ("dce", LesionSpec(diameter_mm=16, spiculation=0.4)),  # anisotropic 0.7 x 0.7 x 1.5 mm
+    ("dbt-mlo", LesionSpec(diameter_mm=12, lobulation=0.3)),  # oblique direction
+    ("us", LesionSpec(diameter_mm=14)),  # single slice
+])
+def test_parity_with_slicer_margin_effect_and_invariants(preset, lesion):
+    phantom = make_phantom(preset, seed=5, lesion=lesion)
+    regions = build_regions(phantom.tumor, (3, 5, 10))
+    for margin in (3, 5, 10):
+        ours = _array(regions[f"tumor_margin{margin}mm"])
+        assert np.array_equal(ours, slicer_margin(phantom.tumor, margin)), f"{margin} mm differs from Slicer"
+        assert regions[f"margin{margin}mm"].GetDirection() == phantom.tumor.GetDirection()
+    _check_invariants(regions, (3, 5, 10))
+
+
+def test_two_dimensional_images_grow_in_plane_only():
+    phantom = make_phantom("us", seed=1)
+    planar = sitk.Extract(phantom.tumor, (*phantom.tumor.GetSize()[:2], 0), (0, 0, 0))
+    regions = build_regions(planar, (3,))
+    assert regions["tumor"].GetDimension() == 2
+    assert np.array_equal(_array(regions["tumor_margin3mm"]), _array(build_regions(phantom.tumor, (3,))
+                                                                     ["tumor_margin3mm"])[0])
+
+
+def test_components_largest_and_all_are_reported():
+    array = np.zeros((30, 40, 40), np.uint8)
+    array[5:15, 5:15, 5:15] = 1
+    array[20:23, 30:33, 30:33] = 1
+    mask = sitk.GetImageFromArray(array)
+    largest = build_region_set(mask, (1,))
+    assert largest.components["count"] == 2 and largest.components["discarded_mm3"] == [27.0]
+    assert _array(largest.images["tumor"]).sum() == 1000 and "discarded" in largest.warnings[0]
+    everything = build_region_set(mask, (1,), components="all")
+    assert _array(everything.images["tumor"]).sum() == 1027 and not everything.warnings
+
+
+def test_allowed_mask_and_image_border_are_reported():
+    phantom = make_phantom("dce", seed=2, lesion=LesionSpec(diameter_mm=20))
+    allowed = tissue_mask(phantom.image, exclude_below=float(np.percentile(sitk.GetArrayViewFromImage(phantom.image),
+                                                                           40)))
+    region_set = build_region_set(phantom.tumor, (3, 10), allowed_mask=allowed)
+    report = region_set.reports["margin10mm"]
+    assert 0 < report.clipped_fraction < 1
+    assert not (_array(region_set.images["margin10mm"]) & ~_array(allowed)).any()
+    assert np.array_equal(_array(region_set.images["tumor"]), _array(phantom.tumor))  # the tumor is never clipped
+    _check_invariants(region_set.images, (3, 10))
+    # a lesion at the image edge: the margin leaves the image and is reported, not silently truncated
+    array = np.zeros((20, 20, 20), np.uint8)
+    array[0:4, 8:12, 8:12] = 1
+    edge = build_region_set(sitk.GetImageFromArray(array), (3,))
+    assert edge.reports["margin3mm"].border_fraction > 0.1 and "leaves the image" in edge.warnings[0]
+
+
+def test_node_passes_through():
+    phantom = make_phantom("dce", seed=2, node=True)
+    regions = build_regions(phantom.tumor, (3,), node_mask=phantom.node)
+    assert np.array_equal(_array(regions["node"]), _array(phantom.node))
+
+
+def test_bad_inputs_give_clear_errors_and_leave_inputs_unchanged():
+    phantom = make_phantom("dce", seed=1)
+    before = sitk.GetArrayFromImage(phantom.tumor).copy()
+    empty = sitk.Image(phantom.tumor.GetSize(), sitk.sitkUInt8)
+    empty.CopyInformation(phantom.tumor)
+    with pytest.raises(ValueError, match="tumor mask is empty"):
+        build_regions(empty)
+    labels = sitk.Add(phantom.tumor, sitk.Multiply(sitk.Cast(phantom.labels == 2, sitk.sitkUInt8), 2))
+    with pytest.raises(ValueError, match=r"several labels \(1, 2\).*label=N"):
+        build_regions(labels)
+    assert _array(build_regions(labels, (3,), label=1)["tumor"]).sum() == before.sum()
+    with pytest.raises(ValueError, match="outside the supported range"):
+        build_regions(phantom.tumor, (40,))
+    with pytest.raises(ValueError, match="not feasible at the current resolution"):
+        build_regions(phantom.tumor, (0.6,))
+    with pytest.raises(ValueError, match="numbers in mm"):
+        build_regions(phantom.tumor, "3,five")
+    shifted = sitk.Image(phantom.tumor)
+    shifted.SetOrigin([o + 1.0 for o in phantom.tumor.GetOrigin()])
+    with pytest.raises(ValueError, match=r"different grids \(origin"):
+        build_regions(phantom.tumor, (3,), allowed_mask=shifted)
+    resampled = build_regions(phantom.tumor, (3,), allowed_mask=sitk.Cast(shifted * 0 + 1, sitk.sitkUInt8),
+                              tolerance=2.0)
+    assert "margin3mm" in resampled
+    assert np.array_equal(sitk.GetArrayFromImage(phantom.tumor), before)
+
+
+def test_scene_segments_round_trip_and_rerun_replaces_only_our_segments(headless):
+    from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
+    from AxillaryPredictorLib.scene import segment_to_image
+    from AxillaryPredictorLib.scene_regions import REGION_TAG, created_segments
+
+    phantom = make_phantom("dbt-mlo", seed=4, node=True)
+    logic = AxillaryPredictorLogicBase(headless.scene)
+    volume, segmentation = logic.loadPhantomCase(phantom)
+    tumor_before = sitk.GetArrayFromImage(segment_to_image(segmentation, "tumor", volume))
+    region_set = logic.buildRegions(segmentation, "tumor", volume, "3,5,10")
+    names = logic.segmentNames(segmentation)
+    assert names[:2] == ["tumor", "node"] and set(names[2:]) == set(region_names((3, 5, 10))[1:])
+    for name in names[2:]:
+        from_scene = sitk.GetArrayFromImage(segment_to_image(segmentation, name, volume))
+        assert np.array_equal(from_scene, sitk.GetArrayFromImage(region_set.images[name])), name
+        assert np.array_equal(from_scene.astype(bool), slicer_margin(phantom.tumor, float(name.split("margin")[1][:-2]))
+                              & ~(tumor_before.astype(bool) if name.startswith("margin") else False))
+    logic.buildRegions(segmentation, "tumor", volume, "3")
+    assert logic.segmentNames(segmentation) == ["tumor", "node", "tumor_margin3mm", "margin3mm"]
+    assert np.array_equal(sitk.GetArrayFromImage(segment_to_image(segmentation, "tumor", volume)), tumor_before)
+    segment = segmentation.GetSegmentation().GetSegment(created_segments(segmentation)["margin3mm"])
+    assert segment.HasTag(REGION_TAG)
+
+
+def test_seg_nrrd_written_by_slicer_reads_back_on_the_image_grid(headless, tmp_path):
+    from AxillaryPredictorLib.io import read_mask, segment_names
+    from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
+    from AxillaryPredictorLib.scene import save_node
+
+    phantom = make_phantom("dce", seed=6, node=True)
+    _, segmentation = AxillaryPredictorLogicBase(headless.scene).loadPhantomCase(phantom)
+    path = save_node(segmentation, tmp_path / "case.seg.nrrd")
+    assert set(segment_names(path)) == {"tumor", "node"}
+    for name, expected in (("tumor", phantom.tumor), ("node", phantom.node)):
+        mask = read_mask(path, segment=name, reference=phantom.image)
+        assert np.array_equal(sitk.GetArrayFromImage(mask), sitk.GetArrayFromImage(expected))
+    with pytest.raises(ValueError, match="choose one with segment=NAME"):
+        read_mask(path)
+    with pytest.raises(ValueError, match="segments: tumor, node"):
+        read_mask(path, segment="lesion")
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_cli_writes_regions_and_report_without_touching_inputs(tmp_path, capsys):
+    from AxillaryPredictorLib.cli import main
+
+    paths = make_phantom("dce", seed=3).write(tmp_path / "in", "case7")
+    before = {role: _digest(p) for role, p in paths.items()}
+    code = main(["regions", "--image", str(paths["image"]), "--mask", str(paths["tumor"]), "--margins", "3,5",
+                 "--exclude-below", "50", "--out", str(tmp_path / "out")])
+    assert code == 0
+    report = json.loads((tmp_path / "out" / "regions.json").read_text())
+    assert report["case_id"] == "case7_image" and report["settings"]["margins_mm"] == [3.0, 5.0]
+    assert set(report["regions"]) == {"tumor", "tumor_margin3mm", "margin3mm", "tumor_margin5mm", "margin5mm"}
+    for name, entry in report["regions"].items():
+        written = sitk.ReadImage(str(tmp_path / "out" / f"{name}.nrrd"))
+        assert int(sitk.GetArrayViewFromImage(written).sum()) == entry["voxels"]
+    assert {role: _digest(p) for role, p in paths.items()} == before
+    assert main(["regions", "--image", str(paths["image"]), "--mask", str(paths["labels"]), "--out",
+                 str(tmp_path / "bad")]) == 2
+    assert "--label N" in capsys.readouterr().err
