@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -30,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from AxillaryPredictorLib.io import write_text_atomic as write_atomic
 from AxillaryPredictorLib.manifest import CaseEntry, Manifest, case_fingerprint
 
 ProgressCallback = Callable[[int, int, int, float | None], None]  # done, failed, total, eta seconds
@@ -65,19 +65,6 @@ class CohortSummary:
             text += " Failed: " + ", ".join(f"{c} ({s})" for c, s, _ in self.failed[:10])
             text += " ..." if len(self.failed) > 10 else ""
         return text
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:

@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("AxillaryPredictorLib.demo", "generate a synthetic case and run the pipeline on it"),
     "phantom": ("AxillaryPredictorLib.phantoms.cli", "write a synthetic phantom case (image + masks) to disk"),
     "regions": ("AxillaryPredictorLib.regions_cli", "build tumor and peritumoral regions (3/5/10 mm margins)"),
+    "extract": ("AxillaryPredictorLib.extract_cli", "extract radiomics features of every region of a case"),
+    "profiles": ("AxillaryPredictorLib.profiles_cli", "list the shipped extraction profiles"),
 }
 
 

@@ -1,0 +1,130 @@
+"""Extraction profiles: named, versioned pyradiomics parameter files shipped as YAML.
+
+A profile is a pyradiomics parameter file (``imageType``, ``featureClass``, ``setting``)
+plus our own ``axillaryPredictor`` block (name, version, modality, description and the
+preprocessing we run before pyradiomics: N4, resampling, normalization). That block is
+removed before pyradiomics sees the file, and the preprocessing settings pyradiomics
+would otherwise apply itself (resampling, normalization, cropping) are switched off there,
+because ``preprocessing`` has already done them once per view on the shared grid.
+
+Profile hash: SHA-256 of the canonical JSON (sorted keys, no spaces) of the parsed
+settings with pyradiomics' defaults filled in, the enabled image types and feature
+classes and our preprocessing block — not of the file bytes, so formatting and comments
+do not change it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HEADER_KEY = "axillaryPredictor"
+#: pyradiomics settings the engine owns: preprocessing happens before pyradiomics runs.
+FORCED_SETTINGS = {"preCrop": False, "resampledPixelSpacing": None, "normalize": False, "additionalInfo": False}
+DEFAULT_PREPROCESSING = {"n4": False, "n4ShrinkFactor": 4, "resampledPixelSpacing": None, "normalize": False,
+                         "normalizeScale": 1, "interpolator": "sitkBSpline"}
+
+
+def profiles_directory() -> Path:
+    return Path(str(resources.files("AxillaryPredictorLib") / "resources" / "profiles"))
+
+
+def list_profiles() -> list[str]:
+    """Names of the shipped profiles."""
+    return sorted(p.stem for p in profiles_directory().glob("*.yaml"))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A parsed profile; ``params`` is the pyradiomics part (image types, classes, settings)."""
+
+    name: str
+    version: int
+    modality: str
+    description: str
+    preprocessing: dict[str, Any]
+    params: dict[str, Any] = field(repr=False)
+    source: str = ""
+
+    def extractor(self) -> Any:
+        """A configured ``RadiomicsFeatureExtractor`` (our forced settings applied)."""
+        import logging
+
+        import radiomics
+        from radiomics import featureextractor
+
+        radiomics.setVerbosity(logging.ERROR)
+        params = copy.deepcopy(self.params)
+        params.setdefault("setting", {})
+        params["setting"] = {**(params["setting"] or {}), **FORCED_SETTINGS}
+        return featureextractor.RadiomicsFeatureExtractor(params)
+
+    @cached_property
+    def parsed(self) -> dict[str, Any]:
+        """Settings with pyradiomics defaults filled in, enabled image types and classes."""
+        extractor = self.extractor()
+        return {"setting": dict(extractor.settings), "imageType": dict(extractor.enabledImagetypes),
+                "featureClass": {k: v for k, v in extractor.enabledFeatures.items()},
+                "preprocessing": self.preprocessing}
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.parsed["setting"])
+
+    @property
+    def image_types(self) -> dict[str, dict[str, Any]]:
+        return dict(self.parsed["imageType"])
+
+    @property
+    def feature_classes(self) -> list[str]:
+        return list(self.parsed["featureClass"])
+
+    @property
+    def is_2d(self) -> bool:
+        return bool(self.parsed["setting"].get("force2D"))
+
+    @cached_property
+    def hash(self) -> str:
+        """SHA-256 of the canonical JSON of the parsed profile (see module docstring)."""
+        canonical = json.dumps(self.parsed, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def provenance(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "sha256": self.hash, "source": self.source}
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """A shipped profile by name, or a user's YAML file (pyradiomics format, with an
+    optional ``axillaryPredictor`` block)."""
+    path = Path(name_or_path)
+    if not path.suffix and not path.exists():
+        path = profiles_directory() / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise ValueError(f"Unknown profile '{name_or_path}'. Shipped profiles: {', '.join(list_profiles())}; "
+                             "or give the path of a pyradiomics parameter file (YAML).")
+    if not path.is_file():
+        raise FileNotFoundError(f"No profile file at {path}.")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"The profile {path} is not valid YAML: {error}") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"The profile {path} must be a YAML mapping (pyradiomics parameter file).")
+    header = document.pop(HEADER_KEY, None) or {}
+    preprocessing = {**DEFAULT_PREPROCESSING, **(header.get("preprocessing") or {})}
+    profile = Profile(name=str(header.get("name", path.stem)), version=int(header.get("version", 1)),
+                      modality=str(header.get("modality", "")), description=str(header.get("description", "")),
+                      preprocessing=preprocessing, params=document, source=path.name)
+    try:
+        _ = profile.parsed  # validates with pyradiomics' own schema
+    except Exception as error:
+        raise ValueError(f"pyradiomics rejected the profile {path}: {error}") from None
+    return profile

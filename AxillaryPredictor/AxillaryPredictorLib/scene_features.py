@@ -1,0 +1,37 @@
+"""Scene adapter for extraction: volume + segmentation nodes in, a table node out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+
+def extract_from_scene(views: Mapping[str, tuple[Any, Any]], segment: str = "tumor", *,
+                       margins: Sequence[float] | str = (3, 5, 10), regions: list[str] | None = None,
+                       profile: str = "zeng2025-dce-delta", case_id: str = "case", workers: int | None = None,
+                       table_name: str = "Radiomics features") -> tuple[Any, Any]:
+    """Features of every region of every view; ``views``: view name -> (volume node,
+    segmentation node holding ``segment``). Returns (table node with one row per feature:
+    region, view, feature, value; the ``ExtractionResult``)."""
+    from AxillaryPredictorLib.features import extract, select_regions, split_column
+    from AxillaryPredictorLib.regions import build_region_set
+    from AxillaryPredictorLib.scene import volume_node_to_image
+    from AxillaryPredictorLib.scene_regions import tumor_mask_from_segment
+    from AxillaryPredictorLib.scene_results import table_node_from_frame
+
+    inputs, warnings, scene = {}, [], None
+    for view, (volume, segmentation) in views.items():
+        if volume is None or segmentation is None:
+            raise ValueError(f"View '{view}': select both its image and its segmentation.")
+        scene = volume.GetScene()
+        image = volume_node_to_image(volume)
+        region_set = build_region_set(tumor_mask_from_segment(segmentation, segment, volume), margins)
+        warnings += region_set.warnings
+        inputs[view] = (image, select_regions(region_set.images, regions))
+    result = extract(inputs, profile, case_id=case_id, workers=workers)
+    result.warnings = warnings + result.warnings
+    rows = [(*split_column(column), value) for column, value in result.features.items()]
+    frame = pd.DataFrame(rows, columns=["region", "view", "feature", "value"])
+    return table_node_from_frame(scene, frame, table_name), result
