@@ -35,10 +35,9 @@ def _sphere(radius_mm: float, spacing: float, size: int) -> sitk.Image:
 
 def slicer_margin(mask: sitk.Image, margin: float) -> np.ndarray:
     """Slicer's Margin effect filter (vtkITKImageMargin from slicer-core) on the mask's voxels and spacing."""
+    import slicer
     import vtk
     from vtk.util import numpy_support
-
-    import slicer
 
     array = sitk.GetArrayFromImage(mask).astype(np.uint8)
     data = vtk.vtkImageData()
