@@ -19,7 +19,7 @@ Columns follow DESIGN.md: ``delta__<region>__<view>__<feature>`` and, when asked
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,3 +114,100 @@ def compute_delta(
 def inverse_relative(delta: float) -> float:
     """Relative delta with the timepoints swapped: (b − o)/o = −d / (1 + d)."""
     return math.nan if not np.isfinite(delta) or delta == -1 else -delta / (1.0 + delta)
+
+
+# --------------------------------------------------------------------- paired extraction
+
+
+@dataclass
+class DeltaExtraction:
+    """Delta features of one paired case, with the raw features of both timepoints."""
+
+    case_id: str
+    delta: DeltaResult
+    baseline: dict[str, float]
+    ontreatment: dict[str, float] | None
+    warnings: list[str] = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
+
+    def row(self, include_raw: bool = False) -> dict[str, float]:
+        """``delta__…`` columns (+ ``baseline__…``/``ontreatment__…`` when asked) and the flag."""
+        row = dict(self.delta.values)
+        if include_raw:
+            row.update({f"baseline__{k}": v for k, v in self.baseline.items()})
+            on = self.ontreatment or {}
+            row.update({f"ontreatment__{k}": on.get(k, math.nan) for k in self.baseline})
+        row["complete_response"] = float(self.delta.complete_response)
+        return row
+
+
+def check_pair(baseline_meta: Mapping[str, object] | None, ontreatment_meta: Mapping[str, object] | None,
+               baseline_image, ontreatment_image, spacing_ratio_warning: float = 1.5) -> list[str]:
+    """Errors for mismatched case ID / laterality / modality; warnings for spacing changes."""
+    baseline_meta, ontreatment_meta = dict(baseline_meta or {}), dict(ontreatment_meta or {})
+    for key in ("case_id", "laterality", "modality"):
+        a, b = baseline_meta.get(key), ontreatment_meta.get(key)
+        if a is not None and b is not None and str(a) != str(b):
+            raise ValueError(f"Baseline and on-treatment scans differ in {key} ('{a}' vs '{b}'): they must be the "
+                             "same patient, breast and modality.")
+    warnings = []
+    ratio = np.array(baseline_image.GetSpacing()) / np.array(ontreatment_image.GetSpacing())
+    if np.any(ratio > spacing_ratio_warning) or np.any(ratio < 1 / spacing_ratio_warning):
+        warnings.append(f"Voxel spacing differs strongly between timepoints ({baseline_image.GetSpacing()} vs "
+                        f"{ontreatment_image.GetSpacing()} mm); features are compared after resampling.")
+    return warnings
+
+
+def extract_delta(
+    baseline: tuple,
+    ontreatment: tuple,
+    *,
+    case_id: str = "case",
+    view: str = "DCE3",
+    margins: Sequence[float] | str = (3,),
+    regions: Sequence[str] | None = ("tumor", "margin3mm"),
+    profile: str = "zeng2025-dce-delta",
+    mode: str = "relative",
+    zero_tolerance: float = 1e-12,
+    workers: int | None = None,
+    baseline_meta: Mapping[str, object] | None = None,
+    ontreatment_meta: Mapping[str, object] | None = None,
+) -> DeltaExtraction:
+    """Delta radiomics of a paired case.
+
+    ``baseline`` and ``ontreatment``: (image, tumor mask) on the image grid, each
+    segmented on its own scan. Regions are built per timepoint, features extracted with
+    the same profile at both, then ``compute_delta``. An empty on-treatment tumor is a
+    complete response (see ``compute_delta``), not an error.
+    """
+    import SimpleITK as sitk
+
+    from AxillaryPredictorLib.features import extract, select_regions
+    from AxillaryPredictorLib.profiles import load_profile
+    from AxillaryPredictorLib.regions import build_region_set
+
+    if mode not in DELTA_MODES:
+        raise ValueError(f"Unknown delta mode '{mode}'; choose one of {', '.join(DELTA_MODES)}.")
+    loaded = load_profile(profile)
+    (base_image, base_mask), (on_image, on_mask) = baseline, ontreatment
+    warnings = check_pair(baseline_meta, ontreatment_meta, base_image, on_image)
+    wanted = list(regions) if regions else None
+
+    base_set = build_region_set(base_mask, margins)
+    base_result = extract({view: (base_image, select_regions(base_set.images, wanted))}, loaded,
+                          case_id=case_id, workers=workers)
+    warnings += base_set.warnings + base_result.warnings
+    if not sitk.GetArrayViewFromImage(on_mask).any():
+        on_features = None
+        warnings.append("The on-treatment tumor is empty: complete radiological response.")
+    else:
+        on_set = build_region_set(on_mask, margins)
+        on_result = extract({view: (on_image, select_regions(on_set.images, wanted))}, loaded, case_id=case_id,
+                            workers=workers)
+        warnings += on_set.warnings + on_result.warnings
+        on_features = on_result.features
+    result = compute_delta(base_result.features, on_features, mode=mode, zero_tolerance=zero_tolerance)
+    provenance = {"profile": loaded.provenance(), "mode": mode, "zero_tolerance": zero_tolerance,
+                  "baseline": base_result.provenance, "undefined_features": result.undefined,
+                  "complete_response": result.complete_response, "notes": result.notes}
+    return DeltaExtraction(case_id, result, base_result.features, on_features, warnings + result.notes, provenance)

@@ -257,6 +257,18 @@ def find_segment_id(segmentation_node: Any, name_or_id: str) -> str:
                      f"Available segments: {', '.join(names) or '(none)'}.")
 
 
+def segment_is_empty(segmentation_node: Any, segment: str) -> bool:
+    """True when the segment has no voxels (e.g. the tumor was erased: complete response)."""
+    segmentation = segmentation_node.GetSegmentation()
+    representation = segmentation.GetSegment(find_segment_id(segmentation_node, segment)).GetRepresentation(
+        segmentation.GetSourceRepresentationName())
+    if representation is None:
+        return True
+    extent = representation.GetExtent()
+    return extent[0] > extent[1] or extent[2] > extent[3] or extent[4] > extent[5] or \
+        representation.GetScalarRange()[1] == 0
+
+
 def segment_to_image(segmentation_node: Any, segment: str, reference_volume: Any | None = None) -> sitk.Image:
     """Binary UInt8 mask (0/1) of one segment on the geometry of ``reference_volume``
     (or of the segmentation's own reference geometry when none is given)."""

@@ -35,3 +35,41 @@ def extract_from_scene(views: Mapping[str, tuple[Any, Any]], segment: str = "tum
     rows = [(*split_column(column), value) for column, value in result.features.items()]
     frame = pd.DataFrame(rows, columns=["region", "view", "feature", "value"])
     return table_node_from_frame(scene, frame, table_name), result
+
+
+def extract_delta_from_scene(baseline: tuple[Any, Any], ontreatment: tuple[Any, Any], segment: str = "tumor", *,
+                             view: str = "DCE3", margins: Sequence[float] | str = (3,),
+                             regions: list[str] | None = ("tumor", "margin3mm"), profile: str = "zeng2025-dce-delta",
+                             mode: str = "relative", case_id: str = "case", workers: int | None = None,
+                             table_name: str = "Delta radiomics") -> tuple[Any, Any]:
+    """Delta features of two (volume node, segmentation node) pairs; returns (table node with
+    region, view, feature, baseline, ontreatment and delta columns; the ``DeltaExtraction``).
+    An empty on-treatment tumor segment is a complete response, not an error."""
+    import SimpleITK as sitk
+
+    from AxillaryPredictorLib.delta import extract_delta
+    from AxillaryPredictorLib.features import split_column
+    from AxillaryPredictorLib.scene import segment_is_empty, volume_node_to_image
+    from AxillaryPredictorLib.scene_regions import tumor_mask_from_segment
+    from AxillaryPredictorLib.scene_results import table_node_from_frame
+
+    pairs = []
+    for label, (volume, segmentation) in (("baseline", baseline), ("on-treatment", ontreatment)):
+        if volume is None or segmentation is None:
+            raise ValueError(f"Select the {label} image and its segmentation.")
+        image = volume_node_to_image(volume)
+        if segment_is_empty(segmentation, segment):
+            mask = sitk.Image(image.GetSize(), sitk.sitkUInt8)
+            mask.CopyInformation(image)
+        else:
+            mask = tumor_mask_from_segment(segmentation, segment, volume)
+        pairs.append((image, mask))
+    result = extract_delta(pairs[0], pairs[1], case_id=case_id, view=view, margins=margins, regions=regions,
+                           profile=profile, mode=mode, workers=workers)
+    rows = []
+    for column, base in result.baseline.items():
+        region, view_name, feature = split_column(column)
+        on = (result.ontreatment or {}).get(column, float("nan"))
+        rows.append((region, view_name, feature, base, on, result.delta.values[f"delta__{column}"]))
+    frame = pd.DataFrame(rows, columns=["region", "view", "feature", "baseline", "ontreatment", "delta"])
+    return table_node_from_frame(baseline[0].GetScene(), frame, table_name), result
