@@ -122,7 +122,7 @@ def test_scene_delta_table_and_empty_ontreatment_segment(headless):
     baseline, ontreatment = make_pair(seed=9, volume_factor=0.5, lesion=LesionSpec(diameter_mm=18))
     base_nodes = logic.loadPhantomCase(baseline, name="Baseline")
     on_nodes = logic.loadPhantomCase(ontreatment, name="OnTreatment")
-    table, result = extract_delta_from_scene(base_nodes, on_nodes, regions=["tumor"], workers=2)
+    table, _ = extract_delta_from_scene(base_nodes, on_nodes, regions=["tumor"], workers=2)
     frame = frame_from_table_node(table)
     assert len(frame) == 851 and list(frame.columns) == ["region", "view", "feature", "baseline", "ontreatment",
                                                          "delta"]
