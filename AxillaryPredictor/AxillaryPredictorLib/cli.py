@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "regions": ("AxillaryPredictorLib.regions_cli", "build tumor and peritumoral regions (3/5/10 mm margins)"),
     "extract": ("AxillaryPredictorLib.extract_cli", "extract radiomics features of every region of a case"),
     "profiles": ("AxillaryPredictorLib.profiles_cli", "list the shipped extraction profiles"),
+    "evaluate": ("AxillaryPredictorLib.evaluate_cli", "compare models on cohorts: AUC, DeLong, calibration, DCA, NRI"),
     "delta": ("AxillaryPredictorLib.delta_cli", "delta radiomics between a baseline and an on-treatment scan"),
 }
 

@@ -1,0 +1,434 @@
+"""Model evaluation statistics that equal R's reference implementations.
+
+Conventions follow ``shared/R-CONVENTIONS.md`` (checked against R fixtures in
+``Testing/fixtures/evaluation`` made by the committed R script):
+
+- AUC: Mann–Whitney estimate, ties count ½, controls (y = 0) expected lower, never
+  flipped (pROC ``roc(..., direction="<")``); DeLong variance from placement values
+  (``ci.auc(method="delong")``); paired DeLong test (``roc.test(paired=TRUE)``).
+- Youden cut-off: candidate thresholds are the midpoints between consecutive sorted
+  unique scores plus ±∞; a case is positive when p ≥ t (pROC ``coords("best")``). All
+  thresholds that tie at the maximum are reported, the lowest is used.
+- Hosmer–Lemeshow: type-7 decile breaks of p (duplicates dropped), groups (a, b] with the
+  first closed, df = non-empty groups − 2.
+- Decision curve: thresholds k/100, k = 1..99; NB = TP/n − FP/n · pt/(1 − pt).
+- NRI/IDI: continuous (category-free) NRI and IDI as Hmisc ``improveProb``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+Z975 = stats.norm.ppf(0.975)
+
+
+# ------------------------------------------------------------------------- validation
+
+
+def _validate(y, p, *, probabilities: bool = False, name: str = "p") -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y, dtype=float).ravel()
+    p = np.asarray(p, dtype=float).ravel()
+    if y.shape != p.shape:
+        raise ValueError(f"y and {name} must have the same length ({y.size} vs {p.size}).")
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise ValueError("y must be binary (0 = no event, 1 = event).")
+    if y.min() == y.max():
+        raise ValueError(f"y has a single class ({int(y[0])}): AUC and related statistics need both events and "
+                         "non-events.")
+    if not np.isfinite(p).all():
+        raise ValueError(f"{name} has {int((~np.isfinite(p)).sum())} missing or infinite value(s); remove those cases "
+                         "or impute them first.")
+    if probabilities and (p.min() < 0 or p.max() > 1):
+        raise ValueError(f"{name} must be probabilities in [0, 1] (found {p.min():.3g} to {p.max():.3g}).")
+    return y.astype(int), p
+
+
+# --------------------------------------------------------------------------- AUC
+
+
+@dataclass(frozen=True)
+class AUCResult:
+    auc: float
+    lower: float
+    upper: float
+    method: str
+    level: float = 0.95
+    variance: float = math.nan
+
+
+def _placements(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DeLong placement values: V10 per case (vs controls), V01 per control (vs cases)."""
+    cases, controls = np.sort(p[y == 1]), np.sort(p[y == 0])
+    below = np.searchsorted(controls, p[y == 1], side="left")
+    equal = np.searchsorted(controls, p[y == 1], side="right") - below
+    v10 = (below + 0.5 * equal) / controls.size
+    above = cases.size - np.searchsorted(cases, p[y == 0], side="right")
+    tied = np.searchsorted(cases, p[y == 0], side="right") - np.searchsorted(cases, p[y == 0], side="left")
+    v01 = (above + 0.5 * tied) / cases.size
+    return v10, v01
+
+
+def auc(y, p) -> float:
+    """Mann–Whitney AUC (ties ½); never flipped below 0.5."""
+    y, p = _validate(y, p)
+    v10, _ = _placements(y, p)
+    return float(v10.mean())
+
+
+def delong_variance(y, p) -> float:
+    y, p = _validate(y, p)
+    v10, v01 = _placements(y, p)
+    return float(v10.var(ddof=1) / v10.size + v01.var(ddof=1) / v01.size)
+
+
+def auc_ci(y, p, method: str = "delong", level: float = 0.95, *, n_boot: int = 2000, seed: int = 0) -> AUCResult:
+    """AUC with a DeLong or stratified-bootstrap (percentile, seeded) confidence interval."""
+    y, p = _validate(y, p)
+    estimate = auc(y, p)
+    z = stats.norm.ppf(0.5 + level / 2)
+    if method == "delong":
+        variance = delong_variance(y, p)
+        half = z * math.sqrt(variance)
+        return AUCResult(estimate, max(0.0, estimate - half), min(1.0, estimate + half), "delong", level, variance)
+    if method == "bootstrap":
+        rng = np.random.default_rng(seed)
+        cases, controls = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+        values = np.empty(n_boot)
+        for b in range(n_boot):
+            sample = np.concatenate([rng.choice(cases, cases.size), rng.choice(controls, controls.size)])
+            values[b] = auc(y[sample], p[sample])
+        lower, upper = np.quantile(values, [0.5 - level / 2, 0.5 + level / 2])
+        return AUCResult(estimate, float(lower), float(upper), "bootstrap", level, float(values.var(ddof=1)))
+    raise ValueError("method must be 'delong' or 'bootstrap'.")
+
+
+@dataclass(frozen=True)
+class DeLongResult:
+    auc1: float
+    auc2: float
+    z: float
+    p: float
+    var1: float = math.nan
+    var2: float = math.nan
+    cov12: float = math.nan
+    se_diff: float = math.nan
+    diff_ci: tuple[float, float] = (math.nan, math.nan)
+    paired: bool = True
+
+
+def delong_test(y, p1, p2) -> DeLongResult:
+    """Paired DeLong test of two correlated ROC curves on the same cases (Z > 0: p1 better)."""
+    y, p1 = _validate(y, p1, name="p1")
+    _, p2 = _validate(y, p2, name="p2")
+    a10, a01 = _placements(y, p1)
+    b10, b01 = _placements(y, p2)
+    s10 = np.cov(np.vstack([a10, b10]), ddof=1)
+    s01 = np.cov(np.vstack([a01, b01]), ddof=1)
+    s = s10 / a10.size + s01 / a01.size
+    auc1, auc2 = float(a10.mean()), float(b10.mean())
+    variance = s[0, 0] + s[1, 1] - 2 * s[0, 1]
+    se = math.sqrt(variance) if variance > 0 else 0.0
+    z = (auc1 - auc2) / se if se > 0 else (0.0 if auc1 == auc2 else math.copysign(math.inf, auc1 - auc2))
+    p = 2 * stats.norm.sf(abs(z))
+    diff = auc1 - auc2
+    return DeLongResult(auc1, auc2, float(z), float(p), float(s[0, 0]), float(s[1, 1]), float(s[0, 1]), se,
+                        (diff - Z975 * se, diff + Z975 * se))
+
+
+def delong_test_unpaired(y1, p1, y2, p2) -> DeLongResult:
+    """DeLong test of two independent ROC curves (e.g. two cohorts)."""
+    auc1, auc2 = auc(y1, p1), auc(y2, p2)
+    var1, var2 = delong_variance(y1, p1), delong_variance(y2, p2)
+    se = math.sqrt(var1 + var2)
+    z = (auc1 - auc2) / se
+    diff = auc1 - auc2
+    return DeLongResult(auc1, auc2, z, float(2 * stats.norm.sf(abs(z))), var1, var2, 0.0, se,
+                        (diff - Z975 * se, diff + Z975 * se), paired=False)
+
+
+# -------------------------------------------------------------- threshold metrics
+
+
+def wilson_ci(successes: int, total: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (NaN when total is 0)."""
+    if total == 0:
+        return (math.nan, math.nan)
+    z = stats.norm.ppf(0.5 + level / 2)
+    proportion = successes / total
+    centre = (proportion + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(proportion * (1 - proportion) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return (centre - half, centre + half)
+
+
+@dataclass(frozen=True)
+class ThresholdMetrics:
+    threshold: float
+    sensitivity: float
+    specificity: float
+    accuracy: float
+    ppv: float
+    npv: float
+    f1: float
+    sensitivity_ci: tuple[float, float]
+    specificity_ci: tuple[float, float]
+    accuracy_ci: tuple[float, float]
+    ppv_ci: tuple[float, float]
+    npv_ci: tuple[float, float]
+    f1_ci: tuple[float, float]
+    tied_thresholds: tuple[float, ...] = ()
+    ci_method: str = "Wilson score (F1: stratified bootstrap percentile, 2000 resamples, seed 0)"
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def youden_thresholds(y, p) -> list[tuple[float, float, float]]:
+    """All (threshold, sensitivity, specificity) maximizing sens + spec, as pROC does."""
+    y, p = _validate(y, p)
+    scores = np.unique(p)
+    thresholds = np.concatenate([[-np.inf], (scores[:-1] + scores[1:]) / 2, [np.inf]])
+    cases, controls = np.sort(p[y == 1]), np.sort(p[y == 0])
+    sensitivity = 1 - np.searchsorted(cases, thresholds, side="left") / cases.size
+    specificity = np.searchsorted(controls, thresholds, side="left") / controls.size
+    total = sensitivity + specificity
+    best = np.flatnonzero(total == total.max())
+    return [(float(thresholds[i]), float(sensitivity[i]), float(specificity[i])) for i in best]
+
+
+def _f1(tp: int, fp: int, fn: int) -> float:
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else math.nan
+
+
+def threshold_metrics(y, p, threshold: float | None = None, level: float = 0.95, *, n_boot: int = 2000,
+                      seed: int = 0) -> ThresholdMetrics:
+    """Sensitivity, specificity, accuracy, PPV, NPV and F1 at ``threshold`` (positive when
+    p ≥ threshold), or at the Youden-optimal threshold when none is given."""
+    y, p = _validate(y, p)
+    tied: tuple[float, ...] = ()
+    if threshold is None:
+        optima = youden_thresholds(y, p)
+        tied = tuple(t for t, _, _ in optima)
+        threshold = optima[0][0]
+    predicted = p >= threshold
+    tp = int((predicted & (y == 1)).sum())
+    fp = int((predicted & (y == 0)).sum())
+    fn = int((~predicted & (y == 1)).sum())
+    tn = int((~predicted & (y == 0)).sum())
+    n = y.size
+
+    def ratio(a: int, b: int) -> float:
+        return a / b if b else math.nan
+
+    rng = np.random.default_rng(seed)
+    cases, controls = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    f1_values = []
+    for _ in range(n_boot):
+        sample = np.concatenate([rng.choice(cases, cases.size), rng.choice(controls, controls.size)])
+        pred, truth = predicted[sample], y[sample]
+        f1_values.append(_f1(int((pred & (truth == 1)).sum()), int((pred & (truth == 0)).sum()),
+                             int((~pred & (truth == 1)).sum())))
+    f1_values = np.array(f1_values)
+    f1_values = f1_values[np.isfinite(f1_values)]
+    f1_ci = tuple(np.quantile(f1_values, [0.5 - level / 2, 0.5 + level / 2])) if f1_values.size else (
+        math.nan, math.nan)
+    return ThresholdMetrics(
+        threshold=float(threshold), sensitivity=ratio(tp, tp + fn), specificity=ratio(tn, tn + fp),
+        accuracy=(tp + tn) / n, ppv=ratio(tp, tp + fp), npv=ratio(tn, tn + fn), f1=_f1(tp, fp, fn),
+        sensitivity_ci=wilson_ci(tp, tp + fn, level), specificity_ci=wilson_ci(tn, tn + fp, level),
+        accuracy_ci=wilson_ci(tp + tn, n, level), ppv_ci=wilson_ci(tp, tp + fp, level),
+        npv_ci=wilson_ci(tn, tn + fn, level), f1_ci=(float(f1_ci[0]), float(f1_ci[1])), tied_thresholds=tied,
+        counts={"tp": tp, "fp": fp, "fn": fn, "tn": tn})
+
+
+# ------------------------------------------------------------------------ calibration
+
+
+def brier(y, p) -> float:
+    """Mean squared difference between outcome and predicted probability."""
+    y, p = _validate(y, p, probabilities=True)
+    return float(np.mean((p - y) ** 2))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    clipped = np.clip(p, 1e-12, 1 - 1e-12)
+    return np.log(clipped / (1 - clipped))
+
+
+def _logistic_fit(x: np.ndarray, y: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum-likelihood logistic regression (Newton-Raphson) with an offset; (beta, se)."""
+    beta = np.zeros(x.shape[1])
+    for _ in range(100):
+        eta = offset + x @ beta
+        mu = 1 / (1 + np.exp(-eta))
+        weights = mu * (1 - mu)
+        hessian = x.T @ (x * weights[:, None])
+        step = np.linalg.solve(hessian, x.T @ (y - mu))
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-12:
+            break
+    mu = 1 / (1 + np.exp(-(offset + x @ beta)))
+    covariance = np.linalg.inv(x.T @ (x * (mu * (1 - mu))[:, None]))
+    return beta, np.sqrt(np.diag(covariance))
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    bins: list[dict[str, float]]
+    intercept: float  # calibration-in-the-large: logit(P(y)) = a + logit(p)
+    intercept_ci: tuple[float, float]
+    slope: float  # logit(P(y)) = a + b·logit(p)
+    slope_ci: tuple[float, float]
+
+
+def calibration(y, p, bins: int = 10) -> CalibrationResult:
+    """Observed vs predicted per quantile bin, calibration intercept (in the large) and slope."""
+    y, p = _validate(y, p, probabilities=True)
+    logit = _logit(p)
+    (a,), (se_a,) = _logistic_fit(np.ones((y.size, 1)), y, logit)
+    (_, b), (_, se_b) = _logistic_fit(np.column_stack([np.ones(y.size), logit]), y, np.zeros(y.size))
+    table = [{"n": g["n"], "mean_predicted": g["expected_events"] / g["n"], "observed": g["observed_events"] / g["n"],
+              "lower": g["lower"], "upper": g["upper"]} for g in _risk_groups(y, p, bins)]
+    return CalibrationResult(table, float(a), (a - Z975 * se_a, a + Z975 * se_a), float(b),
+                             (b - Z975 * se_b, b + Z975 * se_b))
+
+
+def _risk_groups(y: np.ndarray, p: np.ndarray, groups: int) -> list[dict[str, float]]:
+    """Groups by type-7 quantile breaks of p, (a, b] with the first closed (R's cut)."""
+    breaks = np.unique(np.quantile(p, np.linspace(0, 1, groups + 1)))
+    index = np.clip(np.searchsorted(breaks, p, side="left") - 1, 0, None)
+    index[p == breaks[0]] = 0
+    table = []
+    for g in range(len(breaks) - 1):
+        member = index == g
+        if not member.any():
+            continue
+        table.append({"n": int(member.sum()), "observed_events": float(y[member].sum()),
+                      "expected_events": float(p[member].sum()), "observed_nonevents": float((1 - y[member]).sum()),
+                      "expected_nonevents": float((1 - p[member]).sum()), "lower": float(breaks[g]),
+                      "upper": float(breaks[g + 1])})
+    return table
+
+
+@dataclass(frozen=True)
+class HosmerLemeshowResult:
+    statistic: float
+    df: int
+    p: float
+    groups: list[dict[str, float]]
+
+
+def hosmer_lemeshow(y, p, groups: int = 10) -> HosmerLemeshowResult:
+    """Hosmer–Lemeshow goodness of fit over deciles of predicted risk (R-CONVENTIONS)."""
+    y, p = _validate(y, p, probabilities=True)
+    table = _risk_groups(y, p, groups)
+    statistic = sum((g["observed_events"] - g["expected_events"]) ** 2 / g["expected_events"]
+                    + (g["observed_nonevents"] - g["expected_nonevents"]) ** 2 / g["expected_nonevents"]
+                    for g in table)
+    df = len(table) - 2
+    if df < 1:
+        raise ValueError("Hosmer–Lemeshow needs at least 3 distinct risk groups; p has too few distinct values.")
+    return HosmerLemeshowResult(float(statistic), df, float(stats.chi2.sf(statistic, df)), table)
+
+
+# ------------------------------------------------------------------ decision curves
+
+
+DEFAULT_THRESHOLDS = np.arange(1, 100) / 100
+
+
+@dataclass(frozen=True)
+class DecisionCurve:
+    thresholds: np.ndarray
+    net_benefit: np.ndarray
+    treat_all: np.ndarray
+    treat_none: np.ndarray
+    true_positives: np.ndarray
+    false_positives: np.ndarray
+
+
+def decision_curve(y, p, thresholds=DEFAULT_THRESHOLDS) -> DecisionCurve:
+    """Net benefit of treating when p ≥ pt, versus treat-all and treat-none."""
+    y, p = _validate(y, p, probabilities=True)
+    pt = np.asarray(thresholds, dtype=float)
+    if np.any((pt <= 0) | (pt >= 1)):
+        raise ValueError("Decision-curve thresholds must lie strictly between 0 and 1.")
+    n, prevalence = y.size, y.mean()
+    positive = p[None, :] >= pt[:, None]
+    tp = (positive & (y == 1)).sum(axis=1)
+    fp = (positive & (y == 0)).sum(axis=1)
+    odds = pt / (1 - pt)
+    return DecisionCurve(pt, tp / n - fp / n * odds, prevalence - (1 - prevalence) * odds, np.zeros(pt.size), tp, fp)
+
+
+@dataclass(frozen=True)
+class ClinicalImpact:
+    thresholds: np.ndarray
+    high_risk: np.ndarray  # per ``population`` people
+    true_positives: np.ndarray
+    population: int
+
+
+def clinical_impact(y, p, thresholds=DEFAULT_THRESHOLDS, population: int = 1000) -> ClinicalImpact:
+    """Number classified high risk (p ≥ pt) and true positives among them, per ``population``."""
+    curve = decision_curve(y, p, thresholds)
+    y = np.asarray(y)
+    scale = population / y.size
+    return ClinicalImpact(curve.thresholds, (curve.true_positives + curve.false_positives) * scale,
+                          curve.true_positives * scale, population)
+
+
+# ------------------------------------------------------------------------ NRI / IDI
+
+
+@dataclass(frozen=True)
+class NriIdiResult:
+    nri: float
+    nri_z: float
+    nri_p: float
+    idi: float
+    idi_z: float
+    idi_p: float
+    nri_events: float
+    nri_nonevents: float
+    nri_se: float
+    idi_se: float
+    nri_ci: tuple[float, float]
+    idi_ci: tuple[float, float]
+    categorical_nri: float | None = None
+    categorical_nri_events: float | None = None
+    categorical_nri_nonevents: float | None = None
+
+
+def nri_idi(y, p_old, p_new, cutoffs: tuple[float, ...] | None = None) -> NriIdiResult:
+    """Continuous NRI and IDI (Hmisc ``improveProb``); categorical NRI for risk ``cutoffs``."""
+    y, p_old = _validate(y, p_old, probabilities=True, name="p_old")
+    _, p_new = _validate(y, p_new, probabilities=True, name="p_new")
+    d = p_new - p_old
+    events, nonevents = y == 1, y == 0
+    n_ev, n_ne = events.sum(), nonevents.sum()
+    up_ev, down_ev = (d[events] > 0).sum(), (d[events] < 0).sum()
+    up_ne, down_ne = (d[nonevents] > 0).sum(), (d[nonevents] < 0).sum()
+    nri_ev = (up_ev - down_ev) / n_ev
+    nri_ne = (down_ne - up_ne) / n_ne
+    nri = nri_ev + nri_ne
+    v_ev = (up_ev + down_ev) / n_ev**2 - (up_ev - down_ev) ** 2 / n_ev**3
+    v_ne = (up_ne + down_ne) / n_ne**2 - (up_ne - down_ne) ** 2 / n_ne**3
+    nri_se = math.sqrt(v_ev + v_ne)
+    idi = d[events].mean() - d[nonevents].mean()
+    idi_se = math.sqrt(d[events].var(ddof=1) / n_ev + d[nonevents].var(ddof=1) / n_ne)
+    nri_z, idi_z = nri / nri_se, idi / idi_se
+    categorical = (None, None, None)
+    if cutoffs:
+        edges = np.concatenate([[-np.inf], np.sort(cutoffs), [np.inf]])
+        old_cat = np.searchsorted(edges, p_old, side="right")
+        new_cat = np.searchsorted(edges, p_new, side="right")
+        moved = new_cat - old_cat
+        cat_ev = ((moved[events] > 0).sum() - (moved[events] < 0).sum()) / n_ev
+        cat_ne = ((moved[nonevents] < 0).sum() - (moved[nonevents] > 0).sum()) / n_ne
+        categorical = (float(cat_ev + cat_ne), float(cat_ev), float(cat_ne))
+    return NriIdiResult(float(nri), float(nri_z), float(2 * stats.norm.sf(abs(nri_z))), float(idi), float(idi_z),
+                        float(2 * stats.norm.sf(abs(idi_z))), float(nri_ev), float(nri_ne), nri_se, idi_se,
+                        (nri - Z975 * nri_se, nri + Z975 * nri_se), (idi - Z975 * idi_se, idi + Z975 * idi_se),
+                        *categorical)
