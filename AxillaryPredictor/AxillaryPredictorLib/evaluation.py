@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from AxillaryPredictorLib.glm import logistic_mle
+
 Z975 = stats.norm.ppf(0.975)
 
 
@@ -256,23 +258,6 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(clipped / (1 - clipped))
 
 
-def _logistic_fit(x: np.ndarray, y: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Maximum-likelihood logistic regression (Newton-Raphson) with an offset; (beta, se)."""
-    beta = np.zeros(x.shape[1])
-    for _ in range(100):
-        eta = offset + x @ beta
-        mu = 1 / (1 + np.exp(-eta))
-        weights = mu * (1 - mu)
-        hessian = x.T @ (x * weights[:, None])
-        step = np.linalg.solve(hessian, x.T @ (y - mu))
-        beta = beta + step
-        if np.max(np.abs(step)) < 1e-12:
-            break
-    mu = 1 / (1 + np.exp(-(offset + x @ beta)))
-    covariance = np.linalg.inv(x.T @ (x * (mu * (1 - mu))[:, None]))
-    return beta, np.sqrt(np.diag(covariance))
-
-
 @dataclass(frozen=True)
 class CalibrationResult:
     bins: list[dict[str, float]]
@@ -286,8 +271,10 @@ def calibration(y, p, bins: int = 10) -> CalibrationResult:
     """Observed vs predicted per quantile bin, calibration intercept (in the large) and slope."""
     y, p = _validate(y, p, probabilities=True)
     logit = _logit(p)
-    (a,), (se_a,) = _logistic_fit(np.ones((y.size, 1)), y, logit)
-    (_, b), (_, se_b) = _logistic_fit(np.column_stack([np.ones(y.size), logit]), y, np.zeros(y.size))
+    in_the_large = logistic_mle(np.ones((y.size, 1)), y, logit)
+    slope_fit = logistic_mle(np.column_stack([np.ones(y.size), logit]), y)
+    a, se_a = in_the_large.beta[0], in_the_large.se[0]
+    b, se_b = slope_fit.beta[1], slope_fit.se[1]
     table = [{"n": g["n"], "mean_predicted": g["expected_events"] / g["n"], "observed": g["observed_events"] / g["n"],
               "lower": g["lower"], "upper": g["upper"]} for g in _risk_groups(y, p, bins)]
     return CalibrationResult(table, float(a), (a - Z975 * se_a, a + Z975 * se_a), float(b),

@@ -1,0 +1,167 @@
+"""Classifiers of the studies, as scikit-learn estimators that export to model packages.
+
+- ``make_classifier("logistic" | "linear-svm" | "rbf-svm" | "xgboost" | "sgd", **params)``;
+- ``PlattSVC``: an SVM with Platt-scaled probabilities fitted on out-of-fold decision
+  values (deterministic; scikit-learn deprecated ``SVC(probability=True)``);
+- ``PostFusionClassifier``: an SVM (or logistic) meta-model on out-of-fold probabilities of
+  single-modality models, each on its own columns (Liu et al. 2025);
+- ``export_estimator``: a fitted estimator as the package's JSON estimator;
+- ``radscore_formula``: the RadScore printed like the papers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.svm import SVC
+from sklearn.utils.validation import check_is_fitted
+
+
+class PlattSVC(ClassifierMixin, BaseEstimator):
+    """SVC whose probabilities are p = 1 / (1 + exp(a·f + b)) for decision value f, with a, b
+    fitted by logistic regression on ``cv``-fold out-of-fold decision values."""
+
+    def __init__(self, kernel: str = "linear", C: float = 1.0, gamma: str | float = "scale", cv: int = 5,  # noqa: N803
+                 random_state: int = 0):
+        self.kernel = kernel
+        self.C = C
+        self.gamma = gamma
+        self.cv = cv
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        X, y = np.asarray(X, float), np.asarray(y)
+        svc = SVC(kernel=self.kernel, C=self.C, gamma=self.gamma)
+        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        decision = cross_val_predict(svc, X, y, cv=folds, method="decision_function")
+        platt = LogisticRegression(C=np.inf, max_iter=1000).fit(decision[:, None], y)
+        self.platt_a_, self.platt_b_ = -float(platt.coef_[0, 0]), -float(platt.intercept_[0])
+        self.svc_ = svc.fit(X, y)
+        self.classes_ = self.svc_.classes_
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        check_is_fitted(self, "svc_")
+        return self.svc_.decision_function(np.asarray(X, float))
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = 1 / (1 + np.exp(self.platt_a_ * self.decision_function(X) + self.platt_b_))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+def make_classifier(kind: str = "logistic", **params: Any) -> BaseEstimator:
+    """A fresh classifier of the studies' kinds (deterministic defaults)."""
+    if kind == "logistic":
+        return LogisticRegression(**{"C": 1.0, "max_iter": 5000, **params})
+    if kind == "linear-svm":
+        return PlattSVC(kernel="linear", **{"C": 0.1, **params})
+    if kind == "rbf-svm":
+        return PlattSVC(kernel="rbf", **params)
+    if kind == "xgboost":
+        from xgboost import XGBClassifier
+
+        return XGBClassifier(**{"n_estimators": 100, "max_depth": 3, "learning_rate": 0.1, "n_jobs": 1,
+                                "random_state": 0, "eval_metric": "logloss", **params})
+    if kind == "sgd":
+        return SGDClassifier(**{"loss": "log_loss", "alpha": 1e-3, "max_iter": 2000, "random_state": 0, **params})
+    raise ValueError(f"Unknown classifier '{kind}'; choose logistic, linear-svm, rbf-svm, xgboost or sgd.")
+
+
+class PostFusionClassifier(ClassifierMixin, BaseEstimator):
+    """Stacking of single-modality models: each member (a pipeline on its own columns)
+    gives out-of-fold probabilities on the training data, a meta-model is fitted on them,
+    then every member is refitted on all training data."""
+
+    def __init__(self, members: Mapping[str, tuple[Sequence[str], BaseEstimator]] | None = None,
+                 meta: str = "linear-svm", cv: int = 5, random_state: int = 0):
+        self.members = members
+        self.meta = meta
+        self.cv = cv
+        self.random_state = random_state
+
+    def fit(self, X: pd.DataFrame, y):
+        y = np.asarray(y)
+        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        probabilities, self.members_ = [], {}
+        for name, (columns, estimator) in (self.members or {}).items():
+            data = X[list(columns)]
+            probabilities.append(cross_val_predict(clone(estimator), data, y, cv=folds, method="predict_proba")[:, 1])
+            self.members_[name] = (list(columns), clone(estimator).fit(data, y))
+        self.meta_ = make_classifier(self.meta).fit(np.column_stack(probabilities), y)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def member_probabilities(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "meta_")
+        return np.column_stack([m.predict_proba(X[c])[:, 1] for c, m in self.members_.values()])
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return self.meta_.predict_proba(self.member_probabilities(X))
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+# --------------------------------------------------------------------------- export
+
+
+def export_estimator(estimator: BaseEstimator) -> dict[str, Any]:
+    """The package JSON of a fitted final estimator (its inputs already standardized)."""
+    if isinstance(estimator, LogisticRegression | SGDClassifier):
+        return {"type": "logistic", "intercept": float(estimator.intercept_[0]),
+                "coefficients": estimator.coef_[0].astype(float).tolist()}
+    if isinstance(estimator, PlattSVC):
+        platt = {"a": estimator.platt_a_, "b": estimator.platt_b_}
+        svc = estimator.svc_
+        if estimator.kernel == "linear":
+            return {"type": "linear-svm", "intercept": float(svc.intercept_[0]),
+                    "coefficients": svc.coef_[0].astype(float).tolist(), "platt": platt}
+        if estimator.kernel == "rbf":
+            return {"type": "rbf-svm", "support_vectors": svc.support_vectors_.astype(float).tolist(),
+                    "dual_coef": svc.dual_coef_[0].astype(float).tolist(), "gamma": float(svc._gamma),
+                    "intercept": float(svc.intercept_[0]), "platt": platt}
+    if type(estimator).__name__ == "XGBClassifier":
+        raw = estimator.get_booster().save_raw(raw_format="json")
+        return {"type": "xgboost", "booster": json.loads(bytes(raw).decode("utf-8"))}
+    raise ValueError(f"Cannot export a {type(estimator).__name__} to a model package.")
+
+
+def split_pipeline(pipeline: Any) -> tuple[list[str], dict | None, BaseEstimator]:
+    """(selected feature names, standardization, final estimator) of a fitted pipeline of
+    selectors -> StandardScaler -> classifier."""
+    from sklearn.feature_selection import SelectorMixin
+    from sklearn.preprocessing import StandardScaler
+
+    names = np.asarray(pipeline.feature_names_in_, dtype=object)
+    standardization = None
+    for _, step in pipeline.steps[:-1]:
+        if isinstance(step, SelectorMixin):
+            names = names[step.get_support()]
+        elif isinstance(step, StandardScaler):
+            standardization = {"mean": step.mean_.astype(float).tolist(), "scale": step.scale_.astype(float).tolist()}
+        elif step is not None and step != "passthrough":
+            raise ValueError(f"Cannot export pipeline step {type(step).__name__}.")
+    return [str(n) for n in names], standardization, pipeline.steps[-1][1]
+
+
+def radscore_formula(names: Sequence[str], coefficients: Sequence[float], intercept: float,
+                     standardized: bool = True, name: str = "RadScore") -> str:
+    """``RadScore = -0.113 + 5.632 × z(wavelet-HLH_glcm_Idn) − …`` ordered by |coefficient|."""
+    order = np.argsort(-np.abs(np.asarray(coefficients, float)), kind="stable")
+    terms = []
+    for i in order:
+        coefficient = float(coefficients[i])
+        sign = "−" if coefficient < 0 else "+"
+        feature = f"z({names[i]})" if standardized else names[i]
+        terms.append(f"{sign} {abs(coefficient):.3f} × {feature}")
+    return f"{name} = {intercept:.3f} " + " ".join(terms)

@@ -1,0 +1,120 @@
+"""Cohort tables for model building: features + clinical + outcome, keyed by ``case_id``.
+
+``load_cohort`` joins one or more feature tables and an optional clinical table and checks
+them, with messages that say what to fix: duplicate IDs, IDs present in one table only,
+a non-binary outcome, missing values (reported per column), constant columns. Optional
+``split`` (train / validation / test) and ``center`` columns are kept aside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+META_COLUMNS = ("split", "center")
+
+
+@dataclass
+class Cohort:
+    features: pd.DataFrame  # index case_id, numeric feature columns
+    y: pd.Series  # index case_id, 0/1
+    clinical: pd.DataFrame | None = None
+    split: pd.Series | None = None
+    center: pd.Series | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def design(self) -> pd.DataFrame:
+        """Features and clinical columns side by side (index case_id)."""
+        return self.features if self.clinical is None else self.features.join(self.clinical)
+
+    def subset(self, split: str) -> Cohort:
+        if self.split is None:
+            raise ValueError("This cohort has no 'split' column.")
+        keep = self.split == split
+        return Cohort(self.features[keep], self.y[keep], None if self.clinical is None else self.clinical[keep],
+                      self.split[keep], None if self.center is None else self.center[keep], list(self.warnings))
+
+
+def _read(table: str | Path | pd.DataFrame, role: str, id_column: str) -> pd.DataFrame:
+    frame = table if isinstance(table, pd.DataFrame) else pd.read_csv(table)
+    if id_column not in frame.columns:
+        raise ValueError(f"The {role} table has no '{id_column}' column; its columns: "
+                         f"{', '.join(map(str, frame.columns[:8]))}.")
+    frame = frame.copy()
+    frame[id_column] = frame[id_column].astype(str)
+    duplicated = frame[id_column][frame[id_column].duplicated()].unique().tolist()
+    if duplicated:
+        raise ValueError(f"The {role} table has duplicate {id_column}s: {', '.join(duplicated[:10])}.")
+    return frame.set_index(id_column)
+
+
+def load_cohort(features: str | Path | pd.DataFrame | Sequence, clinical: str | Path | pd.DataFrame | None = None,
+                outcome: str = "outcome", *, id_column: str = "case_id", allow_missing: bool = False) -> Cohort:
+    """Join and validate the tables (see module docstring)."""
+    tables = list(features) if isinstance(features, list | tuple) else [features]
+    frames = [_read(t, f"features #{i + 1}", id_column) for i, t in enumerate(tables)]
+    clinical_frame = _read(clinical, "clinical", id_column) if clinical is not None else None
+    everything = [*frames, *([clinical_frame] if clinical_frame is not None else [])]
+    ids = [set(f.index) for f in everything]
+    common = set.intersection(*ids)
+    for i, present in enumerate(ids):
+        only = sorted(present - common)
+        if only:
+            raise ValueError(f"{len(only)} case(s) appear in table #{i + 1} but not in all tables: "
+                             f"{', '.join(only[:10])}.")
+    merged = pd.concat(frames, axis=1, join="inner")
+    overlap = merged.columns[merged.columns.duplicated()].tolist()
+    if overlap:
+        raise ValueError(f"Feature tables share column names: {', '.join(overlap[:5])}.")
+    source = clinical_frame if clinical_frame is not None and outcome in clinical_frame.columns else merged
+    if outcome not in source.columns:
+        raise ValueError(f"No outcome column '{outcome}' in the clinical or feature tables.")
+    y = source[outcome]
+    if y.isna().any():
+        raise ValueError(f"The outcome '{outcome}' is missing for {int(y.isna().sum())} case(s).")
+    if not set(pd.unique(y)) <= {0, 1}:
+        raise ValueError(f"The outcome '{outcome}' must be binary 0/1; found values "
+                         f"{sorted(map(str, pd.unique(y)))[:6]}.")
+    if y.nunique() < 2:
+        raise ValueError(f"The outcome '{outcome}' has a single class; model building needs events and non-events.")
+    meta = {c: source[c] if c in source.columns else merged[c] if c in merged.columns else None for c in META_COLUMNS}
+    drop = [outcome, *META_COLUMNS]
+    feature_frame = merged.drop(columns=[c for c in drop if c in merged.columns])
+    non_numeric = [c for c in feature_frame.columns if not pd.api.types.is_numeric_dtype(feature_frame[c])]
+    if non_numeric:
+        raise ValueError(f"Feature columns must be numeric: {', '.join(non_numeric[:5])}.")
+    clinical_out = None
+    if clinical_frame is not None:
+        clinical_out = clinical_frame.drop(columns=[c for c in drop if c in clinical_frame.columns])
+    warnings = []
+    missing = feature_frame.isna().sum()
+    missing = missing[missing > 0]
+    if len(missing):
+        message = "Missing values: " + ", ".join(f"{c} ({n})" for c, n in missing.items())
+        if not allow_missing:
+            raise ValueError(message + ". Remove those features/cases, or pass allow_missing=True and add an imputer "
+                             "to the recipe (it is fitted inside the CV folds).")
+        warnings.append(message)
+    constant = [c for c in feature_frame.columns if feature_frame[c].nunique(dropna=True) <= 1]
+    if constant:
+        warnings.append(f"{len(constant)} constant feature column(s) (e.g. {constant[0]}); "
+                        "the variance filter drops them.")
+    order = feature_frame.index
+    return Cohort(feature_frame, y.loc[order].astype(int), None if clinical_out is None else clinical_out.loc[order],
+                  None if meta["split"] is None else meta["split"].loc[order].astype(str),
+                  None if meta["center"] is None else meta["center"].loc[order].astype(str), warnings)
+
+
+def table_hash(frame: pd.DataFrame) -> str:
+    """SHA-256 of a table's CSV text (training-data provenance)."""
+    import hashlib
+
+    return hashlib.sha256(frame.to_csv().encode()).hexdigest()
+
+
+def finite_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if np.isfinite(frame[c].to_numpy(float)).all()]

@@ -1,0 +1,240 @@
+"""Leakage-free model building from a recipe, and export to a model package.
+
+A recipe (YAML, ``resources/recipes``) lists selectors, a classifier, the CV scheme and an
+optional combined model (RadScore + clinical factors by stepwise AIC or backward p).
+``train`` evaluates the *whole chain* with stratified k-fold CV — every selector and the
+classifier are refitted inside each training fold, the held-out fold is only scored — and
+reports the pooled out-of-fold AUC (``performance.cv.auc``) and per-fold AUCs; then it
+refits the chain on all training cases and exports a package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from AxillaryPredictorLib import selection
+from AxillaryPredictorLib.classifiers import export_estimator, make_classifier, radscore_formula, split_pipeline
+
+SELECTORS = {
+    "variance": selection.VarianceFilter,
+    "univariate": selection.UnivariateFilter,
+    "correlation": selection.CorrelationFilter,
+    "mrmr": selection.MRMRSelector,
+    "lasso": selection.LassoSelector,
+    "svm_rfe": selection.SVMRFESelector,
+}
+
+
+def recipes_directory() -> Path:
+    return Path(str(resources.files("AxillaryPredictorLib") / "resources" / "recipes"))
+
+
+def list_recipes() -> list[str]:
+    return sorted(p.stem for p in recipes_directory().glob("*.yaml"))
+
+
+def load_recipe(name_or_path: str | Path) -> dict[str, Any]:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = recipes_directory() / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise ValueError(f"Unknown recipe '{name_or_path}'. Shipped recipes: {', '.join(list_recipes())}; or give a "
+                         "path to a recipe YAML.")
+    recipe = yaml.safe_load(path.read_text()) or {}
+    if "classifier" not in recipe:
+        raise ValueError(f"Recipe {path} has no 'classifier'.")
+    recipe.setdefault("name", path.stem)
+    return recipe
+
+
+def build_pipeline(recipe: dict[str, Any], reliability: pd.DataFrame | None = None) -> Pipeline:
+    """selectors -> StandardScaler -> classifier, as an unfitted scikit-learn Pipeline."""
+    from AxillaryPredictorLib.reproducibility import ICCFilter
+
+    steps = []
+    for index, step in enumerate(recipe.get("steps", [])):
+        (kind, params), = step.items()
+        params = dict(params or {})
+        if kind == "icc":
+            if reliability is None:
+                raise ValueError(f"Recipe '{recipe['name']}' filters on ICC: give the second reader's feature table "
+                                 "(--reader2) so reliability can be computed.")
+            steps.append((f"{index}_icc", ICCFilter(reliability, **params)))
+        elif kind in SELECTORS:
+            steps.append((f"{index}_{kind}", SELECTORS[kind](**params)))
+        else:
+            raise ValueError(f"Unknown recipe step '{kind}'; known: icc, {', '.join(SELECTORS)}.")
+    classifier = dict(recipe["classifier"])
+    steps += [("scale", StandardScaler()), ("model", make_classifier(classifier.pop("kind"), **classifier))]
+    return Pipeline(steps)
+
+
+@dataclass
+class TrainingResult:
+    pipeline: Pipeline
+    oof_probability: np.ndarray
+    cv_auc: float
+    cv_auc_folds: list[float]
+    features: list[str]
+    combined: Any = None
+    combined_columns: list[str] = field(default_factory=list)
+    radscore_train: np.ndarray | None = None
+
+
+def _radscore(pipeline: Pipeline, frame: pd.DataFrame) -> np.ndarray:
+    """Linear predictor of the radiomics pipeline (its RadScore)."""
+    return pipeline.decision_function(frame)
+
+
+def train(features: pd.DataFrame, y: pd.Series, recipe: dict[str, Any], *, clinical: pd.DataFrame | None = None,
+          reliability: pd.DataFrame | None = None, folds: int | None = None, seed: int | None = None) -> TrainingResult:
+    """Cross-validate the whole chain, then fit it on all cases (see module docstring)."""
+    from AxillaryPredictorLib.combined import CombinedLogisticModel
+
+    cv = recipe.get("cv", {})
+    folds = folds or int(cv.get("folds", 5))
+    seed = int(cv.get("seed", 0) if seed is None else seed)
+    y = np.asarray(y, int)
+    template = build_pipeline(recipe, reliability)
+    combined_spec = recipe.get("combined") if clinical is not None and len(clinical.columns) else None
+    oof = np.zeros(len(y))
+    fold_aucs = []
+    for train_index, test_index in StratifiedKFold(folds, shuffle=True, random_state=seed).split(features, y):
+        model = clone(template).fit(features.iloc[train_index], y[train_index])
+        if combined_spec:
+            design = _combined_design(model, features, clinical)
+            combined = CombinedLogisticModel(**combined_spec).fit(design.iloc[train_index], y[train_index])
+            probability = combined.predict_proba(design.iloc[test_index])[:, 1]
+        else:
+            probability = model.predict_proba(features.iloc[test_index])[:, 1]
+        oof[test_index] = probability
+        fold_aucs.append(float(roc_auc_score(y[test_index], probability)))
+    final = clone(template).fit(features, y)
+    names, _, _ = split_pipeline(final)
+    result = TrainingResult(final, oof, float(roc_auc_score(y, oof)), fold_aucs, names)
+    if combined_spec:
+        design = _combined_design(final, features, clinical)
+        result.combined = CombinedLogisticModel(**combined_spec).fit(design, y)
+        result.combined_columns = list(design.columns)
+        result.radscore_train = design["radscore"].to_numpy()
+    return result
+
+
+def _combined_design(pipeline: Pipeline, features: pd.DataFrame, clinical: pd.DataFrame) -> pd.DataFrame:
+    design = clinical.copy()
+    design.insert(0, "radscore", _radscore(pipeline, features))
+    return design
+
+
+def leaky_control_auc(features: pd.DataFrame, y, k: int = 10, folds: int = 5, seed: int = 0) -> float:
+    """The classic mistake, for tests: top-k ANOVA features chosen on ALL data, then CV."""
+    from sklearn.feature_selection import SelectKBest, f_classif
+
+    y = np.asarray(y, int)
+    chosen = SelectKBest(f_classif, k=k).fit(features, y).get_support()
+    oof = np.zeros(len(y))
+    for train_index, test_index in StratifiedKFold(folds, shuffle=True, random_state=seed).split(features, y):
+        model = Pipeline([("scale", StandardScaler()), ("model", make_classifier("logistic"))])
+        model.fit(features.iloc[train_index, chosen], y[train_index])
+        oof[test_index] = model.predict_proba(features.iloc[test_index, chosen])[:, 1]
+    return float(roc_auc_score(y, oof))
+
+
+# ---------------------------------------------------------------------------- export
+
+
+def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: str, title: str, task: str,
+               modality: str, views: list[str], regions: list[str], profile: dict[str, Any],
+               clinical_variables: list | None = None, clinical_data: pd.DataFrame | None = None,
+               status: str = "demonstration", intended_use: str = "", description: str = "",
+               timepoints: list[str] | None = None, margins_mm: list[float] | None = None,
+               delta_mode: str | None = None, provenance: dict[str, Any] | None = None,
+               threshold: float | None = None) -> dict[str, Any]:
+    """The package document (unsealed) of a trained model."""
+    from AxillaryPredictorLib import __version__
+    from AxillaryPredictorLib.cohort import table_hash
+    from AxillaryPredictorLib.evaluation import auc_ci, threshold_metrics
+    from AxillaryPredictorLib.features import library_versions
+    from AxillaryPredictorLib.model_package import build_date, nomogram_axis
+
+    y = np.asarray(y, int)
+    names, standardization, final = split_pipeline(result.pipeline)
+    estimator = export_estimator(final)
+    document: dict[str, Any] = {
+        "format": "axillary-predictor-model-package", "format_version": 1, "id": model_id, "version": "1.0.0",
+        "title": title, "description": description, "task": task, "modality": modality, "status": status,
+        "inputs": {"views": views, "regions": regions, "profile": profile, "timepoints": timepoints or [],
+                   "margins_mm": margins_mm or [], "delta_mode": delta_mode},
+        "intended_use": intended_use or "Research use only. Not a medical device.",
+        "training_ranges": {n: [float(features[n].min()), float(features[n].max())] for n in names},
+    }
+    if result.combined is None:
+        document.update(features=names, standardization=standardization, estimator=estimator)
+        in_sample = result.pipeline.predict_proba(features)[:, 1]
+        if estimator["type"] == "logistic" and standardization:
+            document["radscore_formula"] = radscore_formula(names, estimator["coefficients"], estimator["intercept"])
+    else:
+        if estimator["type"] != "logistic":
+            raise ValueError("A combined model needs a logistic radiomics model (its RadScore).")
+        document["derived"] = [{"name": "radscore", "features": names, "mean": standardization["mean"],
+                                "scale": standardization["scale"], "intercept": estimator["intercept"],
+                                "coefficients": estimator["coefficients"],
+                                "description": "RadScore: linear predictor of the radiomics logistic model"}]
+        document["radscore_formula"] = radscore_formula(names, estimator["coefficients"], estimator["intercept"])
+        combined = result.combined
+        document["features"] = list(combined.terms_)
+        document["estimator"] = {"type": "logistic", "intercept": combined.intercept_,
+                                 "coefficients": [combined.coef_[t] for t in combined.terms_]}
+        variables = {v.name: v for v in (clinical_variables or [])}
+        used = [v for v in variables.values() if any(c in combined.terms_ for c in v.columns())]
+        document["clinical_variables"] = [v.to_dict() for v in used]
+        predictors = []
+        design = pd.DataFrame({"radscore": result.radscore_train})
+        if clinical_data is not None:
+            design = pd.concat([design, clinical_data.reset_index(drop=True)], axis=1)
+        for term in combined.terms_:
+            owner = next((v for v in used if term in v.columns()), None)
+            if owner is None:
+                predictors.append({"name": term, "kind": "continuous", "axis": nomogram_axis(design[term]),
+                                   "label": "RadScore" if term == "radscore" else term})
+            elif owner.kind == "categorical":
+                if not any(p["name"] == owner.name for p in predictors):
+                    predictors.append({"name": owner.name, "kind": "categorical", "levels": list(owner.levels),
+                                       "level_columns": {lv: f"{owner.name}={lv}" for lv in owner.levels[1:]
+                                                         if f"{owner.name}={lv}" in combined.terms_},
+                                       "label": owner.label or owner.name, "unit": owner.unit})
+            elif owner.kind in ("binary", "ordinal"):
+                predictors.append({"name": owner.name, "kind": "categorical", "levels": list(owner.levels),
+                                   "level_columns": {}, "label": owner.label or owner.name, "unit": owner.unit})
+            else:
+                predictors.append({"name": term, "kind": "continuous", "axis": nomogram_axis(design[term]),
+                                   "label": owner.label or term, "unit": owner.unit})
+        document["nomogram"] = {"axis_convention": "rms-pretty", "predictors": predictors,
+                                "outcome_label": f"Probability of {task}"}
+        in_sample = combined.predict_proba(design[[*combined.feature_names_in_]])[:, 1]
+        document["training_ranges"]["radscore"] = [float(result.radscore_train.min()),
+                                                   float(result.radscore_train.max())]
+    cut = threshold if threshold is not None else threshold_metrics(y, in_sample, n_boot=200).threshold
+    cut = float(min(max(cut, 0.0), 1.0))
+    cv_ci = auc_ci(y, result.oof_probability)
+    document.update(
+        threshold=cut, risk_groups=[{"name": "low", "upper": cut}, {"name": "high", "upper": None}],
+        performance={"cv": {"auc": result.cv_auc, "auc_lower": cv_ci.lower, "auc_upper": cv_ci.upper,
+                            "auc_folds": result.cv_auc_folds, "method": "pooled out-of-fold, stratified k-fold"},
+                     "training_apparent_auc": float(auc_ci(y, in_sample).auc)},
+        provenance={"date": build_date(), "axillary_predictor": __version__, "versions": library_versions(),
+                    "training_data_sha256": table_hash(features), "n_cases": len(y), "n_events": int(y.sum()),
+                    **(provenance or {})})
+    return document

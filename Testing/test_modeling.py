@@ -1,0 +1,192 @@
+"""Model building: R parity (ICC, glm, step), selectors' contract, leakage-free CV, packages."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_predict
+from sklearn.pipeline import Pipeline
+
+from AxillaryPredictorLib import selection
+from AxillaryPredictorLib.classifiers import PostFusionClassifier, make_classifier
+from AxillaryPredictorLib.combined import CombinedLogisticModel, stepwise_aic
+from AxillaryPredictorLib.model_package import PackageError, load_package, nomogram_axis, r_pretty, save_package
+from AxillaryPredictorLib.reproducibility import icc
+from AxillaryPredictorLib.training import build_pipeline, leaky_control_auc, load_recipe, to_package, train
+
+FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "modeling" / "modeling_fixtures.json").read_text())
+NOMOGRAM = json.loads((Path(__file__).parent / "fixtures" / "nomogram" / "nomogram_fixtures.json").read_text())
+
+
+@pytest.mark.parametrize("case", FIXTURES["icc"], ids=[c["name"] for c in FIXTURES["icc"]])
+def test_icc_equals_psych(case):
+    result = icc(case["reader1"], case["reader2"])
+    assert result.icc2_1 == pytest.approx(case["ICC2"]["ICC"], abs=1e-6)
+    assert result.icc3_1 == pytest.approx(case["ICC3"]["ICC"], abs=1e-6)
+    assert result.icc1_1 == pytest.approx(case["ICC1"]["ICC"], abs=1e-6)
+    assert result.icc2_1_ci == pytest.approx((case["ICC2"]["lower bound"], case["ICC2"]["upper bound"]), abs=1e-6)
+    assert result.icc3_1_ci == pytest.approx((case["ICC3"]["lower bound"], case["ICC3"]["upper bound"]), abs=1e-6)
+    assert result.f == pytest.approx(case["ICC3"]["F"], rel=1e-9) and result.p == pytest.approx(case["ICC3"]["p"],
+                                                                                                 rel=1e-6)
+
+
+def _glm_data():
+    data = pd.DataFrame(FIXTURES["glm"]["data"])
+    return data.drop(columns="y"), data["y"].to_numpy()
+
+
+def test_logistic_regression_and_stepwise_aic_equal_r():
+    X, y = _glm_data()
+    full = CombinedLogisticModel(selection="none").fit(X, y)
+    table = full.summary_table()
+    reference = FIXTURES["glm"]["full"]
+    assert table["beta"].to_numpy() == pytest.approx(np.array(reference["estimate"]), abs=1e-6)
+    assert table["se"].to_numpy() == pytest.approx(np.array(reference["se"]), abs=1e-6)
+    assert table["p"].to_numpy() == pytest.approx(np.array(reference["p"]), abs=1e-6)
+    assert full.fit_.aic == pytest.approx(reference["aic"], abs=1e-6)
+    assert stepwise_aic(X, y, "both") == FIXTURES["glm"]["step_both"]["terms"]
+    assert stepwise_aic(X, y, "backward") == FIXTURES["glm"]["step_backward"]["terms"]
+    chosen = CombinedLogisticModel(selection="aic").fit(X, y)
+    assert chosen.fit_.aic == pytest.approx(FIXTURES["glm"]["step_both"]["aic"], abs=1e-6)
+    assert chosen.fit_.beta == pytest.approx(np.array(FIXTURES["glm"]["step_both"]["estimate"]), abs=1e-6)
+    assert (table["odds_ratio"] > 0).all() and "or_upper" in table
+
+
+def test_r_pretty_and_rms_default_axes():
+    assert r_pretty(29.7, 94.4, 10) == [25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95]
+    for model in NOMOGRAM.values():
+        data = pd.DataFrame(model["data"])
+        for name in model["predictors"]:
+            if name in model["levels"]:
+                continue
+            assert nomogram_axis(data[name]) == pytest.approx(model["default"]["axes"][name]["values"]), name
+
+
+def test_selectors_learn_on_training_data_only_and_keep_names():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(120, 30)), columns=[f"f{i}" for i in range(30)])
+    X["f29"] = 1.0
+    X["f28"] = X["f0"] * 0.99 + rng.normal(0, 0.01, 120)
+    y = (X["f0"] + 0.5 * rng.normal(size=120) > 0).astype(int).to_numpy()
+    for selector in (selection.VarianceFilter(), selection.UnivariateFilter("anova"),
+                     selection.UnivariateFilter("mannwhitney"), selection.UnivariateFilter("ttest"),
+                     selection.CorrelationFilter(threshold=0.9), selection.MRMRSelector(k=5),
+                     selection.LassoSelector(cv=3), selection.SVMRFESelector(cv=3)):
+        fitted = clone(selector).fit(X.iloc[:80], y[:80])
+        names = fitted.get_feature_names_out()
+        assert len(names) == fitted.get_support().sum() >= 1
+        assert fitted.transform(X.iloc[80:]).shape == (40, len(names))
+        if isinstance(selector, selection.VarianceFilter):
+            assert "f29" not in names  # the constant column
+    assert "f28" not in selection.CorrelationFilter(threshold=0.9).fit(X, y).get_feature_names_out() or \
+        "f0" not in selection.CorrelationFilter(threshold=0.9).fit(X, y).get_feature_names_out()
+    pipeline = Pipeline([("anova", selection.UnivariateFilter()), ("model", make_classifier("logistic"))])
+    assert cross_val_predict(pipeline, X, y, cv=3, method="predict_proba").shape == (120, 2)
+
+
+def _noise(n=300, p=1000, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(rng.normal(size=(n, p)), columns=[f"f{i}" for i in range(p)]), rng.integers(0, 2, n)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["lasso-lr", "liu2025"])
+def test_null_cohort_cv_auc_stays_near_chance_and_leaky_control_does_not(recipe):
+    for seed in (0, 1, 2):
+        X, y = _noise(p=5000 if recipe == "lasso-lr" else 1000, seed=seed)
+        result = train(X, y, load_recipe(recipe))
+        assert result.cv_auc <= 0.62, (recipe, seed, result.cv_auc)
+    X, y = _noise(p=5000, seed=0)
+    assert leaky_control_auc(X, y) >= 0.72  # selection on all data then CV: the test can fail
+
+
+def test_signal_is_found_by_the_lasso_recipe():
+    rng = np.random.default_rng(42)
+    p, n_train, n_test = 2000, 300, 5000
+    beta = np.zeros(p)
+    beta[:5] = 1.5
+    X = rng.normal(size=(n_train + n_test, p))
+    lp = X @ beta
+    y = (rng.random(len(lp)) < 1 / (1 + np.exp(-lp))).astype(int)
+    columns = [f"f{i}" for i in range(p)]
+    train_x, test_x = pd.DataFrame(X[:n_train], columns=columns), pd.DataFrame(X[n_train:], columns=columns)
+    result = train(train_x, y[:n_train], load_recipe("lasso-lr"))
+    model = result.pipeline.steps[-1][1]
+    top = np.array(result.features)[np.argsort(-np.abs(model.coef_[0]))[:10]]
+    assert len(set(top) & {f"f{i}" for i in range(5)}) >= 4
+    from sklearn.metrics import roc_auc_score
+
+    held_out = roc_auc_score(y[n_train:], result.pipeline.predict_proba(test_x)[:, 1])
+    assert held_out >= roc_auc_score(y[n_train:], lp[n_train:]) - 0.06
+
+
+def _fitted_models():
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame(rng.normal(size=(200, 6)), columns=[f"f{i}" for i in range(6)])
+    y = ((X["f0"] - X["f1"] + 0.5 * X["f2"] ** 2 + rng.normal(size=200)) > 0.3).astype(int).to_numpy()
+    return X, y
+
+
+@pytest.mark.parametrize("kind", ["logistic", "linear-svm", "rbf-svm", "xgboost", "sgd"])
+def test_package_scorer_reproduces_the_fitted_estimator(kind, tmp_path):
+    X, y = _fitted_models()
+    recipe = {"name": "t", "steps": [{"variance": {}}], "classifier": {"kind": kind}}
+    pipeline = build_pipeline(recipe).fit(X, y)
+    from AxillaryPredictorLib.training import TrainingResult
+
+    result = TrainingResult(pipeline, pipeline.predict_proba(X)[:, 1], 0.5, [0.5], list(X.columns))
+    document = to_package(result, X, y, model_id=f"t-{kind}", title="t", task="ALN metastasis", modality="MR",
+                          views=["V"], regions=["tumor"], profile={"name": "zeng2025-dce-delta"})
+    package = load_package(save_package(document, tmp_path / "m.json"))
+    assert np.max(np.abs(package.predict_proba(X) - pipeline.predict_proba(X)[:, 1])) <= 1e-9
+
+
+def test_stacked_post_fusion_package_round_trip(tmp_path):
+    from AxillaryPredictorLib.classifiers import export_estimator
+    from AxillaryPredictorLib.model_package import seal
+
+    X, y = _fitted_models()
+    members = {"clinical": (["f0", "f1", "f2"], make_classifier("logistic")),
+               "radiomics": (["f3", "f4", "f5", "f2"], make_classifier("logistic"))}
+    fused = PostFusionClassifier(members, meta="linear-svm").fit(X, y)
+    document = {"format": "axillary-predictor-model-package", "format_version": 1, "id": "stacked", "version": "1",
+                "title": "t", "task": "ALN metastasis", "modality": "MG", "status": "demonstration",
+                "inputs": {"views": ["CC"], "regions": ["tumor"], "profile": {"name": "liu2025-mammography"}},
+                "features": [], "threshold": 0.5, "intended_use": "test", "provenance": {"date": "2026-01-01"},
+                "estimator": {"type": "stacked", "meta": export_estimator(fused.meta_), "members": [
+                    {"name": name, "features": columns, "estimator": export_estimator(model)}
+                    for name, (columns, model) in fused.members_.items()]}}
+    package = load_package(save_package(seal(document), tmp_path / "s.json"))
+    assert np.max(np.abs(package.predict_proba(X) - fused.predict_proba(X)[:, 1])) <= 1e-9
+
+
+def test_tampered_or_malformed_packages_are_refused(tmp_path):
+    X, y = _fitted_models()
+    pipeline = build_pipeline({"name": "t", "classifier": {"kind": "logistic"}}).fit(X, y)
+    from AxillaryPredictorLib.training import TrainingResult
+
+    result = TrainingResult(pipeline, pipeline.predict_proba(X)[:, 1], 0.5, [0.5], list(X.columns))
+    path = save_package(to_package(result, X, y, model_id="ok", title="t", task="ALN metastasis", modality="MR",
+                                   views=["V"], regions=["tumor"], profile={"name": "p"}), tmp_path / "ok.json")
+    document = json.loads(path.read_text())
+    edited = copy.deepcopy(document)
+    edited["estimator"]["coefficients"][0] += 0.1
+    with pytest.raises(PackageError, match="SHA-256 mismatch"):
+        load_package(edited)
+    unknown = copy.deepcopy(document)
+    unknown["estimator"] = {"type": "pickle", "payload": "gASV..."}
+    with pytest.raises(PackageError, match="Unknown estimator type 'pickle'"):
+        load_package(unknown)
+    broken = copy.deepcopy(document)
+    broken["inputs"]["views"] = ["C C"]
+    with pytest.raises(PackageError, match=r"\$\.inputs\.views\[0\]"):
+        load_package(broken)
+    missing = pd.DataFrame({"f0": [0.1]})
+    with pytest.raises(ValueError, match="feature\\(s\\) missing"):
+        load_package(document).predict_proba(missing)
