@@ -1,3 +1,4 @@
+import json
 import logging
 import os
 import tempfile
@@ -86,17 +87,35 @@ def ensureRequirements():
 class AxillaryPredictorParameterNode:
     """Every setting of the module, stored in the scene (saved and restored with it).
 
-    inputVolume - the image the tumor was segmented on.
-    segmentation - the segmentation node holding the tumor segment.
-    tumorSegment - name of the tumor segment.
+    mode - "Single timepoint" or "Baseline + on-treatment".
+    view1Name/view2Name - view or series names ([A-Za-z0-9-]+), e.g. CC and MLO.
+    view1Volume ... ontreatmentSegmentation - the images and their segmentations.
+    tumorSegment - name of the tumor segment in each segmentation.
     marginsMm - peritumoral margins in mm, comma-separated.
+    useExcludeBelow/excludeBelow - keep voxels darker than this (air) out of the margins.
+    excludeSegments - segments kept out of the margins, comma-separated.
+    modelId - the chosen model package; clinicalValues - the clinical inputs as JSON.
     phantomSeed - seed of the synthetic sample case.
     """
 
-    inputVolume: vtkMRMLScalarVolumeNode
-    segmentation: vtkMRMLSegmentationNode
+    mode: str = "Single timepoint"
+    view1Name: str = "CC"
+    view1Volume: vtkMRMLScalarVolumeNode
+    view1Segmentation: vtkMRMLSegmentationNode
+    view2Name: str = "MLO"
+    view2Volume: vtkMRMLScalarVolumeNode
+    view2Segmentation: vtkMRMLSegmentationNode
+    baselineVolume: vtkMRMLScalarVolumeNode
+    baselineSegmentation: vtkMRMLSegmentationNode
+    ontreatmentVolume: vtkMRMLScalarVolumeNode
+    ontreatmentSegmentation: vtkMRMLSegmentationNode
     tumorSegment: str = "tumor"
     marginsMm: str = "3,5,10"
+    useExcludeBelow: bool = False
+    excludeBelow: float = -500.0
+    excludeSegments: str = ""
+    modelId: str = ""
+    clinicalValues: str = "{}"
     phantomSeed: Annotated[int, WithinRange(0, 100000)] = 0
 
 
@@ -106,7 +125,7 @@ class AxillaryPredictorParameterNode:
 
 
 class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """User interface: collects inputs, calls the Logic, shows results. No computation."""
+    """User interface: collects inputs, calls the Logic, shows results. No computation here."""
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -114,6 +133,9 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._clinicalEditors = {}
+        self._lastResult = None
+        self._cancelRequested = False
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -123,14 +145,24 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         uiWidget.setMRMLScene(slicer.mrmlScene)
 
         self.logic = AxillaryPredictorLogic()
+        self.ui.segmentEditorWidget.setMRMLSegmentEditorNode(self.logic.getSegmentEditorNode())
+        self.ui.clinicalFormWidget.setLayout(qt.QFormLayout())
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
+        self.ui.createTumorSegmentButton.connect("clicked(bool)", self.onCreateTumorSegment)
+        self.ui.applyRegionsButton.connect("clicked(bool)", self.onApplyRegions)
+        self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChanged)
+        self.ui.loadModelButton.connect("clicked(bool)", self.onLoadModel)
+        self.ui.runButton.connect("clicked(bool)", self.onRun)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
+        self.ui.saveReportButton.connect("clicked(bool)", self.onSaveReport)
+        self.ui.exportFeaturesButton.connect("clicked(bool)", self.onExportFeatures)
         self.ui.loadPhantomButton.connect("clicked(bool)", self.onLoadPhantomButton)
-        self.ui.checkSegmentButton.connect("clicked(bool)", self.onCheckSegmentButton)
 
         self.initializeParameterNode()
+        self.refreshModelList()
 
     def cleanup(self) -> None:
         self.removeObservers()
@@ -142,7 +174,7 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtonStates)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGUIState)
 
     def onSceneStartClose(self, caller, event) -> None:
         self.setParameterNode(None)
@@ -153,49 +185,217 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def initializeParameterNode(self) -> None:
         self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.inputVolume:
+        if not self._parameterNode.view1Volume:
             firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
             if firstVolumeNode:
-                self._parameterNode.inputVolume = firstVolumeNode
+                self._parameterNode.view1Volume = firstVolumeNode
 
     def setParameterNode(self, inputParameterNode) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtonStates)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGUIState)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtonStates)
-            self._updateButtonStates()
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGUIState)
+            self._updateGUIState()
 
-    def _updateButtonStates(self, caller=None, event=None) -> None:
-        ready = bool(self._parameterNode and self._parameterNode.inputVolume and self._parameterNode.segmentation)
-        self.ui.checkSegmentButton.enabled = ready
-        self.ui.checkSegmentButton.toolTip = (
-            "Check the tumor segment" if ready else "Select a volume and a segmentation first")
+    def _isDeltaMode(self) -> bool:
+        return bool(self._parameterNode) and self._parameterNode.mode.startswith("Baseline")
+
+    def _updateGUIState(self, caller=None, event=None) -> None:
+        if not self._parameterNode:
+            return
+        delta = self._isDeltaMode()
+        for name in ("view1Volume", "view1Segmentation", "view2Volume", "view2Segmentation"):
+            getattr(self.ui, name + "Selector").enabled = not delta
+        for name in ("baselineVolume", "baselineSegmentation", "ontreatmentVolume", "ontreatmentSegmentation"):
+            getattr(self.ui, name + "Selector").enabled = delta
+        p = self._parameterNode
+        ready = (p.baselineVolume and p.baselineSegmentation and p.ontreatmentVolume and p.ontreatmentSegmentation
+                 ) if delta else (p.view1Volume and p.view1Segmentation)
+        self.ui.runButton.enabled = bool(ready and self.ui.modelComboBox.currentData)
+        self.ui.runButton.toolTip = "Run the prediction" if self.ui.runButton.enabled else (
+            "Select the images, their segmentations and a model first")
+        self.ui.applyRegionsButton.enabled = bool(p.view1Volume and p.view1Segmentation) or bool(
+            p.baselineVolume and p.baselineSegmentation)
+        self.ui.segmentEditorWidget.setSegmentationNode(p.baselineSegmentation if delta else p.view1Segmentation)
+        self.ui.segmentEditorWidget.setSourceVolumeNode(p.baselineVolume if delta else p.view1Volume)
+
+    # ------------------------------------------------------------------ inputs
+
+    def onCreateTumorSegment(self) -> None:
+        with slicer.util.tryWithErrorDisplay("Failed to create the tumor segment.", waitCursor=True):
+            p = self._parameterNode
+            volume = p.baselineVolume if self._isDeltaMode() else p.view1Volume
+            if not volume:
+                raise ValueError("Select the image to segment first.")
+            segmentation = p.baselineSegmentation if self._isDeltaMode() else p.view1Segmentation
+            segmentation, segmentId = self.logic.createTumorSegment(segmentation, volume, p.tumorSegment)
+            if self._isDeltaMode():
+                p.baselineSegmentation = segmentation
+            else:
+                p.view1Segmentation = segmentation
+            self.ui.segmentEditorWidget.setCurrentSegmentID(segmentId)
+            self.ui.statusLabel.text = f"Created segment '{p.tumorSegment}': draw the tumor with the effects above."
+
+    def onApplyRegions(self) -> None:
+        with slicer.util.tryWithErrorDisplay("Failed to build the peritumoral regions.", waitCursor=True):
+            p = self._parameterNode
+            pairs = [(p.baselineVolume, p.baselineSegmentation), (p.ontreatmentVolume, p.ontreatmentSegmentation)] \
+                if self._isDeltaMode() else [(p.view1Volume, p.view1Segmentation), (p.view2Volume, p.view2Segmentation)]
+            messages = []
+            for volume, segmentation in pairs:
+                if not (volume and segmentation):
+                    continue
+                report = self.logic.buildRegions(
+                    segmentation, p.tumorSegment, volume, p.marginsMm,
+                    excludeBelow=p.excludeBelow if p.useExcludeBelow else None,
+                    excludeSegments=[s.strip() for s in p.excludeSegments.split(",") if s.strip()])
+                messages.append(f"{segmentation.GetName()}:\n{report.describe()}")
+            self.ui.regionsStatusLabel.text = "\n".join(messages)
+
+    # ------------------------------------------------------------------- model
+
+    def refreshModelList(self) -> None:
+        self.ui.modelComboBox.clear()
+        try:
+            models = self.logic.listModels()
+        except Exception as error:  # registry problems must not break the module panel
+            self.ui.statusLabel.text = f"Could not read the model registry: {error}"
+            return
+        for entry in models:
+            self.ui.modelComboBox.addItem(f"{entry['title']} [{entry['status']}]", entry["id"])
+        if self._parameterNode and self._parameterNode.modelId:
+            index = self.ui.modelComboBox.findData(self._parameterNode.modelId)
+            if index >= 0:
+                self.ui.modelComboBox.currentIndex = index
+
+    def onModelChanged(self, index) -> None:
+        modelId = self.ui.modelComboBox.itemData(index)
+        if not modelId or not self._parameterNode:
+            return
+        self._parameterNode.modelId = modelId
+        with slicer.util.tryWithErrorDisplay("Failed to read the model package."):
+            self.ui.modelCardTextBrowser.setHtml(self.logic.modelCardHtml(modelId))
+            self._buildClinicalForm(self.logic.clinicalVariables(modelId))
+        self._updateGUIState()
+
+    def onLoadModel(self) -> None:
+        path = qt.QFileDialog.getOpenFileName(self.parent, "Load model package", "", "Model package (*.json)")
+        if not path:
+            return
+        with slicer.util.tryWithErrorDisplay("This model package cannot be used.", waitCursor=True):
+            modelId = self.logic.loadModelPackage(path)
+            self.refreshModelList()
+            self.ui.modelComboBox.currentIndex = self.ui.modelComboBox.findData(modelId)
+
+    def _buildClinicalForm(self, variables) -> None:
+        layout = self.ui.clinicalFormWidget.layout()
+        while layout.count():
+            item = layout.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        self._clinicalEditors = {}
+        stored = json.loads(self._parameterNode.clinicalValues or "{}")
+        for variable in variables:
+            label = variable.get("label", variable["name"]) + (f" ({variable['unit']})" if variable.get("unit") else "")
+            if variable.get("levels"):
+                editor = qt.QComboBox()
+                editor.addItems([str(level) for level in variable["levels"]])
+                if variable["name"] in stored:
+                    editor.setCurrentText(str(stored[variable["name"]]))
+                editor.connect("currentIndexChanged(int)", self._storeClinicalValues)
+            else:
+                editor = qt.QLineEdit()
+                low, high = (variable.get("range") or [None, None])[:2]
+                editor.placeholderText = f"{low} to {high}" if low is not None else "number"
+                editor.text = str(stored.get(variable["name"], ""))
+                editor.connect("editingFinished()", self._storeClinicalValues)
+            editor.toolTip = variable.get("description", "")
+            layout.addRow(label + ":", editor)
+            self._clinicalEditors[variable["name"]] = editor
+
+    def _clinicalValues(self) -> dict:
+        values = {}
+        for name, editor in self._clinicalEditors.items():
+            text = editor.currentText if isinstance(editor, qt.QComboBox) else editor.text.strip()
+            if text != "":
+                values[name] = text
+        return values
+
+    def _storeClinicalValues(self, *args) -> None:
+        if self._parameterNode:
+            self._parameterNode.clinicalValues = json.dumps(self._clinicalValues())
+
+    # --------------------------------------------------------------------- run
+
+    def _progress(self, fraction: float, message: str) -> None:
+        self.ui.progressBar.value = int(100 * fraction)
+        self.ui.statusLabel.text = message
+        slicer.app.processEvents()
+        if self._cancelRequested:
+            raise RuntimeError("Cancelled by the user.")
+
+    def onCancel(self) -> None:
+        self._cancelRequested = True
+
+    def onRun(self) -> None:
+        p = self._parameterNode
+        self._cancelRequested = False
+        self.ui.cancelButton.enabled = True
+        self.ui.runButton.enabled = False
+        try:
+            with slicer.util.tryWithErrorDisplay("Prediction failed.", waitCursor=True):
+                clinical = self._clinicalValues()
+                if self._isDeltaMode():
+                    result = self.logic.predictDelta(
+                        p.modelId, (p.baselineVolume, p.baselineSegmentation),
+                        (p.ontreatmentVolume, p.ontreatmentSegmentation), clinical=clinical,
+                        segment=p.tumorSegment, progress=self._progress)
+                else:
+                    views = {p.view1Name: (p.view1Volume, p.view1Segmentation)}
+                    if p.view2Volume and p.view2Segmentation:
+                        views[p.view2Name] = (p.view2Volume, p.view2Segmentation)
+                    result = self.logic.predict(p.modelId, views, clinical=clinical, segment=p.tumorSegment,
+                                                progress=self._progress)
+                self._lastResult = result
+                self.ui.resultLabel.text = result.summary()
+                self.logic.showResult(result)
+                self.ui.saveReportButton.enabled = True
+                self.ui.exportFeaturesButton.enabled = True
+        finally:
+            self.ui.cancelButton.enabled = False
+            self._updateGUIState()
+
+    def onSaveReport(self) -> None:
+        folder = qt.QFileDialog.getExistingDirectory(self.parent, "Save report to folder")
+        if not folder:
+            return
+        with slicer.util.tryWithErrorDisplay("Failed to save the report.", waitCursor=True):
+            paths = self.logic.saveReport(self._lastResult, folder)
+            self.ui.statusLabel.text = f"Report saved: {paths['html']} and {paths['pdf']}"
+
+    def onExportFeatures(self) -> None:
+        path = qt.QFileDialog.getSaveFileName(self.parent, "Export features", "features.csv", "CSV (*.csv)")
+        if not path:
+            return
+        with slicer.util.tryWithErrorDisplay("Failed to export the features.", waitCursor=True):
+            self.logic.exportFeatures(self._lastResult, path)
+            self.ui.statusLabel.text = f"Features written to {path}"
+
+    # ----------------------------------------------------------------- sample
 
     def onLoadPhantomButton(self) -> None:
         with slicer.util.tryWithErrorDisplay("Failed to load the synthetic case.", waitCursor=True):
             if not ensureRequirements():
                 return
             volumeNode, segmentationNode = self.logic.loadPhantomCase(seed=self._parameterNode.phantomSeed)
-            self._parameterNode.inputVolume = volumeNode
-            self._parameterNode.segmentation = segmentationNode
+            self._parameterNode.view1Volume = volumeNode
+            self._parameterNode.view1Segmentation = segmentationNode
+            self._parameterNode.view1Name = "DCE"
             slicer.util.setSliceViewerLayers(background=volumeNode, fit=True)
             self.ui.statusLabel.text = f"Loaded synthetic case '{volumeNode.GetName()}' (demonstration data)."
-
-    def onCheckSegmentButton(self) -> None:
-        with slicer.util.tryWithErrorDisplay("Failed to read the tumor segment.", waitCursor=True):
-            mask = self.logic.segmentMask(self._parameterNode.segmentation, self._parameterNode.tumorSegment,
-                                          self._parameterNode.inputVolume)
-            import SimpleITK as sitk
-
-            stats = sitk.StatisticsImageFilter()
-            stats.Execute(mask)
-            voxels = int(stats.GetSum())
-            spacing = mask.GetSpacing()
-            volumeMm3 = voxels * spacing[0] * spacing[1] * spacing[2]
-            self.ui.statusLabel.text = f"Tumor segment: {voxels} voxels, {volumeMm3:.0f} mm³."
 
 
 #
@@ -247,6 +447,7 @@ class AxillaryPredictorTest(ScriptedLoadableModuleTest):
         """A synthetic case loads into the scene and its tumor segment exports unchanged."""
         import numpy as np
         import SimpleITK as sitk
+
         from AxillaryPredictorLib.phantoms import make_phantom
 
         self.delayDisplay("Loading a synthetic case")

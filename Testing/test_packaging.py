@@ -195,3 +195,13 @@ def test_console_script_and_readme_commands():
     readme = (ROOT / "README.md").read_text()
     assert "bash scripts/demo.sh" in readme and "bash scripts/test.sh" in readme
     assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_logic_method_the_widget_calls_exists_in_the_lib():
+    from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
+
+    used = set(re.findall(r"self\.logic\.(\w+)\(", MODULE_FILE.read_text()))
+    used |= set(re.findall(r"logic\.(\w+)\(", MODULE_FILE.read_text()))
+    slicer_provided = {"getParameterNode"}  # ScriptedLoadableModuleLogic
+    missing = {name for name in used - slicer_provided if not hasattr(AxillaryPredictorLogicBase, name)}
+    assert not missing, f"add these methods to AxillaryPredictorLogicBase: {sorted(missing)}"

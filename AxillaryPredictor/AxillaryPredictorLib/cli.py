@@ -21,6 +21,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("AxillaryPredictorLib.extract_cli", "extract radiomics features of every region of a case"),
     "profiles": ("AxillaryPredictorLib.profiles_cli", "list the shipped extraction profiles"),
     "evaluate": ("AxillaryPredictorLib.evaluate_cli", "compare models on cohorts: AUC, DeLong, calibration, DCA, NRI"),
+    "train": ("AxillaryPredictorLib.train_cli", "cross-validate a recipe on a cohort and export a model package"),
+    "recipes": ("AxillaryPredictorLib.recipes_cli", "list the shipped training recipes"),
+    "models": ("AxillaryPredictorLib.models_cli", "list model packages or verify one"),
+    "predict": ("AxillaryPredictorLib.predict_cli", "predict one case and write its report"),
+    "cohort": ("AxillaryPredictorLib.cohort_cli", "batch extract|delta|predict over a manifest (resume, Dask)"),
     "delta": ("AxillaryPredictorLib.delta_cli", "delta radiomics between a baseline and an on-treatment scan"),
 }
 
@@ -49,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    if not args.verbose:  # pyradiomics logs every filter and class at INFO
+        logging.getLogger("radiomics").setLevel(logging.ERROR)
     if args.command is None:
         parser.print_help()
         return 2

@@ -139,6 +139,155 @@ class AxillaryPredictorLogicBase:
         _report(progress, 1.0, "Regions ready")
         return regionSet
 
+    # -------------------------------------------------------------------- models
+
+    def listModels(self) -> list[dict]:
+        """Bundled and user model packages (registry entries: id, title, status ...)."""
+        from AxillaryPredictorLib.registry import registry_entries
+
+        return registry_entries()
+
+    def modelCardHtml(self, modelId: str) -> str:
+        """The model card as HTML (task, training data, performance, intended use, status)."""
+        import html
+
+        from AxillaryPredictorLib.registry import find_model
+
+        document = find_model(modelId).document
+        rows = [("Title", document["title"]), ("Status", document["status"]), ("Task", document["task"]),
+                ("Modality", document["modality"]), ("Inputs", ", ".join(document["inputs"]["views"]) + " — " +
+                                                     ", ".join(document["inputs"]["regions"])),
+                ("Training data", document.get("description", "")), ("Intended use", document["intended_use"])]
+        cv = document.get("performance", {}).get("cv")
+        if cv:
+            rows.append(("Cross-validated AUC", f"{cv['auc']:.3f} ({cv.get('auc_lower', 0):.3f}-"
+                                               f"{cv.get('auc_upper', 0):.3f})"))
+        warning = ""
+        if document["status"] == "demonstration":
+            warning = "<p><b>Demonstration model trained on synthetic data: no clinical meaning.</b></p>"
+        elif document["status"] != "locally-validated":
+            warning = "<p><b>Not validated on local data.</b></p>"
+        body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+        return f"{warning}<table>{body}</table>"
+
+    def clinicalVariables(self, modelId: str) -> list[dict]:
+        """The clinical inputs a model needs (name, kind, unit, levels, range)."""
+        from AxillaryPredictorLib.registry import find_model
+
+        return [v.to_dict() for v in find_model(modelId).clinical_variables()]
+
+    def loadModelPackage(self, path: str, userFolder: str | None = None) -> str:
+        """Verify a package (schema, SHA-256) and copy it into the user model folder; its id."""
+        import shutil
+        from pathlib import Path
+
+        from AxillaryPredictorLib.model_package import load_package
+        from AxillaryPredictorLib.registry import user_directory
+
+        package = load_package(path)
+        folder = Path(userFolder) if userFolder else user_directory()
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, folder / f"{package.id}.json")
+        return package.id
+
+    def predict(self, modelId: str, views: dict, clinical: dict | None = None, segment: str = "tumor",
+                caseId: str = "case", progress: ProgressCallback | None = None, workers: int | None = None) -> Any:
+        """Predict one case from volume + segmentation nodes per view (``views``: view name
+        -> (volume node, segmentation node)); adds a prediction table, the nomogram image
+        and the report text to the scene. Returns a ``SceneResult``."""
+        from AxillaryPredictorLib.predict import predict_case
+        from AxillaryPredictorLib.registry import find_model
+        from AxillaryPredictorLib.scene import volume_node_to_image
+        from AxillaryPredictorLib.scene_regions import tumor_mask_from_segment
+
+        package = find_model(modelId)
+        _report(progress, 0.05, "Reading the images and tumor segments")
+        inputs = {}
+        for view, (volume, segmentation) in views.items():
+            if volume is None or segmentation is None:
+                raise ValueError(f"View '{view}': select its image and segmentation.")
+            inputs[view] = (volume_node_to_image(volume), tumor_mask_from_segment(segmentation, segment, volume))
+        _report(progress, 0.2, "Extracting features and scoring")
+        prediction = predict_case(package, inputs, clinical=clinical or {}, case_id=caseId, workers=workers)
+        _report(progress, 0.8, "Writing the results to the scene")
+        result = SceneResult(package, prediction)
+        result.addToScene(self.scene)
+        _report(progress, 1.0, prediction.summary())
+        return result
+
+    def predictDelta(self, modelId: str, baseline: tuple, ontreatment: tuple, clinical: dict | None = None,
+                     segment: str = "tumor", caseId: str = "case", progress: ProgressCallback | None = None,
+                     workers: int | None = None) -> Any:
+        """Predict from a baseline and an on-treatment (volume, segmentation) pair (delta models).
+        An empty on-treatment tumor segment is a complete response, not an error."""
+        import SimpleITK as sitk
+
+        from AxillaryPredictorLib.predict import predict_case
+        from AxillaryPredictorLib.registry import find_model
+        from AxillaryPredictorLib.scene import segment_is_empty, volume_node_to_image
+        from AxillaryPredictorLib.scene_regions import tumor_mask_from_segment
+
+        package = find_model(modelId)
+        scans = []
+        for label, (volume, segmentation) in (("baseline", baseline), ("on-treatment", ontreatment)):
+            if volume is None or segmentation is None:
+                raise ValueError(f"Select the {label} image and its segmentation.")
+            image = volume_node_to_image(volume)
+            if segment_is_empty(segmentation, segment):
+                mask = sitk.Image(image.GetSize(), sitk.sitkUInt8)
+                mask.CopyInformation(image)
+            else:
+                mask = tumor_mask_from_segment(segmentation, segment, volume)
+            scans.append((image, mask))
+        _report(progress, 0.2, "Extracting baseline and on-treatment features")
+        view = package.document["inputs"]["views"][0]
+        prediction = predict_case(package, pairs={view: (scans[0], scans[1])}, clinical=clinical or {},
+                                  case_id=caseId, workers=workers)
+        result = SceneResult(package, prediction)
+        result.addToScene(self.scene)
+        _report(progress, 1.0, prediction.summary())
+        return result
+
+    def showResult(self, result: Any) -> None:
+        """Inside Slicer: show the nomogram image in the yellow slice view."""
+        import slicer
+
+        if not hasattr(slicer, "app") or result.nomogramNode is None:
+            return
+        layout = slicer.app.layoutManager()
+        if layout is not None:
+            composite = layout.sliceWidget("Yellow").sliceLogic().GetSliceCompositeNode()
+            composite.SetBackgroundVolumeID(result.nomogramNode.GetID())
+            layout.sliceWidget("Yellow").sliceLogic().FitSliceToAll()
+
+    def saveReport(self, result: Any, folder: str) -> dict:
+        """Write report.html, report.pdf, nomogram.png and prediction.json to ``folder``."""
+        from AxillaryPredictorLib.predict import write_prediction
+
+        if result is None:
+            raise ValueError("Run a prediction first.")
+        return write_prediction(result.package, result.prediction, folder)
+
+    def exportFeatures(self, result: Any, path: str) -> str:
+        """Write the case's features (one row, case_id first) as CSV."""
+        import pandas as pd
+
+        from AxillaryPredictorLib.io import write_text_atomic
+
+        if result is None:
+            raise ValueError("Run a prediction first.")
+        frame = pd.DataFrame([{"case_id": result.prediction.case_id, **result.prediction.features}])
+        write_text_atomic(path, frame.to_csv(index=False))
+        return path
+
+    def runCohort(self, manifestPath: str, outputDir: str, progressCallback: Any = None, command: str = "extract",
+                  **options: Any) -> Any:
+        """Batch over a manifest (extract | delta | predict), the same code as
+        ``axillary-predictor cohort``; returns the run summary."""
+        from AxillaryPredictorLib.cohort_run import run_cohort_command
+
+        return run_cohort_command(command, manifestPath, outputDir, progress=progressCallback, **options)
+
     def createClosedSurface(self, segmentationNode: Any) -> int:
         """Create the 3D (closed surface) representation; returns its number of points."""
         from AxillaryPredictorLib.scene import create_closed_surface
@@ -149,3 +298,39 @@ class AxillaryPredictorLogicBase:
 def _report(progress: ProgressCallback | None, fraction: float, message: str) -> None:
     if progress is not None:
         progress(fraction, message)
+
+
+class SceneResult:
+    """A prediction and the scene nodes that show it (table, nomogram image, report text)."""
+
+    def __init__(self, package: Any, prediction: Any) -> None:
+        self.package = package
+        self.prediction = prediction
+        self.tableNode = None
+        self.nomogramNode = None
+        self.reportNode = None
+
+    def summary(self) -> str:
+        return self.prediction.summary()
+
+    def addToScene(self, scene: Any) -> None:
+        import tempfile
+        from pathlib import Path
+
+        import pandas as pd
+
+        from AxillaryPredictorLib.predict import write_prediction
+        from AxillaryPredictorLib.scene_results import image_node_from_png, table_node_from_frame, text_node_with
+
+        p = self.prediction
+        rows = [("probability", p.probability), ("risk group", p.risk_group), ("cut-off", p.threshold)]
+        rows += [(f"points: {k}", v) for k, v in p.predictor_points.items()]
+        if p.total_points is not None:
+            rows.append(("total points (Nomo-score)", p.total_points))
+        frame = pd.DataFrame({"item": [r[0] for r in rows], "value": [str(r[1]) for r in rows]})
+        self.tableNode = table_node_from_frame(scene, frame, f"Prediction {p.case_id}")
+        with tempfile.TemporaryDirectory() as folder:
+            paths = write_prediction(self.package, p, folder)
+            self.reportNode = text_node_with(scene, Path(paths["html"]).read_text(), f"Report {p.case_id}")
+            if "nomogram" in paths:
+                self.nomogramNode = image_node_from_png(scene, paths["nomogram"], f"Nomogram {p.case_id}")

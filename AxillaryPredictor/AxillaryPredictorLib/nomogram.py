@@ -189,9 +189,13 @@ class Nomogram:
             if xs:
                 ax.plot([min(xs), max(xs)], [row_index, row_index], color="black", lw=1)
             order = np.argsort(xs)
+            last_label = -np.inf
             for rank, index in enumerate(order):
                 x, tick = xs[index], row["ticks"][index]
                 ax.plot([x, x], [row_index, row_index - 0.12], color="black", lw=0.8)
+                if not isinstance(tick, str) and x - last_label < 3.5 and rank != len(order) - 1:
+                    continue  # too close to the previous label: keep the tick, skip its number
+                last_label = x
                 # categorical labels alternate above/below the axis so close levels stay readable
                 below = isinstance(tick, str) and rank % 2 == 1
                 ax.text(x, row_index + (0.12 if below else -0.18), _tick_label(tick), ha="center",
@@ -209,7 +213,7 @@ class Nomogram:
         if patient_total is not None:
             probability = self.probability_from_points(patient_total)
             ax.text(1.03 * self.max_points, len(rows) - 0.35,
-                    f"Total points {patient_total:.1f}  ->  {self.outcome_label.lower()} {probability:.1%}",
+                    f"Total points {patient_total:.1f}  ->  {self.outcome_label} {probability:.1%}",
                     ha="right", va="center", fontsize=9, color="#d62728")
         if title:
             figure.suptitle(title, fontsize=11)
@@ -221,10 +225,10 @@ class Nomogram:
     def from_package(cls, package: Any) -> Nomogram:
         """Nomogram of a logistic model package (``ModelPackage`` or its JSON dict).
 
-        Reads ``estimator`` (type ``logistic``: ``intercept`` and ``coefficients`` by
-        design column) and ``nomogram.predictors``: per predictor its ``name``, ``kind``,
-        ``axis`` (continuous) or ``levels`` with the design column of each non-reference
-        level (``level_columns``), ``label`` and ``unit``.
+        Reads ``estimator`` (type ``logistic``: ``intercept`` and ``coefficients`` aligned
+        with the package's ``features``) and ``nomogram.predictors``: per predictor its
+        ``name``, ``kind``, ``axis`` (continuous) or ``levels`` with the design column of
+        each non-reference level (``level_columns``), ``label`` and ``unit``.
         """
         document = package.document if hasattr(package, "document") else package
         estimator = document.get("estimator", {})
@@ -234,7 +238,8 @@ class Nomogram:
         spec = document.get("nomogram")
         if not spec or not spec.get("predictors"):
             raise ValueError("This model package has no nomogram section (nomogram.predictors).")
-        coefficients = dict(estimator["coefficients"])
+        raw = estimator["coefficients"]
+        coefficients = dict(raw) if isinstance(raw, dict) else dict(zip(document["features"], raw, strict=True))
         predictors = []
         for item in spec["predictors"]:
             if item.get("kind", "continuous") == "categorical":

@@ -189,7 +189,7 @@ class LassoSelector(_Selector):
 def _l1_model(c: float) -> LogisticRegression:
     """L1 logistic regression (liblinear: fast along a penalty path; it also penalizes the
     intercept slightly, which does not matter for choosing features)."""
-    return LogisticRegression(l1_ratio=1.0, C=c, solver="liblinear", max_iter=5000)
+    return LogisticRegression(l1_ratio=1.0, C=c, solver="liblinear", max_iter=5000, random_state=0)
 
 
 class SVMRFESelector(_Selector):

@@ -215,9 +215,14 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
                                        "level_columns": {lv: f"{owner.name}={lv}" for lv in owner.levels[1:]
                                                          if f"{owner.name}={lv}" in combined.terms_},
                                        "label": owner.label or owner.name, "unit": owner.unit})
-            elif owner.kind in ("binary", "ordinal"):
+            elif owner.kind == "binary":
                 predictors.append({"name": owner.name, "kind": "categorical", "levels": list(owner.levels),
-                                   "level_columns": {}, "label": owner.label or owner.name, "unit": owner.unit})
+                                   "level_columns": {owner.levels[1]: owner.name}, "label": owner.label or owner.name,
+                                   "unit": owner.unit})
+            elif owner.kind == "ordinal":
+                predictors.append({"name": owner.name, "kind": "continuous", "column": owner.name,
+                                   "axis": [float(i) for i in range(len(owner.levels))],
+                                   "label": f"{owner.label or owner.name} ({'/'.join(owner.levels)})"})
             else:
                 predictors.append({"name": term, "kind": "continuous", "axis": nomogram_axis(design[term]),
                                    "label": owner.label or term, "unit": owner.unit})

@@ -1,0 +1,132 @@
+"""Cohort batch runs of extraction, delta radiomics and prediction over a manifest.
+
+The same function serves ``axillary-predictor cohort extract|delta|predict`` and
+``AxillaryPredictorLogic().runCohort``. Parallelism is over cases (local processes or a
+Dask cluster), so each case's extraction runs with one worker.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from AxillaryPredictorLib.batch import CaseError, CohortSummary, run_cohort
+from AxillaryPredictorLib.manifest import CaseEntry, load_manifest
+
+COMMANDS = ("extract", "delta", "predict")
+
+
+def _read(entry) -> tuple:
+    from AxillaryPredictorLib.io import read_image, read_mask
+
+    try:
+        image = read_image(entry.image)
+        mask = read_mask(entry.mask, label=entry.label, segment=entry.segment, reference=image)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        raise CaseError("read", str(error)) from None
+    return image, mask
+
+
+def extract_worker(case: CaseEntry, *, profile: str, margins: str, regions: list[str] | None) -> dict:
+    from AxillaryPredictorLib.features import extract, select_regions
+    from AxillaryPredictorLib.regions import build_region_set
+
+    views = {}
+    for entry in case.rows:
+        image, mask = _read(entry)
+        try:
+            region_set = build_region_set(mask, margins)
+        except ValueError as error:
+            raise CaseError("regions", str(error)) from None
+        views[entry.view or "V"] = (image, select_regions(region_set.images, regions))
+    try:
+        return extract(views, profile, case_id=case.case_id, workers=1).features
+    except ValueError as error:
+        raise CaseError("extract", str(error)) from None
+
+
+def delta_worker(case: CaseEntry, *, profile: str, margins: str, regions: list[str] | None, mode: str) -> dict:
+    from AxillaryPredictorLib.delta import extract_delta
+
+    row: dict[str, float] = {}
+    views = sorted({entry.view for entry in case.rows})
+    for view in views:
+        scans = {entry.timepoint: _read(entry) for entry in case.rows if entry.view == view}
+        if set(scans) != {"baseline", "ontreatment"}:
+            raise CaseError("read", f"view '{view}' needs one baseline and one ontreatment row")
+        try:
+            result = extract_delta(scans["baseline"], scans["ontreatment"], case_id=case.case_id, view=view or "V",
+                                   margins=margins, regions=regions, profile=profile, mode=mode, workers=1)
+        except ValueError as error:
+            raise CaseError("delta", str(error)) from None
+        row.update(result.row())
+    return row
+
+
+def predict_worker(case: CaseEntry, *, model: str) -> dict:
+    from AxillaryPredictorLib.predict import predict_case
+    from AxillaryPredictorLib.registry import find_model
+
+    package = find_model(model)
+    variables = {v.name for v in package.clinical_variables()}
+    clinical = {k: v for k, v in case.extra.items() if k in variables}
+    inputs = package.document["inputs"]
+    try:
+        if inputs.get("timepoints"):
+            view = inputs["views"][0]
+            scans = {e.timepoint: _read(e) for e in case.rows}
+            prediction = predict_case(package, pairs={view: (scans["baseline"], scans["ontreatment"])},
+                                      clinical=clinical, case_id=case.case_id, workers=1)
+        else:
+            views = {(e.view or inputs["views"][0]): _read(e) for e in case.rows}
+            prediction = predict_case(package, views, clinical=clinical, case_id=case.case_id, workers=1)
+    except ValueError as error:
+        raise CaseError("predict", str(error)) from None
+    return {"probability": prediction.probability, "risk_group": prediction.risk_group,
+            "total_points": prediction.total_points if prediction.total_points is not None else float("nan"),
+            "warnings": " | ".join(prediction.warnings)}
+
+
+def run_cohort_command(command: str, manifest_path: str | Path, out_dir: str | Path, *,
+                       profile: str = "zeng2025-dce-delta", model: str | None = None, margins: str = "3,5,10",
+                       regions: str | list[str] | None = None, mode: str = "relative", workers: int | None = None,
+                       scheduler: Any = None, resume: bool = False,
+                       progress: Callable | None = None) -> CohortSummary:
+    """Validate the manifest up front, then process every case (see ``batch.run_cohort``)."""
+    from AxillaryPredictorLib.batch import _print_progress
+
+    if command not in COMMANDS:
+        raise ValueError(f"Unknown cohort command '{command}'; choose {', '.join(COMMANDS)}.")
+    manifest = load_manifest(manifest_path, require_timepoints=command == "delta")
+    manifest.raise_if_invalid()
+    wanted = [r.strip() for r in regions.split(",")] if isinstance(regions, str) else regions
+    if command == "extract":
+        from AxillaryPredictorLib.profiles import load_profile
+
+        settings = f"extract|{load_profile(profile).hash}|{margins}|{wanted}"
+        worker = functools.partial(extract_worker, profile=profile, margins=margins, regions=wanted)
+        output = "features.csv"
+    elif command == "delta":
+        from AxillaryPredictorLib.profiles import load_profile
+
+        settings = f"delta|{load_profile(profile).hash}|{margins}|{wanted}|{mode}"
+        worker = functools.partial(delta_worker, profile=profile, margins=margins, regions=wanted, mode=mode)
+        output = "delta.csv"
+    else:
+        if not model:
+            raise ValueError("cohort predict needs --model.")
+        from AxillaryPredictorLib.registry import find_model
+
+        package = find_model(model)
+        settings = f"predict|{package.document['sha256']}"
+        worker = functools.partial(predict_worker, model=str(package.path or model))
+        output = "predictions.csv"
+    callback = _print_progress
+    if progress is not None:
+        def callback(done: int, failed: int, total: int, eta: float | None) -> None:
+            progress((done + failed) / max(total, 1), f"{done + failed}/{total} cases ({failed} failed)")
+    return run_cohort(manifest, worker, out_dir, settings=hashlib.sha256(settings.encode()).hexdigest(),
+                      output_name=output, workers=workers, scheduler=scheduler, resume=resume, progress=callback)
