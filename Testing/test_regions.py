@@ -234,3 +234,34 @@ def test_cli_writes_regions_and_report_without_touching_inputs(tmp_path, capsys)
     assert main(["regions", "--image", str(paths["image"]), "--mask", str(paths["labels"]), "--out",
                  str(tmp_path / "bad")]) == 2
     assert "--label N" in capsys.readouterr().err
+
+
+def test_image_reading_rgb_ultrasound_4d_phases_and_dicom(tmp_path):
+    from AxillaryPredictorLib.io import read_image, select_phase, to_grayscale
+
+    rgb = sitk.Compose([sitk.Image([8, 6], sitk.sitkUInt8) + v for v in (100, 50, 10)])
+    grey = to_grayscale(rgb)
+    assert sitk.GetArrayViewFromImage(grey)[0, 0] == pytest.approx(0.299 * 100 + 0.587 * 50 + 0.114 * 10, rel=1e-6)
+    phases = sitk.JoinSeries([sitk.Image([5, 5, 4], sitk.sitkFloat32) + v for v in (0, 10, 20)])
+    sitk.WriteImage(phases, str(tmp_path / "dce4d.nrrd"))
+    with pytest.raises(ValueError, match="3 phases"):
+        read_image(tmp_path / "dce4d.nrrd")
+    assert sitk.GetArrayViewFromImage(read_image(tmp_path / "dce4d.nrrd", phase=2)).max() == 20
+    with pytest.raises(ValueError, match="phases 0 to 2"):
+        select_phase(phases, 3)
+    phantom = make_phantom("dce", seed=1)
+    series = tmp_path / "dicom"
+    series.mkdir()
+    volume = sitk.Cast(phantom.image, sitk.sitkInt16)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for k in range(volume.GetDepth()):
+        slice_image = volume[:, :, k]
+        slice_image.SetMetaData("0020|000e", "1.2.826.0.1.3680043.2.1125.1.1")
+        slice_image.SetMetaData("0020|0032", "\\\\".join(map(str, volume.TransformIndexToPhysicalPoint((0, 0, k)))))
+        slice_image.SetMetaData("0020|0013", str(k))
+        writer.SetFileName(str(series / f"{k:03d}.dcm"))
+        writer.Execute(slice_image)
+    read = read_image(series)
+    assert read.GetSize() == volume.GetSize()
+    assert np.array_equal(sitk.GetArrayFromImage(read), sitk.GetArrayFromImage(volume))

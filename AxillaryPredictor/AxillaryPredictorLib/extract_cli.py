@@ -14,6 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--label", type=int, help="tumor label in multi-label labelmaps")
     choice.add_argument("--segment", help="tumor segment name in .seg.nrrd files")
+    parser.add_argument("--phase", type=int, help="phase index (0-based) of a 4D DCE-MRI series")
     parser.add_argument("--case-id", help="case ID (default: the first image file's stem)")
     parser.add_argument("--margins", default="3,5,10", help="margins in mm (default 3,5,10)")
     parser.add_argument("--regions", help="regions to extract, comma-separated (default: all built)")
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     wanted = [r.strip() for r in args.regions.split(",")] if args.regions else None
     views, warnings = {}, []
     for view, image_path, mask_path in zip(names, args.image, args.mask, strict=True):
-        image = read_image(image_path)
+        image = read_image(image_path, phase=args.phase)
         mask = read_mask(mask_path, label=args.label, segment=args.segment, reference=image)
         region_set = build_region_set(mask, args.margins)
         warnings += region_set.warnings

@@ -18,10 +18,48 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+#: ITU-R BT.601 luma weights for converting RGB(A) ultrasound screenshots to grey levels.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 
-def read_image(path: str | Path, *, series: str | None = None) -> sitk.Image:
+
+def to_grayscale(image: sitk.Image) -> sitk.Image:
+    """RGB(A) -> grey levels Y = 0.299·R + 0.587·G + 0.114·B (alpha ignored); scalars unchanged."""
+    components = image.GetNumberOfComponentsPerPixel()
+    if components == 1:
+        return image
+    if components not in (3, 4):
+        raise ValueError(f"Cannot convert a {components}-component image to grey levels (expected RGB or RGBA).")
+    channels = [sitk.Cast(sitk.VectorIndexSelectionCast(image, i), sitk.sitkFloat32) for i in range(3)]
+    grey = channels[0] * LUMA_WEIGHTS[0] + channels[1] * LUMA_WEIGHTS[1] + channels[2] * LUMA_WEIGHTS[2]
+    grey.CopyInformation(image)
+    return grey
+
+
+def select_phase(image: sitk.Image, phase: int) -> sitk.Image:
+    """One 3D volume of a 4D (multi-phase DCE-MRI) image, by 0-based phase index."""
+    if image.GetDimension() != 4:
+        raise ValueError("select_phase needs a 4D image (e.g. a multi-phase DCE-MRI series).")
+    phases = image.GetSize()[3]
+    if not 0 <= phase < phases:
+        raise ValueError(f"Phase {phase} does not exist: the series has phases 0 to {phases - 1}.")
+    size = [*image.GetSize()[:3], 0]
+    return sitk.Extract(image, size, [0, 0, 0, phase])
+
+
+def read_image(path: str | Path, *, series: str | None = None, phase: int | None = None) -> sitk.Image:
     """Read an image file or a DICOM series folder (``series``: SeriesInstanceUID when the
-    folder holds several series)."""
+    folder holds several series). A 4D image needs ``phase`` (DCE-MRI phase index); an RGB
+    image (ultrasound screenshots) is converted to grey levels (``to_grayscale``)."""
+    image = _read_any(path, series)
+    if image.GetDimension() == 4:
+        if phase is None:
+            raise ValueError(f"{Path(path).name} is a 4D series with {image.GetSize()[3]} phases; choose one "
+                             "(phase=N, 0-based), e.g. the 3rd post-contrast phase.")
+        image = select_phase(image, phase)
+    return to_grayscale(image)
+
+
+def _read_any(path: str | Path, series: str | None) -> sitk.Image:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No image at {path}.")

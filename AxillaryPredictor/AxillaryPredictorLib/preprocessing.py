@@ -70,7 +70,7 @@ def n4_correct(image: sitk.Image, shrink_factor: int = 4) -> sitk.Image:
 def _check_inputs(image: sitk.Image, regions: dict[str, sitk.Image], view: str) -> None:
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise ValueError(f"View '{view}': the image has {image.GetNumberOfComponentsPerPixel()} components per voxel; "
-                         "convert RGB ultrasound to grey levels first (io.to_grayscale).")
+                         "convert RGB ultrasound to grey levels first (AxillaryPredictorLib.io.to_grayscale).")
     array = sitk.GetArrayViewFromImage(image)
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
         raise ValueError(f"View '{view}': the image has NaN or infinite voxels; fix or mask them before extraction.")
