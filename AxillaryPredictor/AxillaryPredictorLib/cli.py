@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("AxillaryPredictorLib.train_cli", "cross-validate a recipe on a cohort and export a model package"),
     "recipes": ("AxillaryPredictorLib.recipes_cli", "list the shipped training recipes"),
     "models": ("AxillaryPredictorLib.models_cli", "list model packages or verify one"),
+    "recalibrate": ("AxillaryPredictorLib.recalibrate_cli", "recalibrate a published signature on local cases"),
     "predict": ("AxillaryPredictorLib.predict_cli", "predict one case and write its report"),
     "cohort": ("AxillaryPredictorLib.cohort_cli", "batch extract|delta|predict over a manifest (resume, Dask)"),
     "delta": ("AxillaryPredictorLib.delta_cli", "delta radiomics between a baseline and an on-treatment scan"),

@@ -84,6 +84,14 @@ def library_versions() -> dict[str, str]:
 # ------------------------------------------------------------------------------ engine
 
 
+def quiet_radiomics() -> None:
+    """pyradiomics logs every filter and class (and a GLCM note per image) — keep errors only."""
+    import radiomics
+
+    radiomics.setVerbosity(logging.ERROR)
+    logging.getLogger("radiomics").setLevel(logging.ERROR)
+
+
 def _prebinned_class(base: type, binned: np.ndarray, gray_levels: np.ndarray) -> type:
     """``base`` whose discretization returns the matrix computed once for this region."""
 
@@ -124,10 +132,9 @@ def _image_type_task(prepared: PreparedView, boxes: dict[str, np.ndarray], image
                      options: dict[str, Any], settings: dict[str, Any], enabled: Mapping[str, Any],
                      ) -> dict[str, dict[str, float]]:
     """One filter (all its derived images) for every valid region of a view."""
-    import radiomics
     from radiomics import imageoperations
 
-    radiomics.setVerbosity(logging.ERROR)
+    quiet_radiomics()
     union = None
     for name in boxes:
         union = prepared.regions[name] if union is None else sitk.Or(union, prepared.regions[name])
@@ -148,10 +155,9 @@ def _image_type_task(prepared: PreparedView, boxes: dict[str, np.ndarray], image
 
 def _shape_task(prepared: PreparedView, boxes: dict[str, np.ndarray], extractor_params: dict[str, Any],
                 settings: dict[str, Any]) -> dict[str, dict[str, float]]:
-    import radiomics
     from radiomics import featureextractor
 
-    radiomics.setVerbosity(logging.ERROR)
+    quiet_radiomics()
     extractor = featureextractor.RadiomicsFeatureExtractor(extractor_params)
     return {name: {k: float(v) for k, v in extractor.computeShape(prepared.image, prepared.regions[name], box,
                                                                    **settings).items()}
@@ -264,6 +270,7 @@ def extract(
     """
     if engine not in ENGINES:
         raise ValueError(f"Unknown engine '{engine}'; choose one of {', '.join(ENGINES)}.")
+    quiet_radiomics()
     profile = profile if isinstance(profile, Profile) else load_profile(profile)
     for view in views:
         if not view or not all(c.isalnum() or c == "-" for c in view):

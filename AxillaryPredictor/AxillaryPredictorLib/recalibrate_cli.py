@@ -1,0 +1,44 @@
+"""``axillary-predictor recalibrate``: fit a published signature to local cases."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="package (.json) or registry id, e.g. he2025-dbt-signature")
+    parser.add_argument("--features", action="append", required=True, help="local feature table(s) with case_id")
+    parser.add_argument("--clinical", help="clinical table with case_id (and the outcome)")
+    parser.add_argument("--outcome", required=True, help="binary outcome column")
+    parser.add_argument("--slope", action="store_true", help="recalibrate the slope too (default: intercept only)")
+    parser.add_argument("--holdout", type=float, help="fraction of cases held out for validation (e.g. 0.3): "
+                        "the package becomes locally-validated")
+    parser.add_argument("--out", required=True, help="recalibrated package (.json); the validation report goes to "
+                        "<out>_validation.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from AxillaryPredictorLib.model_package import save_package
+    from AxillaryPredictorLib.recalibration import recalibrate
+    from AxillaryPredictorLib.registry import find_model
+
+    package = find_model(args.model)
+    frames = [pd.read_csv(path).set_index("case_id") for path in args.features]
+    frame = pd.concat(frames, axis=1)
+    if args.clinical:
+        frame = frame.join(pd.read_csv(args.clinical).set_index("case_id"), how="inner")
+    if args.outcome not in frame.columns:
+        raise ValueError(f"No outcome column '{args.outcome}' in the given tables.")
+    result = recalibrate(package, frame, frame[args.outcome].to_numpy(), slope=args.slope, holdout=args.holdout)
+    path = save_package(result.document, args.out)
+    report = Path(args.out).with_name(Path(args.out).stem + "_validation.json")
+    report.write_text(json.dumps(result.validation, indent=2))
+    print(f"intercept shift {result.intercept_shift:.4f} (SE {result.intercept_shift_se:.4f}), "
+          f"slope {result.slope:.4f}")
+    print(f"AUC {result.validation['auc']:.3f} on {result.validation['data']}; status {result.document['status']}")
+    print(f"package -> {path}; validation -> {report}")
+    return 0

@@ -1,0 +1,90 @@
+"""Published signatures: transcription against shared/STUDIES.md, refusal before recalibration,
+and recalibration that recovers a known intercept and calibrates on a fresh cohort."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from AxillaryPredictorLib.cli import main
+from AxillaryPredictorLib.evaluation import calibration
+from AxillaryPredictorLib.model_package import load_package, save_package
+from AxillaryPredictorLib.recalibration import recalibrate
+from AxillaryPredictorLib.registry import find_model
+
+STUDIES = Path(__file__).resolve().parents[2] / "shared" / "STUDIES.md"
+
+
+@pytest.mark.skipif(not STUDIES.is_file(), reason="shared/STUDIES.md is not beside this checkout")
+def test_he2025_signature_matches_the_paper_table():
+    text = STUDIES.read_text()
+    rows = re.findall(r"^\|\s*([+−-][\d.]+)\s*\|\s*([\w.-]+)\s*\|\s*(CC|MLO)\s*\|\s*(tumor|10 mm margin)\s*\|",
+                      text, re.M)
+    assert len(rows) == 12
+    document = find_model("he2025-dbt-signature").document
+    published = {}
+    for coefficient, feature, view, region in rows:
+        name = f"{'tumor' if region == 'tumor' else 'margin10mm'}__{view}__{feature}"
+        published[name] = float(coefficient.replace("−", "-"))
+    assert dict(zip(document["features"], document["estimator"]["coefficients"], strict=True)) == published
+    intercept = re.search(r"\|\s*([−-][\d.]+)\s*\|\s*intercept", text).group(1)
+    assert document["estimator"]["intercept"] == float(intercept.replace("−", "-"))
+
+
+@pytest.mark.skipif(not STUDIES.is_file(), reason="shared/STUDIES.md is not beside this checkout")
+def test_zeng2025_combined_model_matches_the_paper():
+    text = STUDIES.read_text()
+    found = dict(re.findall(r"(US-pCR|Radscore_DIR|Radscore_DPR) β ([\d.]+)", text))
+    document = find_model("zeng2025-delta-combined").document
+    coefficients = dict(zip(document["features"], document["estimator"]["coefficients"], strict=True))
+    assert coefficients == {"us_pcr": float(found["US-pCR"]), "radscore_dir": float(found["Radscore_DIR"]),
+                            "radscore_dpr": float(found["Radscore_DPR"])}
+    assert any("intercept" in u for u in document["unpublished"])
+
+
+def test_published_packages_refuse_to_predict_before_recalibration():
+    package = find_model("he2025-dbt-signature")
+    frame = pd.DataFrame([dict.fromkeys(package.features, 1.0)])
+    with pytest.raises(ValueError, match="must be recalibrated on local cases"):
+        package.predict_proba(frame)
+
+
+def _zeng_cohort(n: int, seed: int, intercept: float) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"radscore_dir": rng.uniform(0, 0.35, n), "radscore_dpr": rng.uniform(0, 0.25, n),
+                          "us_pcr": rng.choice(["no", "yes"], n)})
+    lp = intercept + 0.61 * (frame["us_pcr"] == "yes") + 8.03 * frame["radscore_dir"] + 11.59 * frame["radscore_dpr"]
+    return frame, (rng.random(n) < 1 / (1 + np.exp(-lp))).astype(int)
+
+
+def test_recalibration_recovers_the_intercept_and_calibrates_a_fresh_cohort(tmp_path):
+    true_intercept = -3.4
+    frame, y = _zeng_cohort(2000, seed=11, intercept=true_intercept)
+    result = recalibrate(find_model("zeng2025-delta-combined"), frame, y)
+    recalibrated = result.document["estimator"]["intercept"]
+    assert abs(recalibrated - true_intercept) <= 2.5 * result.intercept_shift_se
+    assert result.document["status"] == "locally-recalibrated"
+    package = load_package(save_package(result.document, tmp_path / "z.json"))
+    fresh, y_fresh = _zeng_cohort(2000, seed=12, intercept=true_intercept)
+    fit = calibration(y_fresh, package.predict_proba(fresh))
+    assert fit.slope_ci[0] <= 1 <= fit.slope_ci[1]
+    assert fit.intercept_ci[0] <= 0 <= fit.intercept_ci[1]
+
+
+def test_recalibrate_cli_with_holdout_validation(tmp_path, capsys):
+    frame, y = _zeng_cohort(600, seed=3, intercept=-3.0)
+    frame.insert(0, "case_id", [f"z{i}" for i in range(len(frame))])
+    features = frame[["case_id", "radscore_dir", "radscore_dpr"]]
+    clinical = frame[["case_id", "us_pcr"]].assign(aln_pcr=y)
+    features.to_csv(tmp_path / "f.csv", index=False)
+    clinical.to_csv(tmp_path / "c.csv", index=False)
+    out = tmp_path / "local.json"
+    assert main(["recalibrate", "--model", "zeng2025-delta-combined", "--features", str(tmp_path / "f.csv"),
+                 "--clinical", str(tmp_path / "c.csv"), "--outcome", "aln_pcr", "--slope", "--holdout", "0.3",
+                 "--out", str(out)]) == 0
+    assert "status locally-validated" in capsys.readouterr().out
+    assert main(["models", "verify", str(out)]) == 0

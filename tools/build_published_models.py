@@ -1,0 +1,126 @@
+"""Write the published signatures of the studies as model packages (status
+``published-needs-recalibration``): coefficients transcribed from the papers
+(shared/STUDIES.md), with what the papers did not publish listed in ``unpublished``.
+
+Run: SOURCE_DATE_EPOCH=1767225600 python tools/build_published_models.py
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "AxillaryPredictor" / "AxillaryPredictorLib" / "resources" / "models"
+
+#: He et al. 2025, Signature tumor+10 mm (LR): (coefficient, pyradiomics feature, view, region).
+HE2025_TERMS = [
+    (5.632, "wavelet-HLH_glcm_Idn", "MLO", "tumor"),
+    (5.490, "logarithm_firstorder_Median", "CC", "margin10mm"),
+    (-3.890, "wavelet-LLH_firstorder_10Percentile", "CC", "tumor"),
+    (-2.992, "log-sigma-3-0-mm-3D_firstorder_Skewness", "CC", "tumor"),
+    (-2.759, "wavelet-HHL_glszm_LargeAreaLowGrayLevelEmphasis", "CC", "margin10mm"),
+    (2.509, "wavelet-LLL_firstorder_Kurtosis", "MLO", "tumor"),
+    (-2.435, "lbp-3D-k_glszm_SizeZoneNonUniformityNormalized", "MLO", "margin10mm"),
+    (-2.266, "original_glrlm_ShortRunLowGrayLevelEmphasis", "MLO", "margin10mm"),
+    (2.209, "exponential_glszm_SmallAreaHighGrayLevelEmphasis", "MLO", "tumor"),
+    (1.748, "wavelet-LHH_ngtdm_Coarseness", "MLO", "margin10mm"),
+    (1.351, "logarithm_firstorder_RootMeanSquared", "CC", "tumor"),
+    (-1.162, "wavelet-HHL_glcm_Imc2", "MLO", "tumor"),
+]
+HE2025_INTERCEPT = -0.113
+
+#: Zeng et al. 2025 combined model: (coefficient, SE, input column).
+ZENG2025_TERMS = [(0.61, 0.52, "us_pcr"), (8.03, 1.66, "radscore_dir"), (11.59, 2.94, "radscore_dpr")]
+
+
+def he2025() -> dict:
+    from AxillaryPredictorLib.features import column_name
+    from AxillaryPredictorLib.model_package import build_date
+    from AxillaryPredictorLib.profiles import load_profile
+
+    profile = load_profile("he2025-dbt")
+    features = [column_name(region, view, name) for _, name, view, region in HE2025_TERMS]
+    return {
+        "format": "axillary-predictor-model-package", "format_version": 1, "id": "he2025-dbt-signature",
+        "version": "1.0.0", "title": "He et al. 2025 DBT Signature tumor+10 mm (published, needs recalibration)",
+        "description": "Logistic RadScore of 12 z-scored DBT features from the tumor and the 10 mm peritumoral ring, "
+                       "CC and MLO views, as published (AUC 0.806 training, 0.785 external in the paper).",
+        "task": "ALN metastasis", "modality": "DBT", "status": "published-needs-recalibration",
+        "citation": "He S, Deng B, Chen J, et al. Preoperative DBT-based radiomics for predicting axillary lymph node "
+                    "metastasis in breast cancer: a multi-center study. BMC Medical Imaging 2025. "
+                    "doi:10.1186/s12880-025-01711-3",
+        "unpublished": ["training means and SDs used to z-score the 12 features (fitted locally by recalibration)",
+                        "bin width and LoG sigmas of the extraction (the he2025-dbt profile states its choices)",
+                        "whether '10 mm' features come from the ring or tumor+ring (the ring is used)",
+                        "the Ki-67 + RadScore nomogram coefficients"],
+        "inputs": {"views": ["CC", "MLO"], "regions": ["tumor", "margin10mm"], "margins_mm": [10.0],
+                   "profile": {"name": profile.name, "sha256": profile.hash, "version": profile.version},
+                   "timepoints": [], "delta_mode": None},
+        "features": features,
+        "estimator": {"type": "logistic", "intercept": HE2025_INTERCEPT,
+                      "coefficients": [c for c, *_ in HE2025_TERMS]},
+        "threshold": 0.5, "risk_groups": [{"name": "low", "upper": 0.5}, {"name": "high", "upper": None}],
+        "performance": {"published": {"auc_training": 0.806, "auc_external": 0.785}},
+        "intended_use": "Research: recalibrate and validate on local cases before any use.",
+        "provenance": {"date": build_date(), "source": "transcribed from the paper (shared/STUDIES.md)"},
+    }
+
+
+def zeng2025() -> dict:
+    from AxillaryPredictorLib.model_package import build_date
+    from AxillaryPredictorLib.profiles import load_profile
+
+    profile = load_profile("zeng2025-dce-delta")
+    return {
+        "format": "axillary-predictor-model-package", "format_version": 1, "id": "zeng2025-delta-combined",
+        "version": "1.0.0", "title": "Zeng et al. 2025 delta dual-region combined model (published, needs "
+                                     "recalibration)",
+        "description": "Combined logistic model of post-NAT axillary ultrasound (US-pCR) and two delta RadScores "
+                       "(intratumoral DIR, 3 mm peritumoral DPR), as published (AUC 0.911 training, 0.846 "
+                       "validation). The RadScores are the user's own delta models' predicted probabilities.",
+        "task": "ALN pCR after NAT", "modality": "MR", "status": "published-needs-recalibration",
+        "citation": "Zeng Q, Deng Y, Nan J, Zou Z, Yu T, Liu L. Delta dual-region DCE-MRI radiomics from breast masses "
+                    "predicts axillary lymph node response after neoadjuvant therapy for breast cancer. BMC Cancer "
+                    "2025. doi:10.1186/s12885-025-13678-z",
+        "unpublished": ["intercept of the combined model (fitted locally by recalibration)",
+                        "the 9 DIR and 4 DPR features' coefficients (Radscore_DIR/DPR come from local delta models)"],
+        "inputs": {"views": ["DCE3"], "regions": ["tumor", "margin3mm"], "margins_mm": [3.0],
+                   "profile": {"name": profile.name, "sha256": profile.hash, "version": profile.version},
+                   "timepoints": ["baseline", "ontreatment"], "delta_mode": "relative"},
+        "features": [name for *_, name in ZENG2025_TERMS],
+        "clinical_variables": [{"name": "us_pcr", "kind": "binary", "levels": ["no", "yes"],
+                                "label": "US-pCR (post-NAT axillary ultrasound normal)"}],
+        "estimator": {"type": "logistic", "intercept": 0.0, "coefficients": [c for c, *_ in ZENG2025_TERMS]},
+        "threshold": 0.5, "risk_groups": [{"name": "low", "upper": 0.5}, {"name": "high", "upper": None}],
+        "performance": {"published": {"auc_training": 0.911, "auc_validation": 0.846,
+                                      "coefficient_se": {name: se for _, se, name in ZENG2025_TERMS}}},
+        "intended_use": "Research: recalibrate and validate on local cases before any use.",
+        "provenance": {"date": build_date(), "source": "transcribed from the paper (shared/STUDIES.md)"},
+    }
+
+
+def main() -> None:
+    from AxillaryPredictorLib.model_package import save_package
+
+    for document in (he2025(), zeng2025()):
+        print(f"wrote {save_package(document, MODELS / (document['id'] + '.json'))}")
+    registry_path = MODELS / "Models.json"
+    registry = json.loads(registry_path.read_text())
+    entries = [e for e in registry["models"] if e["status"] != "published-needs-recalibration"]
+    for document in (he2025(), zeng2025()):
+        stored = json.loads((MODELS / f"{document['id']}.json").read_text())
+        entries.append({"id": stored["id"], "file": f"{stored['id']}.json", "version": stored["version"],
+                        "title": stored["title"], "task": stored["task"], "modality": stored["modality"],
+                        "status": stored["status"],
+                        "inputs": {"views": stored["inputs"]["views"], "timepoints": stored["inputs"]["timepoints"],
+                                   "regions": stored["inputs"]["regions"],
+                                   "profile": stored["inputs"]["profile"]["name"],
+                                   "clinical": [v["name"] for v in stored.get("clinical_variables", [])]},
+                        "license": "Apache-2.0 (package); coefficients from the cited open-access paper",
+                        "sha256": stored["sha256"], "description": stored["description"]})
+    registry_path.write_text(json.dumps({"models": entries}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
