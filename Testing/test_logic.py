@@ -1,0 +1,142 @@
+"""Every AxillaryPredictorLogicBase method on the real MRML scene (slicer-core), and scene persistence."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
+from AxillaryPredictorLib.model_package import save_package, seal
+from AxillaryPredictorLib.phantoms import LesionSpec, make_pair, make_phantom
+from AxillaryPredictorLib.profiles import load_profile
+from AxillaryPredictorLib.scene import load_scene, save_scene
+
+
+@pytest.fixture
+def logic(headless):
+    return AxillaryPredictorLogicBase(headless.scene)
+
+
+def test_models_listing_card_and_clinical_form(logic, tmp_path, monkeypatch):
+    monkeypatch.setenv("AXILLARY_PREDICTOR_MODELS", str(tmp_path / "user"))
+    ids = [m["id"] for m in logic.listModels()]
+    assert {"demo-dce-aln", "he2025-dbt-signature", "zeng2025-delta-combined"} <= set(ids)
+    card = logic.modelCardHtml("demo-dce-aln")
+    assert "Demonstration model trained on synthetic data" in card and "<table>" in card
+    assert "Not validated on local data" in logic.modelCardHtml("he2025-dbt-signature")
+    variables = {v["name"]: v for v in logic.clinicalVariables("demo-dce-aln")}
+    assert variables["us_aln"]["levels"] == ["negative", "positive"] and variables["ki67"]["unit"] == "%"
+
+
+def test_load_model_package_verifies_and_registers(logic, tmp_path, monkeypatch):
+    from AxillaryPredictorLib.registry import bundled_directory
+
+    monkeypatch.setenv("AXILLARY_PREDICTOR_MODELS", str(tmp_path / "user"))
+    document = json.loads((bundled_directory() / "demo-dce-aln.json").read_text())
+    document["id"] = "my-copy"
+    path = save_package(seal(document), tmp_path / "mine.json")
+    assert logic.loadModelPackage(str(path)) == "my-copy"
+    assert any(m["id"] == "my-copy" and m["source"] == "user" for m in logic.listModels())
+    document["estimator"]["intercept"] = 3.0  # tampered after sealing
+    (tmp_path / "bad.json").write_text(json.dumps(document))
+    with pytest.raises(ValueError, match="SHA-256 mismatch"):
+        logic.loadModelPackage(str(tmp_path / "bad.json"))
+
+
+def test_tumor_segment_creation_and_segment_editor_node(logic):
+    volume, _ = logic.loadPhantomCase(make_phantom("us", seed=1))
+    segmentation, segment_id = logic.createTumorSegment(None, volume, "tumor")
+    assert logic.segmentNames(segmentation) == ["tumor"]
+    assert logic.createTumorSegment(segmentation, volume, "tumor")[1] == segment_id
+    assert logic.getSegmentEditorNode() is logic.getSegmentEditorNode()
+    with pytest.raises(ValueError, match="Select the image"):
+        logic.createTumorSegment(None, None)
+
+
+def test_predict_save_report_and_export_features(logic, tmp_path):
+    progress = []
+    volume, segmentation = logic.loadPhantomCase(make_phantom("dce", seed=4, lesion=LesionSpec(diameter_mm=16)))
+    result = logic.predict("demo-dce-aln", {"DCE3": (volume, segmentation)}, clinical={"ki67": 30, "us_aln": "1"},
+                           caseId="L1", progress=lambda f, m: progress.append((f, m)), workers=2)
+    assert 0 < result.prediction.probability < 1 and progress[-1][0] == 1.0
+    assert result.tableNode.GetNumberOfRows() >= 5 and result.nomogramNode is not None
+    assert result.reportNode.GetText().startswith("<!DOCTYPE html>")
+    assert "L1" in result.summary()
+    paths = logic.saveReport(result, str(tmp_path / "report"))
+    assert paths["pdf"].stat().st_size > 10000
+    logic.exportFeatures(result, str(tmp_path / "features.csv"))
+    table = pd.read_csv(tmp_path / "features.csv")
+    assert table.loc[0, "case_id"] == "L1" and table.shape[1] > 3
+    logic.showResult(result)  # no layout outside Slicer: a no-op, not an error
+    with pytest.raises(ValueError, match="Run a prediction first"):
+        logic.saveReport(None, str(tmp_path))
+
+
+def test_predict_delta_with_a_delta_package(logic, tmp_path, monkeypatch):
+    monkeypatch.setenv("AXILLARY_PREDICTOR_MODELS", str(tmp_path / "user"))
+    profile = load_profile("zeng2025-dce-delta")
+    column = "delta__tumor__DCE3__original_shape_MeshVolume"
+    document = {
+        "format": "axillary-predictor-model-package", "format_version": 1, "id": "toy-delta", "version": "1",
+        "title": "toy delta model", "task": "ALN pCR after NAT", "modality": "MR", "status": "demonstration",
+        "inputs": {"views": ["DCE3"], "regions": ["tumor"], "margins_mm": [3.0], "timepoints": ["baseline",
+                                                                                              "ontreatment"],
+                   "profile": {"name": profile.name, "sha256": profile.hash}, "delta_mode": "relative"},
+        "features": [column], "estimator": {"type": "logistic", "intercept": 0.2, "coefficients": [-3.0]},
+        "threshold": 0.5, "intended_use": "test", "provenance": {"date": "2026-01-01"}}
+    path = save_package(seal(document), tmp_path / "toy.json")
+    logic.loadModelPackage(str(path))
+    baseline, ontreatment = make_pair(seed=2, volume_factor=0.4, lesion=LesionSpec(diameter_mm=18))
+    base_nodes = logic.loadPhantomCase(baseline, name="Base")
+    on_nodes = logic.loadPhantomCase(ontreatment, name="On")
+    result = logic.predictDelta("toy-delta", base_nodes, on_nodes, caseId="D1", workers=2)
+    delta = result.prediction.features[column]
+    assert delta == pytest.approx(-0.6, abs=0.05)
+    assert result.prediction.probability == pytest.approx(1 / (1 + math.exp(-(0.2 - 3.0 * delta))), abs=1e-9)
+
+
+def test_run_cohort_from_the_logic(logic, tmp_path):
+    rows = []
+    for i in range(2):
+        files = make_phantom("dce", seed=i, lesion=LesionSpec(diameter_mm=12)).write(tmp_path, f"k{i}")
+        rows.append({"case_id": f"k{i}", "view": "DCE3", "image": files["image"].name, "mask": files["tumor"].name})
+    pd.DataFrame(rows).to_csv(tmp_path / "manifest.csv", index=False)
+    updates = []
+    summary = logic.runCohort(str(tmp_path / "manifest.csv"), str(tmp_path / "out"),
+                              progressCallback=lambda f, m: updates.append(f), margins="3", regions="tumor",
+                              workers=1)
+    assert summary.ok and summary.done == 2 and updates[-1] == 1.0
+    assert pd.read_csv(tmp_path / "out" / "features.csv").shape == (2, 852)
+
+
+def test_parameters_regions_tables_and_report_survive_scene_save_and_reload(logic, headless, tmp_path):
+    """The module's parameter node is a vtkMRMLScriptedModuleNode: parameters and node
+    references are saved with the scene, as Slicer's parameterNodeWrapper stores them."""
+    volume, segmentation = logic.loadPhantomCase(make_phantom("dce", seed=5, lesion=LesionSpec(diameter_mm=14)))
+    logic.buildRegions(segmentation, "tumor", volume, "3,5")
+    parameters = headless.scene.AddNewNodeByClass("vtkMRMLScriptedModuleNode", "AxillaryPredictor")
+    parameters.SetAttribute("ModuleName", "AxillaryPredictor")
+    for name, value in (("marginsMm", "3,5"), ("tumorSegment", "tumor"), ("mode", "Single timepoint"),
+                        ("excludeBelow", "-500.0"), ("modelId", "demo-dce-aln")):
+        parameters.SetParameter(name, value)
+    parameters.SetNodeReferenceID("view1Volume", volume.GetID())
+    parameters.SetNodeReferenceID("view1Segmentation", segmentation.GetID())
+    result = logic.predict("demo-dce-aln", {"DCE3": (volume, segmentation)}, clinical={"ki67": 12, "us_aln": 0},
+                           caseId="S1", workers=2)
+    mrml = save_scene(headless.scene, tmp_path / "saved")
+    scene = load_scene(mrml).scene
+    restored = scene.GetFirstNodeByName("AxillaryPredictor")
+    assert restored.GetParameter("marginsMm") == "3,5" and restored.GetParameter("modelId") == "demo-dce-aln"
+    restored_segmentation = restored.GetNodeReference("view1Segmentation")
+    assert restored.GetNodeReference("view1Volume").GetName() == volume.GetName()
+    names = AxillaryPredictorLogicBase(scene).segmentNames(restored_segmentation)
+    assert names[-4:] == ["tumor_margin3mm", "margin3mm", "tumor_margin5mm", "margin5mm"]
+    assert scene.GetFirstNodeByName("Prediction S1").GetNumberOfRows() == result.tableNode.GetNumberOfRows()
+    assert scene.GetFirstNodeByName("Report S1").GetText() == result.reportNode.GetText()
+    mask = logic.segmentMask(restored_segmentation, "margin3mm", restored.GetNodeReference("view1Volume"))
+    assert int(sitk.GetArrayViewFromImage(mask).sum()) > 0 and np.isfinite(result.prediction.probability)
