@@ -36,6 +36,43 @@ Implements methods published by He et al. (BMC Med Imaging 2025), Zeng et al. (B
 Zhang et al. (The Oncologist 2025), Lu et al. (2025) and Liu et al. (Front Med 2025).
 Feature extraction by pyradiomics (van Griethuysen et al., Cancer Research 2017).
 """
+        # Register the sample data once Slicer has started (Sample Data module).
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+#
+# Sample data
+#
+
+def sampleDataFiles():
+    """pyradiomics' small breast DCE-MRI case (BSD-3-Clause) at a pinned commit:
+    (URL, file name, SHA-256, node name) per file."""
+    base = "https://raw.githubusercontent.com/AIM-Harvard/pyradiomics/8ed579383b44806651c463d5e691f3b2b57522ab/data"
+    return [
+        (f"{base}/breast1_image.nrrd", "breast1_image.nrrd",
+         "0e8b668f3ce9b9aacff20dc3c216866f43069ff96b269fb45b76f5e205a431e2", "Breast1"),
+        (f"{base}/breast1_label.nrrd", "breast1_label.nrrd",
+         "07085bb0e36a956de5bd1c1c1b5f8bdf2ce80952125b13cbd352412c108c8950", "Breast1 tumor"),
+    ]
+
+
+def registerSampleData():
+    """Add pyradiomics' breast DCE-MRI case to the Sample Data module (downloaded only when
+    the user asks for it, verified by SHA-256)."""
+    import SampleData
+
+    files = sampleDataFiles()
+    iconsPath = os.path.join(os.path.dirname(__file__), "Resources", "Icons")
+    SampleData.SampleDataLogic.registerCustomSampleDataSource(
+        category="Axillary Predictor",
+        sampleName="Breast DCE-MRI (pyradiomics breast1)",
+        thumbnailFileName=os.path.join(iconsPath, "AxillaryPredictor.png"),
+        uris=[url for url, _, _, _ in files],
+        fileNames=[name for _, name, _, _ in files],
+        checksums=[f"SHA256:{digest}" for _, _, digest, _ in files],
+        nodeNames=[node for _, _, _, node in files],
+        loadFileType=["VolumeFile", "LabelMapVolumeFile"],
+    )
 
 
 #
@@ -442,6 +479,8 @@ class AxillaryPredictorTest(ScriptedLoadableModuleTest):
     def runTest(self):
         self.setUp()
         self.test_PhantomSegmentRoundTrip()
+        self.setUp()
+        self.test_RegionsAndPrediction()
 
     def test_PhantomSegmentRoundTrip(self):
         """A synthetic case loads into the scene and its tumor segment exports unchanged."""
@@ -458,4 +497,22 @@ class AxillaryPredictorTest(ScriptedLoadableModuleTest):
         mask = logic.segmentMask(segmentationNode, "tumor", volumeNode)
         self.assertTrue(np.array_equal(sitk.GetArrayFromImage(mask), sitk.GetArrayFromImage(phantom.tumor)))
         logging.info("AxillaryPredictor self-test passed")
+        self.delayDisplay("Test passed")
+
+    def test_RegionsAndPrediction(self):
+        """Regions and a prediction with the bundled demonstration model on a synthetic case
+        (no network): the same Lib routines the headless pytest suite runs."""
+        from AxillaryPredictorLib.phantoms import LesionSpec, make_phantom
+
+        self.delayDisplay("Building regions and predicting on a synthetic case")
+        logic = AxillaryPredictorLogic()
+        volumeNode, segmentationNode = logic.loadPhantomCase(
+            make_phantom("dce", seed=4, lesion=LesionSpec(diameter_mm=16)), name="SelfTestCase")
+        regionSet = logic.buildRegions(segmentationNode, "tumor", volumeNode, "3")
+        self.assertIn("margin3mm", logic.segmentNames(segmentationNode))
+        self.assertGreater(regionSet.reports["margin3mm"].voxels, 0)
+        result = logic.predict("demo-dce-aln", {"DCE3": (volumeNode, segmentationNode)},
+                               clinical={"ki67": 30, "us_aln": "negative"}, caseId="SelfTest")
+        self.assertTrue(0.0 < result.prediction.probability < 1.0)
+        self.assertIsNotNone(result.nomogramNode)
         self.delayDisplay("Test passed")

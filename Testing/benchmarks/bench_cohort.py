@@ -50,6 +50,8 @@ def main() -> None:
 
         with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster, \
                 Client(cluster) as client:
+            # a running cluster has its packages imported already: warm the workers up first
+            client.run(lambda: __import__("AxillaryPredictorLib.features") and __import__("radiomics.glcm"))
             start = time.perf_counter()
             summary = run_cohort_command("extract", manifest, Path(folder) / "dask", profile=args.profile,
                                          scheduler=client, progress=lambda *a: None)
