@@ -72,4 +72,6 @@ def test_readme_headless_console_example_runs():
     assert headless, "README lost its headless console example"
     namespace: dict = {}
     exec(headless[0], namespace)
-    assert namespace["logic"].segmentNames(namespace["segmentation"]) == ["tumor", "node"]
+    assert namespace["logic"].segmentNames(namespace["segmentation"]) == ["tumor", "node", "tumor_margin3mm",
+                                                                           "margin3mm"]
+    assert 0 < namespace["result"].prediction.probability < 1

@@ -34,7 +34,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from AxillaryPredictorLib.preprocessing import PreparedView, describe, prepare_view
-from AxillaryPredictorLib.profiles import Profile, load_profile
+from AxillaryPredictorLib.profiles import Profile, load_profile, quiet_radiomics
 
 ENGINES = ("shared", "pyradiomics")
 logger = logging.getLogger(__name__)
@@ -84,14 +84,6 @@ def library_versions() -> dict[str, str]:
 # ------------------------------------------------------------------------------ engine
 
 
-def quiet_radiomics() -> None:
-    """pyradiomics logs every filter and class (and a GLCM note per image) — keep errors only."""
-    import radiomics
-
-    radiomics.setVerbosity(logging.ERROR)
-    logging.getLogger("radiomics").setLevel(logging.ERROR)
-
-
 def _prebinned_class(base: type, binned: np.ndarray, gray_levels: np.ndarray) -> type:
     """``base`` whose discretization returns the matrix computed once for this region."""
 
@@ -102,6 +94,7 @@ def _prebinned_class(base: type, binned: np.ndarray, gray_levels: np.ndarray) ->
             return binned.copy()
 
     Prebinned.__name__ = base.__name__
+    Prebinned.__module__ = base.__module__  # pyradiomics names its loggers after the class's module
     return Prebinned
 
 

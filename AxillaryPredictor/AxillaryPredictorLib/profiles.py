@@ -33,6 +33,17 @@ DEFAULT_PREPROCESSING = {"n4": False, "n4ShrinkFactor": 4, "resampledPixelSpacin
                          "normalizeScale": 1, "interpolator": "sitkBSpline"}
 
 
+def quiet_radiomics() -> None:
+    """pyradiomics logs every filter and class (and a GLCM note per image) — keep errors only."""
+    import logging
+
+    import radiomics
+
+    radiomics.setVerbosity(logging.ERROR)
+    logging.getLogger("radiomics").setLevel(logging.ERROR)
+    logging.getLogger("pykwalify").setLevel(logging.WARNING)  # parameter-file validation chatter
+
+
 def profiles_directory() -> Path:
     return Path(str(resources.files("AxillaryPredictorLib") / "resources" / "profiles"))
 
@@ -56,12 +67,9 @@ class Profile:
 
     def extractor(self) -> Any:
         """A configured ``RadiomicsFeatureExtractor`` (our forced settings applied)."""
-        import logging
-
-        import radiomics
         from radiomics import featureextractor
 
-        radiomics.setVerbosity(logging.ERROR)
+        quiet_radiomics()
         params = copy.deepcopy(self.params)
         params.setdefault("setting", {})
         params["setting"] = {**(params["setting"] or {}), **FORCED_SETTINGS}
