@@ -156,7 +156,7 @@ def test_killed_run_leaves_no_partial_output_and_resume_completes(tmp_path):
     done_before = len(list((out / "cases").glob("*.json")))
     assert 3 <= done_before < 8
     for stored in (out / "cases").glob("*.json"):
-        assert stored.read_text().endswith("}")  # every stored case result is complete
+        assert stored.read_text(encoding="utf-8").endswith("}")  # every stored case result is complete
     finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert finished.returncode == 0, finished.stderr
     assert f"finished {8 - done_before} {done_before}" in finished.stdout

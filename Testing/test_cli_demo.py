@@ -33,7 +33,7 @@ def test_phantom_command_writes_the_case(tmp_path, capsys):
     assert image.GetSize() == tumor.GetSize() and sitk.GetArrayFromImage(tumor).sum() > 0
     from pathlib import Path
 
-    truth = json.loads(Path(written["truth"]).read_text())
+    truth = json.loads(Path(written["truth"]).read_text(encoding="utf-8"))
     assert truth["preset"] == "dbt-cc" and truth["seed"] == 2
 
 
@@ -59,14 +59,14 @@ def test_demo_case_segments_round_trip_through_the_saved_scene(tmp_path):
     names = [segmentation.GetSegmentation().GetNthSegment(i).GetName()
              for i in range(segmentation.GetSegmentation().GetNumberOfSegments())]
     assert names == ["tumor", "node", "tumor_margin3mm", "margin3mm"]
-    assert json.loads((tmp_path / "demo" / "summary.json").read_text())["model"] == "demo-dce-aln"
+    assert json.loads((tmp_path / "demo" / "summary.json").read_text(encoding="utf-8"))["model"] == "demo-dce-aln"
 
 
 def test_readme_headless_console_example_runs():
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
     headless = [b for b in blocks if "create_headless_scene" in b]
     assert headless, "README lost its headless console example"

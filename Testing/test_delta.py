@@ -109,7 +109,7 @@ def test_delta_cli_writes_delta_and_raw_columns(tmp_path):
     assert table.loc[0, "case_id"] == "N1"
     assert {"delta__tumor__DCE3__original_firstorder_Mean", "baseline__tumor__DCE3__original_firstorder_Mean",
             "ontreatment__tumor__DCE3__original_firstorder_Mean", "complete_response"} <= set(table.columns)
-    sidecar = json.loads((tmp_path / "delta.csv.json").read_text())
+    sidecar = json.loads((tmp_path / "delta.csv.json").read_text(encoding="utf-8"))
     assert sidecar["mode"] == "relative" and sidecar["profile"]["name"] == "zeng2025-dce-delta"
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from AxillaryPredictorLib import evaluation as E
 
-FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "evaluation" / "evaluation_fixtures.json").read_text())
+FIXTURES = json.loads(
+    (Path(__file__).parent / "fixtures" / "evaluation" / "evaluation_fixtures.json").read_text(encoding="utf-8"))
 NAMES = sorted(FIXTURES)
 
 
@@ -180,7 +181,7 @@ def test_evaluate_command_writes_the_report_directory(tmp_path):
                 self.tables.append(attributes.get("id"))
 
     page = Page()
-    page.feed((out / "index.html").read_text())
+    page.feed((out / "index.html").read_text(encoding="utf-8"))
     assert sorted(page.images) == ["calibration.png", "clinical_impact.png", "decision_curve.png", "roc.png"]
     assert all((out / image).stat().st_size > 5000 for image in page.images)
     assert page.tables == ["models", "delong", "nri_idi"]

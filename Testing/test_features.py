@@ -130,7 +130,7 @@ def test_feature_table_and_sidecar_are_written_atomically(tmp_path):
     table = pd.read_csv(path)
     assert table.columns[0] == "case_id" and table["case_id"].tolist() == ["P001"]
     assert "margin3mm__DCE3__wavelet-HLH_glcm_Idn" in table.columns and table.shape[1] == 1 + 2 * 851
-    sidecar = json.loads((tmp_path / "features.csv.json").read_text())
+    sidecar = json.loads((tmp_path / "features.csv.json").read_text(encoding="utf-8"))
     assert sidecar["provenance"]["profile"]["sha256"] == load_profile("zeng2025-dce-delta").hash
     assert sidecar["provenance"]["versions"]["pyradiomics"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
@@ -170,7 +170,7 @@ def test_cli_extract_two_views_and_profiles_listing(tmp_path, capsys):
     table = pd.read_csv(out)
     assert table["case_id"].tolist() == ["P7"] and table.shape[1] == 1 + 4 * 851
     assert {c.split("__")[1] for c in table.columns[1:]} == {"CC", "MLO"}
-    assert json.loads((tmp_path / "features.csv.json").read_text())["cases"] == ["P7"]
+    assert json.loads((tmp_path / "features.csv.json").read_text(encoding="utf-8"))["cases"] == ["P7"]
 
 
 def test_scene_extraction_gives_a_table_node(headless):

@@ -37,7 +37,7 @@ def test_load_model_package_verifies_and_registers(logic, tmp_path, monkeypatch)
     from AxillaryPredictorLib.registry import bundled_directory
 
     monkeypatch.setenv("AXILLARY_PREDICTOR_MODELS", str(tmp_path / "user"))
-    document = json.loads((bundled_directory() / "demo-dce-aln.json").read_text())
+    document = json.loads((bundled_directory() / "demo-dce-aln.json").read_text(encoding="utf-8"))
     document["id"] = "my-copy"
     path = save_package(seal(document), tmp_path / "mine.json")
     assert logic.loadModelPackage(str(path)) == "my-copy"

@@ -20,8 +20,10 @@ from AxillaryPredictorLib.model_package import PackageError, load_package, nomog
 from AxillaryPredictorLib.reproducibility import icc
 from AxillaryPredictorLib.training import build_pipeline, leaky_control_auc, load_recipe, to_package, train
 
-FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "modeling" / "modeling_fixtures.json").read_text())
-NOMOGRAM = json.loads((Path(__file__).parent / "fixtures" / "nomogram" / "nomogram_fixtures.json").read_text())
+FIXTURES = json.loads(
+    (Path(__file__).parent / "fixtures" / "modeling" / "modeling_fixtures.json").read_text(encoding="utf-8"))
+NOMOGRAM = json.loads(
+    (Path(__file__).parent / "fixtures" / "nomogram" / "nomogram_fixtures.json").read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("case", FIXTURES["icc"], ids=[c["name"] for c in FIXTURES["icc"]])
@@ -174,7 +176,7 @@ def test_tampered_or_malformed_packages_are_refused(tmp_path):
     result = TrainingResult(pipeline, pipeline.predict_proba(X)[:, 1], 0.5, [0.5], list(X.columns))
     path = save_package(to_package(result, X, y, model_id="ok", title="t", task="ALN metastasis", modality="MR",
                                    views=["V"], regions=["tumor"], profile={"name": "p"}), tmp_path / "ok.json")
-    document = json.loads(path.read_text())
+    document = json.loads(path.read_text(encoding="utf-8"))
     edited = copy.deepcopy(document)
     edited["estimator"]["coefficients"][0] += 0.1
     with pytest.raises(PackageError, match="SHA-256 mismatch"):

@@ -10,7 +10,8 @@ import pytest
 
 from AxillaryPredictorLib.nomogram import Nomogram, NomogramPredictor
 
-FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "nomogram" / "nomogram_fixtures.json").read_text())
+FIXTURES = json.loads(
+    (Path(__file__).parent / "fixtures" / "nomogram" / "nomogram_fixtures.json").read_text(encoding="utf-8"))
 CASES = [(name, convention) for name in FIXTURES for convention in ("default", "minmax")]
 
 

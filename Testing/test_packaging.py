@@ -21,7 +21,7 @@ ALLOWED_FILE_SCOPE_IMPORTS = {"slicer", "vtk", "qt", "ctk", "SimpleITK", "numpy"
 
 
 def _cmake_listed_files() -> set[str]:
-    text = (MODULE_DIR / "CMakeLists.txt").read_text()
+    text = (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
     listed = set()
     for block in re.findall(r"set\(MODULE_PYTHON_(?:SCRIPTS|RESOURCES)(.*?)\)", text, re.S):
         for token in block.split():
@@ -49,26 +49,26 @@ def test_every_module_file_is_listed_in_cmakelists():
 
 
 def test_top_level_cmakelists_follows_the_extension_template():
-    text = (ROOT / "CMakeLists.txt").read_text()
+    text = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
     for needle in ("project(AxillaryPredictor)", "EXTENSION_HOMEPAGE", "EXTENSION_CONTRIBUTORS",
                    "EXTENSION_DESCRIPTION", "EXTENSION_ICONURL", "EXTENSION_SCREENSHOTURLS",
                    "set(EXTENSION_DEPENDS SlicerRadiomics)", "find_package(Slicer REQUIRED)",
                    "include(${Slicer_USE_FILE})", "add_subdirectory(AxillaryPredictor)",
                    "include(${Slicer_EXTENSION_GENERATE_CONFIG})", "include(${Slicer_EXTENSION_CPACK})"):
         assert needle in text, needle
-    module = (MODULE_DIR / "CMakeLists.txt").read_text()
+    module = (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
     assert "slicerMacroBuildScriptedModule(" in module and "WITH_GENERIC_TESTS" in module
     assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in module
 
 
 def test_extension_index_entry_validates_and_matches_project_name():
     entry_path = ROOT / "Resources" / "ExtensionsIndex" / "AxillaryPredictor.json"
-    entry = json.loads(entry_path.read_text())
+    entry = json.loads(entry_path.read_text(encoding="utf-8"))
     schema = json.loads((ROOT / "Testing/fixtures/schemas/slicer-extension-catalog-entry-schema-v1.0.2.json")
-                        .read_text())
+                        .read_text(encoding="utf-8"))
     jsonschema.validate(entry, schema)
     assert entry["build_dependencies"] == ["SlicerRadiomics"]
-    project = re.search(r"project\((\w+)\)", (ROOT / "CMakeLists.txt").read_text()).group(1)
+    project = re.search(r"project\((\w+)\)", (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")).group(1)
     assert entry_path.stem == project
     bad = dict(entry, unexpected=True)
     with pytest.raises(jsonschema.ValidationError):
@@ -76,7 +76,7 @@ def test_extension_index_entry_validates_and_matches_project_name():
 
 
 def test_license_is_apache_2():
-    text = (ROOT / "LICENSE").read_text()
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert "Apache License" in text and "Version 2.0" in text
 
 
@@ -90,7 +90,7 @@ def test_icons_are_128_px_png(path):
 
 
 def _file_scope_nodes():
-    return ast.parse(MODULE_FILE.read_text()).body
+    return ast.parse(MODULE_FILE.read_text(encoding="utf-8")).body
 
 
 def test_module_file_runs_no_code_at_import():
@@ -159,7 +159,7 @@ def test_blocker_really_blocks_third_party_imports():
 def test_ui_file_parses_and_has_every_widget_the_code_uses():
     tree = ET.parse(MODULE_DIR / "Resources" / "UI" / "AxillaryPredictor.ui")
     names = {w.get("name") for w in tree.iter("widget")}
-    used = set(re.findall(r"self\.ui\.(\w+)", MODULE_FILE.read_text()))
+    used = set(re.findall(r"self\.ui\.(\w+)", MODULE_FILE.read_text(encoding="utf-8")))
     assert used and used <= names, f"missing in .ui: {used - names}"
     bound = {p.find("string").text for p in tree.iter("property") if p.get("name") == "SlicerParameterName"}
     fields = {node.target.id for cls in _file_scope_nodes() if isinstance(cls, ast.ClassDef)
@@ -190,18 +190,18 @@ def test_missing_requirements_and_slicer_pins():
 
 
 def test_console_script_and_readme_commands():
-    pyproject = (ROOT / "pyproject.toml").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert 'axillary-predictor = "AxillaryPredictorLib.cli:main"' in pyproject
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "bash scripts/demo.sh" in readme and "bash scripts/test.sh" in readme
-    assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+    assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
 def test_every_logic_method_the_widget_calls_exists_in_the_lib():
     from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
 
-    used = set(re.findall(r"self\.logic\.(\w+)\(", MODULE_FILE.read_text()))
-    used |= set(re.findall(r"logic\.(\w+)\(", MODULE_FILE.read_text()))
+    used = set(re.findall(r"self\.logic\.(\w+)\(", MODULE_FILE.read_text(encoding="utf-8")))
+    used |= set(re.findall(r"logic\.(\w+)\(", MODULE_FILE.read_text(encoding="utf-8")))
     slicer_provided = {"getParameterNode"}  # ScriptedLoadableModuleLogic
     missing = {name for name in used - slicer_provided if not hasattr(AxillaryPredictorLogicBase, name)}
     assert not missing, f"add these methods to AxillaryPredictorLogicBase: {sorted(missing)}"

@@ -35,15 +35,18 @@ def test_every_bundled_package_validates_and_matches_the_registry():
                 "not for clinical use" in package.document["intended_use"].lower()
 
 
-def test_demonstration_model_rebuild_is_byte_identical(tmp_path):
-    target = bundled_directory() / "demo-dce-aln.json"
-    before = target.read_bytes()
+def test_demonstration_model_rebuild_is_byte_identical():
+    before = {p.name: p.read_bytes() for p in bundled_directory().glob("*.json")}
     environment = dict(os.environ, SOURCE_DATE_EPOCH="1767225600")
-    result = subprocess.run([sys.executable, str(ROOT / "tools" / "build_demo_models.py")], env=environment,
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    after = target.read_bytes()
-    target.write_bytes(before)
+    try:
+        for script in ("build_demo_models.py", "build_published_models.py"):
+            result = subprocess.run([sys.executable, str(ROOT / "tools" / script)], env=environment,
+                                    capture_output=True, text=True, timeout=600)
+            assert result.returncode == 0, result.stderr[-2000:]
+        after = {p.name: p.read_bytes() for p in bundled_directory().glob("*.json")}
+    finally:
+        for name, content in before.items():
+            (bundled_directory() / name).write_bytes(content)
     assert after == before
 
 
@@ -56,7 +59,7 @@ def test_predict_cli_writes_a_consistent_report(tmp_path):
     out = tmp_path / "out"
     assert main(["predict", "--model", "demo-dce-aln", "--image", str(files["image"]), "--mask", str(files["tumor"]),
                  "--clinical", "ki67=35", "--clinical", "us_aln=positive", "--workers", "2", "--out", str(out)]) == 0
-    prediction = json.loads((out / "prediction.json").read_text())
+    prediction = json.loads((out / "prediction.json").read_text(encoding="utf-8"))
     package = find_model("demo-dce-aln")
     frame = pd.DataFrame([{**prediction["features_used"], "ki67": 35, "us_aln": "positive"}])
     assert prediction["probability"] == pytest.approx(float(package.predict_proba(frame)[0]), abs=1e-12)
@@ -79,7 +82,7 @@ def test_predict_cli_writes_a_consistent_report(tmp_path):
             self.text.append(data)
 
     page = Page()
-    page.feed((out / "report.html").read_text())
+    page.feed((out / "report.html").read_text(encoding="utf-8"))
     assert all((out / src).stat().st_size > 2000 for src in page.images) and "nomogram.png" in page.images
     text = " ".join(page.text)
     for element in ("DEMONSTRATION", "RadScore", "Model card", "Total points (Nomo-score)", "risk group", "c1_image",
@@ -103,9 +106,9 @@ def test_out_of_distribution_case_is_flagged(tmp_path):
     out = tmp_path / "ood"
     assert main(["predict", "--model", "demo-dce-aln", "--image", str(files["image"]), "--mask", str(files["tumor"]),
                  "--clinical", "ki67=35", "--clinical", "us_aln=negative", "--out", str(out)]) == 0
-    prediction = json.loads((out / "prediction.json").read_text())
+    prediction = json.loads((out / "prediction.json").read_text(encoding="utf-8"))
     assert any("out of distribution" in w for w in prediction["warnings"])
-    assert "out of distribution" in (out / "report.html").read_text()
+    assert "out of distribution" in (out / "report.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(("clinical", "message"), [
@@ -129,7 +132,7 @@ def test_models_cli_lists_and_verifies(tmp_path, capsys, monkeypatch):
     assert main(["models", "list"]) == 0
     assert "demo-dce-aln" in capsys.readouterr().out
     assert main(["models", "verify", "demo-dce-aln"]) == 0
-    tampered = json.loads((bundled_directory() / "demo-dce-aln.json").read_text())
+    tampered = json.loads((bundled_directory() / "demo-dce-aln.json").read_text(encoding="utf-8"))
     tampered["estimator"]["intercept"] += 1
     (tmp_path / "tampered.json").write_text(json.dumps(tampered))
     assert main(["models", "verify", str(tmp_path / "tampered.json")]) == 1
@@ -151,3 +154,59 @@ def test_demo_runs_end_to_end(tmp_path):
              for i in range(scene.GetNodesByClass("vtkMRMLTableNode").GetNumberOfItems())]
     assert "Prediction SYNTHETIC-0003" in names
     assert np.isfinite(summary["total_points"])
+
+
+def test_ultrasound_demo_model_with_lymph_node_roi(tmp_path):
+    phantom = make_phantom("us", seed=8, lesion=LesionSpec(diameter_mm=14), node=True)
+    files = phantom.write(tmp_path, "us1")
+    out = tmp_path / "us"
+    assert main(["predict", "--model", "demo-us-aln", "--image", str(files["image"]), "--mask", str(files["tumor"]),
+                 "--node-mask", str(files["node"]), "--clinical", "us_aln=positive", "--out", str(out)]) == 0
+    prediction = json.loads((out / "prediction.json").read_text(encoding="utf-8"))
+    assert set(prediction["derived_scores"]) == {"tumor_score", "ln_score"}
+    assert set(prediction["predictor_points"]) == {"tumor_score", "ln_score", "us_aln"}
+    assert main(["predict", "--model", "demo-us-aln", "--image", str(files["image"]), "--mask", str(files["tumor"]),
+                 "--clinical", "us_aln=positive", "--out", str(tmp_path / "no-node")]) == 2
+
+
+def test_delta_demo_model_end_to_end(tmp_path):
+    from AxillaryPredictorLib.phantoms import make_pair
+
+    baseline, ontreatment = make_pair(seed=4, volume_factor=0.3, lesion=LesionSpec(diameter_mm=26, peritumoral=0.3))
+    b, o = baseline.write(tmp_path, "b"), ontreatment.write(tmp_path, "o")
+    out = tmp_path / "delta"
+    assert main(["predict", "--model", "demo-delta-pcr", "--baseline-image", str(b["image"]), "--baseline-mask",
+                 str(b["tumor"]), "--ontreatment-image", str(o["image"]), "--ontreatment-mask", str(o["tumor"]),
+                 "--clinical", "us_pcr=yes", "--out", str(out)]) == 0
+    prediction = json.loads((out / "prediction.json").read_text(encoding="utf-8"))
+    assert set(prediction["derived_scores"]) == {"radscore_dir", "radscore_dpr"} and 0 < prediction["probability"] < 1
+    assert (out / "slice_baseline_dce3.png").is_file() and (out / "slice_on-treatment_dce3.png").is_file()
+
+
+@pytest.mark.slow
+def test_recalibrated_published_dbt_signature_scores_a_phantom_case(tmp_path):
+    from AxillaryPredictorLib.features import extract
+    from AxillaryPredictorLib.model_package import save_package
+    from AxillaryPredictorLib.recalibration import recalibrate
+    from AxillaryPredictorLib.regions import build_regions
+
+    package = find_model("he2025-dbt-signature")
+    cc = make_phantom("dbt-cc", seed=2, lesion=LesionSpec(diameter_mm=12))
+    mlo = make_phantom("dbt-mlo", seed=2, lesion=LesionSpec(diameter_mm=12))
+    views = {name: (p.image, {r: m for r, m in build_regions(p.tumor, (10,)).items() if r in ("tumor", "margin10mm")})
+             for name, p in (("CC", cc), ("MLO", mlo))}
+    case = extract(views, "he2025-dbt", workers=2).features
+    # a local cohort around this case's feature values (the published means/SDs are unknown)
+    rng = np.random.default_rng(0)
+    values = np.array([case[f] for f in package.features])
+    local = pd.DataFrame(values * (1 + 0.2 * rng.normal(size=(300, values.size))), columns=package.features)
+    z = (local - local.mean()) / local.std(ddof=0)
+    y = (rng.random(300) < 1 / (1 + np.exp(-0.1 * z.to_numpy() @ np.array(
+        package.document["estimator"]["coefficients"])))).astype(int)
+    path = save_package(recalibrate(package, local, y).document, tmp_path / "he-local.json")
+    cc_files, mlo_files = cc.write(tmp_path, "cc"), mlo.write(tmp_path, "mlo")
+    out = tmp_path / "he"
+    assert main(["predict", "--model", str(path), "--image", str(cc_files["image"]), "--mask", str(cc_files["tumor"]),
+                 "--view", "CC", "--image", str(mlo_files["image"]), "--mask", str(mlo_files["tumor"]), "--view",
+                 "MLO", "--out", str(out)]) == 0
+    assert 0 < json.loads((out / "prediction.json").read_text(encoding="utf-8"))["probability"] < 1

@@ -21,7 +21,7 @@ STUDIES = Path(__file__).resolve().parents[2] / "shared" / "STUDIES.md"
 
 @pytest.mark.skipif(not STUDIES.is_file(), reason="shared/STUDIES.md is not beside this checkout")
 def test_he2025_signature_matches_the_paper_table():
-    text = STUDIES.read_text()
+    text = STUDIES.read_text(encoding="utf-8")
     rows = re.findall(r"^\|\s*([+−-][\d.]+)\s*\|\s*([\w.-]+)\s*\|\s*(CC|MLO)\s*\|\s*(tumor|10 mm margin)\s*\|",
                       text, re.M)
     assert len(rows) == 12
@@ -37,7 +37,7 @@ def test_he2025_signature_matches_the_paper_table():
 
 @pytest.mark.skipif(not STUDIES.is_file(), reason="shared/STUDIES.md is not beside this checkout")
 def test_zeng2025_combined_model_matches_the_paper():
-    text = STUDIES.read_text()
+    text = STUDIES.read_text(encoding="utf-8")
     found = dict(re.findall(r"(US-pCR|Radscore_DIR|Radscore_DPR) β ([\d.]+)", text))
     document = find_model("zeng2025-delta-combined").document
     coefficients = dict(zip(document["features"], document["estimator"]["coefficients"], strict=True))

@@ -224,7 +224,7 @@ def test_cli_writes_regions_and_report_without_touching_inputs(tmp_path, capsys)
     code = main(["regions", "--image", str(paths["image"]), "--mask", str(paths["tumor"]), "--margins", "3,5",
                  "--exclude-below", "50", "--out", str(tmp_path / "out")])
     assert code == 0
-    report = json.loads((tmp_path / "out" / "regions.json").read_text())
+    report = json.loads((tmp_path / "out" / "regions.json").read_text(encoding="utf-8"))
     assert report["case_id"] == "case7_image" and report["settings"]["margins_mm"] == [3.0, 5.0]
     assert set(report["regions"]) == {"tumor", "tumor_margin3mm", "margin3mm", "tumor_margin5mm", "margin5mm"}
     for name, entry in report["regions"].items():

@@ -57,7 +57,7 @@ def _report(status: str = "demonstration") -> CaseReport:
 def test_html_references_existing_images_and_shows_every_element(tmp_path):
     paths = write_report(_report(), tmp_path)
     page = _Collector()
-    page.feed(Path(paths["html"]).read_text())
+    page.feed(Path(paths["html"]).read_text(encoding="utf-8"))
     assert len(page.images) == 2
     for source in page.images:
         image = tmp_path / source
@@ -70,7 +70,7 @@ def test_html_references_existing_images_and_shows_every_element(tmp_path):
 
 
 def test_unvalidated_model_gets_a_warning(tmp_path):
-    text = Path(write_report(_report("locally-recalibrated"), tmp_path)["html"]).read_text()
+    text = Path(write_report(_report("locally-recalibrated"), tmp_path)["html"]).read_text(encoding="utf-8")
     assert "has not been validated on local data" in text and DEMONSTRATION_WARNING not in text
 
 

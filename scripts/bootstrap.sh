@@ -53,3 +53,4 @@ if [ "$(cat "$AP_VENV/.axillary-predictor-stamp" 2>/dev/null)" != "$stamp" ]; th
 fi
 export PATH="$AP_VENV/bin:$PATH"
 export MPLBACKEND="${MPLBACKEND:-Agg}"
+export PYTHONUTF8=1  # report and package texts are UTF-8 whatever the locale

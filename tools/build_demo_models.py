@@ -1,15 +1,20 @@
-"""Rebuild the bundled demonstration model(s) from synthetic phantoms, deterministically.
+"""Rebuild the bundled demonstration models from synthetic phantoms, deterministically.
 
-Step 1 (slow, ~3 min on 2 cores; only with --extract): generate the synthetic ALN cohort
-(``phantoms.simulate_aln_cohort``), make a DCE-MRI phantom of every record, build its
-regions and extract features with the ``zeng2025-dce-delta`` profile; write
-``tools/demo_data/phantom_aln_features.csv`` and ``phantom_aln_clinical.csv``. Their SHA-256
-are pinned in ``tools/demo_data/SHA256SUMS``.
+Step 1 (slow, several minutes on 2 cores; only with --extract): generate the synthetic cohorts
+(``phantoms.simulate_aln_cohort`` / ``simulate_pcr_cohort``), make phantom scans of every record and
+extract their features; write the tables to ``tools/demo_data`` with their SHA-256 pinned in
+``tools/demo_data/SHA256SUMS``:
 
-Step 2 (seconds): train the demonstration model (LASSO RadScore from tumor + 3 mm margin
-features, combined with Ki-67 and US-reported ALN by stepwise AIC) and write the package
-``AxillaryPredictorLib/resources/models/demo-dce-aln.json``. With SOURCE_DATE_EPOCH set the
-package is byte-identical on every rebuild.
+- ``phantom_aln_*``: DCE-MRI, tumor + 3 mm ring, ``zeng2025-dce-delta`` profile;
+- ``phantom_us_*``: 2D ultrasound, tumor + lymph node, ``zhang2025-us`` profile;
+- ``phantom_pcr_*``: baseline/on-treatment DCE-MRI pairs, relative delta of tumor and 3 mm ring.
+
+Step 2 (seconds): train the three demonstration models and write their packages to
+``AxillaryPredictorLib/resources/models`` plus the registry ``Models.json``:
+``demo-dce-aln`` (RadScore + Ki-67 + US-reported ALN), ``demo-us-aln`` (tumor score + lymph-node
+score + US-reported ALN, as Zhang et al.), ``demo-delta-pcr`` (intratumoral and peritumoral delta
+scores + post-NAT axillary ultrasound, as Zeng et al.). With SOURCE_DATE_EPOCH set the packages are
+byte-identical on every rebuild.
 
 Run: SOURCE_DATE_EPOCH=1767225600 python tools/build_demo_models.py [--extract]
 """
@@ -48,6 +53,36 @@ def _extract(args: tuple[int, dict]) -> dict:
     return {"case_id": record["case_id"], **result.features}
 
 
+def _extract_us(args: tuple[int, dict]) -> dict:
+    from AxillaryPredictorLib.features import extract, select_regions
+    from AxillaryPredictorLib.phantoms import phantom_for_aln_record
+    from AxillaryPredictorLib.regions import build_region_set
+
+    index, record = args
+    phantom = phantom_for_aln_record(record, "us", seed=SEED + 1 + index)
+    region_set = build_region_set(phantom.tumor, (3,), node_mask=phantom.node)
+    result = extract({"US": (phantom.image, select_regions(region_set.images, ["tumor", "node"]))}, "zhang2025-us",
+                     case_id=record["case_id"], workers=1)
+    return {"case_id": record["case_id"], **result.features}
+
+
+def _extract_pcr(args: tuple[int, dict]) -> dict:
+    from AxillaryPredictorLib.delta import extract_delta
+    from AxillaryPredictorLib.phantoms import phantoms_for_pcr_record
+
+    index, record = args
+    baseline, ontreatment = phantoms_for_pcr_record(record, "dce", seed=SEED + 2 + index)
+    result = extract_delta((baseline.image, baseline.tumor), (ontreatment.image, ontreatment.tumor), view=VIEW,
+                           margins=(3,), regions=REGIONS, profile=PROFILE, case_id=record["case_id"], workers=1)
+    return {"case_id": record["case_id"], **result.row()}
+
+
+def _pinned() -> None:
+    sums = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n"
+                   for p in sorted(DATA.glob("phantom_*.csv")))
+    (DATA / "SHA256SUMS").write_text(sums)
+
+
 def extract_cohort() -> None:
     from AxillaryPredictorLib.phantoms import simulate_aln_cohort
 
@@ -60,26 +95,147 @@ def extract_cohort() -> None:
     clinical = cohort[["case_id", "ki67", "age", "us_reported_aln", "aln_metastasis"]].copy()
     clinical["us_aln"] = clinical.pop("us_reported_aln").map({0: "negative", 1: "positive"})
     clinical.to_csv(DATA / "phantom_aln_clinical.csv", index=False, float_format="%.10g")
-    sums = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n"
-                   for p in sorted(DATA.glob("phantom_aln_*.csv")))
-    (DATA / "SHA256SUMS").write_text(sums)
+    _pinned()
+
+
+def extract_us_cohort() -> None:
+    from AxillaryPredictorLib.phantoms import simulate_aln_cohort
+
+    cohort = simulate_aln_cohort(N_CASES, seed=SEED + 1)
+    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+        rows = list(pool.map(_extract_us, list(enumerate(cohort.to_dict(orient="records")))))
+    pd.DataFrame(rows).to_csv(DATA / "phantom_us_features.csv", index=False, float_format="%.10g")
+    clinical = cohort[["case_id", "us_reported_aln", "aln_metastasis"]].copy()
+    clinical["us_aln"] = clinical.pop("us_reported_aln").map({0: "negative", 1: "positive"})
+    clinical.to_csv(DATA / "phantom_us_clinical.csv", index=False, float_format="%.10g")
+    _pinned()
+
+
+def extract_pcr_cohort() -> None:
+    from AxillaryPredictorLib.phantoms import simulate_pcr_cohort
+
+    cohort = simulate_pcr_cohort(N_CASES, seed=SEED + 2)
+    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+        rows = list(pool.map(_extract_pcr, list(enumerate(cohort.to_dict(orient="records")))))
+    pd.DataFrame(rows).to_csv(DATA / "phantom_pcr_features.csv", index=False, float_format="%.10g")
+    clinical = cohort[["case_id", "us_pcr", "subtype", "aln_pcr"]].copy()
+    clinical["us_pcr"] = clinical["us_pcr"].map({0: "no", 1: "yes"})
+    clinical.to_csv(DATA / "phantom_pcr_clinical.csv", index=False, float_format="%.10g")
+    _pinned()
 
 
 def verify_data() -> None:
-    for line in (DATA / "SHA256SUMS").read_text().splitlines():
+    for line in (DATA / "SHA256SUMS").read_text(encoding="utf-8").splitlines():
         digest, name = line.split()
         actual = hashlib.sha256((DATA / name).read_bytes()).hexdigest()
         if actual != digest:
             raise SystemExit(f"{name}: SHA-256 {actual} does not match the pinned {digest}; rerun with --extract.")
 
 
+def _regularized_recipe() -> dict:
+    from AxillaryPredictorLib.training import load_recipe
+
+    # small, regularized scores keep the combined model away from separation on 120 cases
+    return load_recipe("lasso-lr") | {"combined": {"selection": "none"},
+                                      "steps": [{"variance": {"threshold": 0.0}},
+                                                {"lasso": {"cv": 5, "rule": "1se", "max_features": 6}}],
+                                      "classifier": {"kind": "logistic", "C": 0.1}}
+
+
+def _binary(values: pd.Series, positive: str) -> pd.Series:
+    return (values == positive).astype(float)
+
+
+def build_us_model() -> Path:
+    from AxillaryPredictorLib.clinical import ClinicalVariable
+    from AxillaryPredictorLib.model_package import save_package
+    from AxillaryPredictorLib.profiles import load_profile
+    from AxillaryPredictorLib.training import to_package, train
+
+    features = pd.read_csv(DATA / "phantom_us_features.csv").set_index("case_id")
+    clinical = pd.read_csv(DATA / "phantom_us_clinical.csv").set_index("case_id").loc[features.index]
+    y = clinical["aln_metastasis"].to_numpy()
+    groups = {"tumor_score": [c for c in features.columns if c.startswith("tumor__")],
+              "ln_score": [c for c in features.columns if c.startswith("node__")]}
+    design = pd.DataFrame({"us_aln": _binary(clinical["us_aln"], "positive").to_numpy()}, index=features.index)
+    result = train(features, y, _regularized_recipe(), clinical=design, score_groups=groups)
+    profile = load_profile("zhang2025-us")
+    document = to_package(
+        result, features, y, model_id="demo-us-aln",
+        title="DEMONSTRATION: ultrasound tumor score + lymph-node score + US-reported ALN", task="ALN metastasis",
+        modality="US", views=["US"], regions=["tumor", "node"], margins_mm=[3.0],
+        profile={"name": profile.name, "sha256": profile.hash, "version": profile.version},
+        clinical_variables=[ClinicalVariable("us_aln", "binary", levels=("negative", "positive"),
+                                             label="US-reported ALN")],
+        clinical_data=design.reset_index(drop=True), status="demonstration",
+        description="Trained on synthetic 2D ultrasound phantoms (n=120; tumor and lymph-node ROIs): demonstrates "
+                    "the Zhang et al. design only; it carries no clinical meaning.",
+        intended_use="Demonstration of the software on synthetic data. NOT for clinical use.",
+        provenance={"training_data": "tools/demo_data (synthetic phantoms, SHA-256 pinned)"})
+    return save_package(document, MODELS / "demo-us-aln.json")
+
+
+def build_pcr_model() -> Path:
+    from AxillaryPredictorLib.clinical import ClinicalVariable
+    from AxillaryPredictorLib.model_package import save_package
+    from AxillaryPredictorLib.profiles import load_profile
+    from AxillaryPredictorLib.training import to_package, train
+
+    table = pd.read_csv(DATA / "phantom_pcr_features.csv").set_index("case_id")
+    deltas = table[[c for c in table.columns if c.startswith("delta__")]]
+    # delta features undefined (zero baseline) in any case are excluded, as in the study
+    deltas = deltas.loc[:, deltas.notna().all() & (deltas.abs() < 1e6).all()]
+    clinical = pd.read_csv(DATA / "phantom_pcr_clinical.csv").set_index("case_id").loc[deltas.index]
+    y = clinical["aln_pcr"].to_numpy()
+    groups = {"radscore_dir": [c for c in deltas.columns if c.startswith("delta__tumor__")],
+              "radscore_dpr": [c for c in deltas.columns if c.startswith("delta__margin3mm__")]}
+    design = pd.DataFrame({"us_pcr": _binary(clinical["us_pcr"], "yes").to_numpy()}, index=deltas.index)
+    result = train(deltas, y, _regularized_recipe(), clinical=design, score_groups=groups)
+    profile = load_profile(PROFILE)
+    document = to_package(
+        result, deltas, y, model_id="demo-delta-pcr",
+        title="DEMONSTRATION: delta intratumoral + peritumoral scores + post-NAT ultrasound (ALN pCR)",
+        task="ALN pCR after NAT", modality="MR", views=[VIEW], regions=REGIONS, margins_mm=[3.0],
+        timepoints=["baseline", "ontreatment"], delta_mode="relative",
+        profile={"name": profile.name, "sha256": profile.hash, "version": profile.version},
+        clinical_variables=[ClinicalVariable("us_pcr", "binary", levels=("no", "yes"),
+                                             label="US-pCR (post-NAT axillary ultrasound normal)")],
+        clinical_data=design.reset_index(drop=True), status="demonstration",
+        description="Trained on synthetic baseline/on-treatment DCE-MRI phantom pairs (n=120): demonstrates the "
+                    "Zeng et al. delta dual-region design only; it carries no clinical meaning.",
+        intended_use="Demonstration of the software on synthetic data. NOT for clinical use.",
+        provenance={"training_data": "tools/demo_data (synthetic phantoms, SHA-256 pinned)"})
+    return save_package(document, MODELS / "demo-delta-pcr.json")
+
+
+def write_registry() -> Path:
+    """Models.json: every package in the models folder, demonstration models first."""
+    import json
+
+    entries = []
+    for path in sorted(MODELS.glob("*.json")):
+        if path.name == "Models.json":
+            continue
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        entries.append({"id": stored["id"], "file": path.name, "version": stored["version"], "title": stored["title"],
+                        "task": stored["task"], "modality": stored["modality"], "status": stored["status"],
+                        "inputs": {"views": stored["inputs"]["views"], "timepoints": stored["inputs"]["timepoints"],
+                                   "regions": stored["inputs"]["regions"],
+                                   "profile": stored["inputs"]["profile"]["name"],
+                                   "clinical": [v["name"] for v in stored.get("clinical_variables", [])]},
+                        "license": "Apache-2.0", "sha256": stored["sha256"], "description": stored["description"]})
+    entries.sort(key=lambda e: (e["status"] != "demonstration", e["id"]))
+    path = MODELS / "Models.json"
+    path.write_text(json.dumps({"models": entries}, indent=2) + "\n")
+    return path
+
+
 def build_models() -> Path:
     from AxillaryPredictorLib.clinical import ClinicalVariable
     from AxillaryPredictorLib.model_package import save_package
     from AxillaryPredictorLib.profiles import load_profile
-    from AxillaryPredictorLib.training import load_recipe, to_package, train
+    from AxillaryPredictorLib.training import to_package, train
 
-    verify_data()
     features = pd.read_csv(DATA / "phantom_aln_features.csv").set_index("case_id")
     clinical = pd.read_csv(DATA / "phantom_aln_clinical.csv").set_index("case_id").loc[features.index]
     y = clinical["aln_metastasis"].to_numpy()
@@ -88,11 +244,7 @@ def build_models() -> Path:
     design = pd.DataFrame({"ki67": clinical["ki67"].to_numpy(),
                            "us_aln": (clinical["us_aln"] == "positive").astype(float).to_numpy()},
                           index=features.index)
-    # a small, regularized RadScore keeps the combined model away from separation on 120 cases
-    recipe = load_recipe("lasso-lr") | {"combined": {"selection": "none"},
-                                        "steps": [{"variance": {"threshold": 0.0}},
-                                                  {"lasso": {"cv": 5, "rule": "1se", "max_features": 6}}],
-                                        "classifier": {"kind": "logistic", "C": 0.1}}
+    recipe = _regularized_recipe()  # RadScore + Ki-67 + US-reported ALN
     result = train(features, y, recipe, clinical=design)
     profile = load_profile(PROFILE)
     document = to_package(
@@ -111,10 +263,16 @@ def build_models() -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--extract", action="store_true", help="re-extract the synthetic feature table first")
+    parser.add_argument("--only", choices=("aln", "us", "pcr"), help="extract only this cohort (with --extract)")
     args = parser.parse_args()
     if args.extract:
-        extract_cohort()
-    print(f"wrote {build_models()}")
+        for name, function in (("aln", extract_cohort), ("us", extract_us_cohort), ("pcr", extract_pcr_cohort)):
+            if args.only in (None, name):
+                function()
+    verify_data()
+    for build in (build_models, build_us_model, build_pcr_model):
+        print(f"wrote {build()}")
+    print(f"wrote {write_registry()}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ Run: SOURCE_DATE_EPOCH=1767225600 python tools/build_published_models.py
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,21 +104,9 @@ def main() -> None:
 
     for document in (he2025(), zeng2025()):
         print(f"wrote {save_package(document, MODELS / (document['id'] + '.json'))}")
-    registry_path = MODELS / "Models.json"
-    registry = json.loads(registry_path.read_text())
-    entries = [e for e in registry["models"] if e["status"] != "published-needs-recalibration"]
-    for document in (he2025(), zeng2025()):
-        stored = json.loads((MODELS / f"{document['id']}.json").read_text())
-        entries.append({"id": stored["id"], "file": f"{stored['id']}.json", "version": stored["version"],
-                        "title": stored["title"], "task": stored["task"], "modality": stored["modality"],
-                        "status": stored["status"],
-                        "inputs": {"views": stored["inputs"]["views"], "timepoints": stored["inputs"]["timepoints"],
-                                   "regions": stored["inputs"]["regions"],
-                                   "profile": stored["inputs"]["profile"]["name"],
-                                   "clinical": [v["name"] for v in stored.get("clinical_variables", [])]},
-                        "license": "Apache-2.0 (package); coefficients from the cited open-access paper",
-                        "sha256": stored["sha256"], "description": stored["description"]})
-    registry_path.write_text(json.dumps({"models": entries}, indent=2) + "\n")
+    from build_demo_models import write_registry  # the one registry writer (tools/ is on sys.path)
+
+    print(f"wrote {write_registry()}")
 
 
 if __name__ == "__main__":

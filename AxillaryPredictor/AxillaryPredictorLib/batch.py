@@ -130,7 +130,7 @@ def run_cohort(
     for case in manifest.cases:
         result_file = _case_file(out_dir, case.case_id, ".json")
         if resume and result_file.is_file():
-            stored = json.loads(result_file.read_text())
+            stored = json.loads(result_file.read_text(encoding="utf-8"))
             if stored.get("fingerprint") == fingerprints[case.case_id]:
                 summary.skipped += 1
                 continue
@@ -208,7 +208,7 @@ def merge_results(manifest: Manifest, out_dir: Path, output_name: str,
         result_file = _case_file(out_dir, case.case_id, ".json")
         if not result_file.is_file():
             continue
-        stored = json.loads(result_file.read_text())
+        stored = json.loads(result_file.read_text(encoding="utf-8"))
         if stored.get("fingerprint") != fingerprints[case.case_id]:
             continue
         rows.append({"case_id": case.case_id, **{k: v for k, v in stored["row"].items() if k != "case_id"}})

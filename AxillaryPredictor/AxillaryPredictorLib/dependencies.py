@@ -29,7 +29,7 @@ def read_requirements(path: str | Path, system: str | None = None) -> list[str]:
     system = system or platform.system()
     platform_tag = {"Darwin": "darwin", "Windows": "win32"}.get(system, "linux")
     lines = []
-    for raw in Path(path).read_text().splitlines():
+    for raw in Path(path).read_text(encoding="utf-8").splitlines():
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue

@@ -191,7 +191,8 @@ class AxillaryPredictorLogicBase:
         return package.id
 
     def predict(self, modelId: str, views: dict, clinical: dict | None = None, segment: str = "tumor",
-                caseId: str = "case", progress: ProgressCallback | None = None, workers: int | None = None) -> Any:
+                caseId: str = "case", progress: ProgressCallback | None = None, workers: int | None = None,
+                nodeSegment: str = "node") -> Any:
         """Predict one case from volume + segmentation nodes per view (``views``: view name
         -> (volume node, segmentation node)); adds a prediction table, the nomogram image
         and the report text to the scene. Returns a ``SceneResult``."""
@@ -203,10 +204,14 @@ class AxillaryPredictorLogicBase:
         package = find_model(modelId)
         _report(progress, 0.05, "Reading the images and tumor segments")
         inputs = {}
+        needsNode = "node" in package.document["inputs"]["regions"]
         for view, (volume, segmentation) in views.items():
             if volume is None or segmentation is None:
                 raise ValueError(f"View '{view}': select its image and segmentation.")
-            inputs[view] = (volume_node_to_image(volume), tumor_mask_from_segment(segmentation, segment, volume))
+            scans = [volume_node_to_image(volume), tumor_mask_from_segment(segmentation, segment, volume)]
+            if needsNode:
+                scans.append(tumor_mask_from_segment(segmentation, nodeSegment, volume))
+            inputs[view] = tuple(scans)
         _report(progress, 0.2, "Extracting features and scoring")
         prediction = predict_case(package, inputs, clinical=clinical or {}, case_id=caseId, workers=workers)
         _report(progress, 0.8, "Writing the results to the scene")
@@ -220,25 +225,12 @@ class AxillaryPredictorLogicBase:
                      workers: int | None = None) -> Any:
         """Predict from a baseline and an on-treatment (volume, segmentation) pair (delta models).
         An empty on-treatment tumor segment is a complete response, not an error."""
-        import SimpleITK as sitk
-
         from AxillaryPredictorLib.predict import predict_case
         from AxillaryPredictorLib.registry import find_model
-        from AxillaryPredictorLib.scene import segment_is_empty, volume_node_to_image
-        from AxillaryPredictorLib.scene_regions import tumor_mask_from_segment
+        from AxillaryPredictorLib.scene_regions import paired_scans
 
         package = find_model(modelId)
-        scans = []
-        for label, (volume, segmentation) in (("baseline", baseline), ("on-treatment", ontreatment)):
-            if volume is None or segmentation is None:
-                raise ValueError(f"Select the {label} image and its segmentation.")
-            image = volume_node_to_image(volume)
-            if segment_is_empty(segmentation, segment):
-                mask = sitk.Image(image.GetSize(), sitk.sitkUInt8)
-                mask.CopyInformation(image)
-            else:
-                mask = tumor_mask_from_segment(segmentation, segment, volume)
-            scans.append((image, mask))
+        scans = paired_scans(baseline, ontreatment, segment)
         _report(progress, 0.2, "Extracting baseline and on-treatment features")
         view = package.document["inputs"]["views"][0]
         prediction = predict_case(package, pairs={view: (scans[0], scans[1])}, clinical=clinical or {},
@@ -331,6 +323,7 @@ class SceneResult:
         self.tableNode = table_node_from_frame(scene, frame, f"Prediction {p.case_id}")
         with tempfile.TemporaryDirectory() as folder:
             paths = write_prediction(self.package, p, folder)
-            self.reportNode = text_node_with(scene, Path(paths["html"]).read_text(), f"Report {p.case_id}")
+            html = Path(paths["html"]).read_text(encoding="utf-8")
+            self.reportNode = text_node_with(scene, html, f"Report {p.case_id}")
             if "nomogram" in paths:
                 self.nomogramNode = image_node_from_png(scene, paths["nomogram"], f"Nomogram {p.case_id}")

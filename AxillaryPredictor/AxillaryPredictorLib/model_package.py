@@ -49,7 +49,7 @@ def package_hash(document: dict) -> str:
 
 def schema() -> dict:
     path = resources.files("AxillaryPredictorLib") / "resources" / "schemas" / "model-package.schema.json"
-    return json.loads(path.read_text())
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def validate_document(document: dict) -> None:

@@ -65,8 +65,9 @@ def _profile_check(package: ModelPackage) -> Any:
 def predict_case(package: ModelPackage, views: Mapping[str, tuple[sitk.Image, sitk.Image]] | None = None, *,
                  pairs: Mapping[str, tuple[tuple, tuple]] | None = None, clinical: Mapping[str, Any] | None = None,
                  case_id: str = "case", workers: int | None = None) -> Prediction:
-    """Score one case. ``views``: view -> (image, tumor mask) for single-timepoint models;
-    ``pairs``: view -> ((baseline image, mask), (on-treatment image, mask)) for delta models."""
+    """Score one case. ``views``: view -> (image, tumor mask[, lymph node mask]) for
+    single-timepoint models; ``pairs``: view -> ((baseline image, mask), (on-treatment image,
+    mask)) for delta models."""
     from AxillaryPredictorLib.features import extract, library_versions, select_regions
     from AxillaryPredictorLib.regions import build_region_set
     from AxillaryPredictorLib.report import TimepointImages
@@ -103,8 +104,12 @@ def predict_case(package: ModelPackage, views: Mapping[str, tuple[sitk.Image, si
             raise ValueError(f"Model '{package.id}' needs view(s) {', '.join(missing)}; given: {', '.join(views)}.")
         prepared = {}
         for view in inputs["views"]:
-            image, mask = views[view]
-            region_set = build_region_set(mask, margins)
+            image, mask, *rest = views[view]
+            node = rest[0] if rest else None
+            if "node" in wanted_regions and node is None:
+                raise ValueError(f"Model '{package.id}' needs the lymph node ROI of view {view} (a 'node' segment, "
+                                 "or --node-mask on the command line).")
+            region_set = build_region_set(mask, margins, node_mask=node)
             warnings += region_set.warnings
             prepared[view] = (image, select_regions(region_set.images, wanted_regions))
             images.append(TimepointImages(view, image, {n: region_set.images[n] for n in wanted_regions}))

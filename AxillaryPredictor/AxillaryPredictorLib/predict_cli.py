@@ -10,6 +10,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", action="append", default=[], help="image per view (single-timepoint models)")
     parser.add_argument("--mask", action="append", default=[], help="tumor mask per --image")
     parser.add_argument("--view", action="append", help="view name per --image (default: the model's views)")
+    parser.add_argument("--node-mask", action="append", default=[], help="lymph node ROI mask per --image "
+                        "(models with a 'node' region, e.g. ultrasound tumor + lymph node)")
     for timepoint in ("baseline", "ontreatment"):
         parser.add_argument(f"--{timepoint}-image", help=f"{timepoint} image (delta models)")
         parser.add_argument(f"--{timepoint}-mask", help=f"{timepoint} tumor mask (delta models)")
@@ -61,9 +63,13 @@ def run(args: argparse.Namespace) -> int:
                              f"({', '.join(model_views)}).")
         names = args.view or model_views[: len(args.image)]
         views = {}
-        for view, image_path, mask_path in zip(names, args.image, args.mask, strict=True):
+        nodes = args.node_mask + [None] * (len(args.image) - len(args.node_mask))
+        for view, image_path, mask_path, node_path in zip(names, args.image, args.mask, nodes, strict=True):
             image = read_image(image_path)
-            views[view] = (image, read_mask(mask_path, label=args.label, segment=args.segment, reference=image))
+            scans = [image, read_mask(mask_path, label=args.label, segment=args.segment, reference=image)]
+            if node_path:
+                scans.append(read_mask(node_path, reference=image))
+            views[view] = tuple(scans)
         case_id = args.case_id or case_id_from(args.image[0])
         prediction = predict_case(package, views, clinical=clinical, case_id=case_id, workers=args.workers)
         sources = {f"image ({v})": p for v, p in zip(names, args.image, strict=True)}

@@ -121,7 +121,7 @@ def load_profile(name_or_path: str | Path) -> Profile:
     if not path.is_file():
         raise FileNotFoundError(f"No profile file at {path}.")
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise ValueError(f"The profile {path} is not valid YAML: {error}") from None
     if not isinstance(document, dict):

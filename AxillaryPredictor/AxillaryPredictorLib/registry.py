@@ -26,14 +26,14 @@ def user_directory() -> Path:
 
 def registry_entries(user_folder: str | Path | None = None) -> list[dict[str, Any]]:
     """Bundled registry entries, then one entry per user package (id, title, status, file ...)."""
-    document = json.loads((bundled_directory() / "Models.json").read_text())
+    document = json.loads((bundled_directory() / "Models.json").read_text(encoding="utf-8"))
     entries = document["models"] if isinstance(document, dict) else document
     entries = [{**e, "path": str(bundled_directory() / e["file"]), "source": "bundled"} for e in entries]
     folder = Path(user_folder) if user_folder else user_directory()
     if folder.is_dir():
         for path in sorted(folder.glob("*.json")):
             try:
-                data = json.loads(path.read_text())
+                data = json.loads(path.read_text(encoding="utf-8"))
                 entries.append({"id": data["id"], "file": path.name, "path": str(path), "version": data.get("version"),
                                 "title": data.get("title", data["id"]), "task": data.get("task"),
                                 "modality": data.get("modality"), "status": data.get("status"), "source": "user"})

@@ -45,25 +45,12 @@ def extract_delta_from_scene(baseline: tuple[Any, Any], ontreatment: tuple[Any, 
     """Delta features of two (volume node, segmentation node) pairs; returns (table node with
     region, view, feature, baseline, ontreatment and delta columns; the ``DeltaExtraction``).
     An empty on-treatment tumor segment is a complete response, not an error."""
-    import SimpleITK as sitk
-
     from AxillaryPredictorLib.delta import extract_delta
     from AxillaryPredictorLib.features import split_column
-    from AxillaryPredictorLib.scene import segment_is_empty, volume_node_to_image
-    from AxillaryPredictorLib.scene_regions import tumor_mask_from_segment
+    from AxillaryPredictorLib.scene_regions import paired_scans
     from AxillaryPredictorLib.scene_results import table_node_from_frame
 
-    pairs = []
-    for label, (volume, segmentation) in (("baseline", baseline), ("on-treatment", ontreatment)):
-        if volume is None or segmentation is None:
-            raise ValueError(f"Select the {label} image and its segmentation.")
-        image = volume_node_to_image(volume)
-        if segment_is_empty(segmentation, segment):
-            mask = sitk.Image(image.GetSize(), sitk.sitkUInt8)
-            mask.CopyInformation(image)
-        else:
-            mask = tumor_mask_from_segment(segmentation, segment, volume)
-        pairs.append((image, mask))
+    pairs = paired_scans(baseline, ontreatment, segment)
     result = extract_delta(pairs[0], pairs[1], case_id=case_id, view=view, margins=margins, regions=regions,
                            profile=profile, mode=mode, workers=workers)
     rows = []

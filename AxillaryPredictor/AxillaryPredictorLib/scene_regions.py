@@ -43,6 +43,25 @@ def tumor_mask_from_segment(segmentation_node: Any, segment: str, reference_volu
     return segment_to_image(segmentation_node, segment, reference_volume)
 
 
+def paired_scans(baseline: tuple[Any, Any], ontreatment: tuple[Any, Any], segment: str) -> list[tuple]:
+    """(image, tumor mask) of a baseline and an on-treatment (volume, segmentation) pair; an
+    empty on-treatment segment (complete response) gives an empty mask, not an error."""
+    from AxillaryPredictorLib.scene import segment_is_empty, volume_node_to_image
+
+    scans = []
+    for label, (volume, segmentation) in (("baseline", baseline), ("on-treatment", ontreatment)):
+        if volume is None or segmentation is None:
+            raise ValueError(f"Select the {label} image and its segmentation.")
+        image = volume_node_to_image(volume)
+        if segment_is_empty(segmentation, segment):
+            mask = sitk.Image(image.GetSize(), sitk.sitkUInt8)
+            mask.CopyInformation(image)
+        else:
+            mask = tumor_mask_from_segment(segmentation, segment, volume)
+        scans.append((image, mask))
+    return scans
+
+
 def created_segments(segmentation_node: Any) -> dict[str, str]:
     """Region name -> segment ID of the segments this tool created in a node."""
     from AxillaryPredictorLib.scene import segment_ids

@@ -52,7 +52,7 @@ def load_recipe(name_or_path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ValueError(f"Unknown recipe '{name_or_path}'. Shipped recipes: {', '.join(list_recipes())}; or give a "
                          "path to a recipe YAML.")
-    recipe = yaml.safe_load(path.read_text()) or {}
+    recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if "classifier" not in recipe:
         raise ValueError(f"Recipe {path} has no 'classifier'.")
     recipe.setdefault("name", path.stem)
@@ -90,17 +90,25 @@ class TrainingResult:
     features: list[str]
     combined: Any = None
     combined_columns: list[str] = field(default_factory=list)
-    radscore_train: np.ndarray | None = None
+    score_pipelines: dict[str, Pipeline] = field(default_factory=dict)  # score name -> radiomics pipeline
+    scores_train: pd.DataFrame | None = None  # in-sample scores (for nomogram axes)
 
 
-def _radscore(pipeline: Pipeline, frame: pd.DataFrame) -> np.ndarray:
-    """Linear predictor of the radiomics pipeline (its RadScore)."""
-    return pipeline.decision_function(frame)
+def _scores(pipelines: dict[str, Pipeline], groups: dict[str, list[str]], frame: pd.DataFrame) -> pd.DataFrame:
+    """Each group's RadScore: the linear predictor of its radiomics pipeline."""
+    return pd.DataFrame({name: pipelines[name].decision_function(frame[groups[name]]) for name in pipelines},
+                        index=frame.index)
 
 
 def train(features: pd.DataFrame, y: pd.Series, recipe: dict[str, Any], *, clinical: pd.DataFrame | None = None,
-          reliability: pd.DataFrame | None = None, folds: int | None = None, seed: int | None = None) -> TrainingResult:
-    """Cross-validate the whole chain, then fit it on all cases (see module docstring)."""
+          reliability: pd.DataFrame | None = None, folds: int | None = None, seed: int | None = None,
+          score_groups: dict[str, list[str]] | None = None) -> TrainingResult:
+    """Cross-validate the whole chain, then fit it on all cases (see module docstring).
+
+    ``score_groups`` (combined models): one RadScore per group of feature columns, e.g.
+    ``{"tumor_score": [...], "ln_score": [...]}`` (Zhang et al.) or intratumoral and peritumoral
+    delta scores (Zeng et al.); default: one ``radscore`` from all features.
+    """
     from AxillaryPredictorLib.combined import CombinedLogisticModel
 
     cv = recipe.get("cv", {})
@@ -108,34 +116,41 @@ def train(features: pd.DataFrame, y: pd.Series, recipe: dict[str, Any], *, clini
     seed = int(cv.get("seed", 0) if seed is None else seed)
     y = np.asarray(y, int)
     template = build_pipeline(recipe, reliability)
-    combined_spec = recipe.get("combined") if clinical is not None and len(clinical.columns) else None
+    combined_spec = recipe.get("combined") if (clinical is not None and len(clinical.columns)) or score_groups \
+        else None
+    groups = score_groups or {"radscore": list(features.columns)}
     oof = np.zeros(len(y))
     fold_aucs = []
     for train_index, test_index in StratifiedKFold(folds, shuffle=True, random_state=seed).split(features, y):
-        model = clone(template).fit(features.iloc[train_index], y[train_index])
         if combined_spec:
-            design = _combined_design(model, features, clinical)
+            pipelines = {name: clone(template).fit(features.iloc[train_index][columns], y[train_index])
+                         for name, columns in groups.items()}
+            design = _combined_design(pipelines, groups, features, clinical)
             combined = CombinedLogisticModel(**combined_spec).fit(design.iloc[train_index], y[train_index])
             probability = combined.predict_proba(design.iloc[test_index])[:, 1]
         else:
+            model = clone(template).fit(features.iloc[train_index], y[train_index])
             probability = model.predict_proba(features.iloc[test_index])[:, 1]
         oof[test_index] = probability
         fold_aucs.append(float(roc_auc_score(y[test_index], probability)))
-    final = clone(template).fit(features, y)
-    names, _, _ = split_pipeline(final)
-    result = TrainingResult(final, oof, float(roc_auc_score(y, oof)), fold_aucs, names)
     if combined_spec:
-        design = _combined_design(final, features, clinical)
+        pipelines = {name: clone(template).fit(features[columns], y) for name, columns in groups.items()}
+        first = next(iter(pipelines.values()))
+        result = TrainingResult(first, oof, float(roc_auc_score(y, oof)), fold_aucs, split_pipeline(first)[0])
+        design = _combined_design(pipelines, groups, features, clinical)
         result.combined = CombinedLogisticModel(**combined_spec).fit(design, y)
         result.combined_columns = list(design.columns)
-        result.radscore_train = design["radscore"].to_numpy()
-    return result
+        result.score_pipelines = pipelines
+        result.scores_train = design[list(pipelines)].reset_index(drop=True)
+        return result
+    final = clone(template).fit(features, y)
+    return TrainingResult(final, oof, float(roc_auc_score(y, oof)), fold_aucs, split_pipeline(final)[0])
 
 
-def _combined_design(pipeline: Pipeline, features: pd.DataFrame, clinical: pd.DataFrame) -> pd.DataFrame:
-    design = clinical.copy()
-    design.insert(0, "radscore", _radscore(pipeline, features))
-    return design
+def _combined_design(pipelines: dict[str, Pipeline], groups: dict[str, list[str]], features: pd.DataFrame,
+                     clinical: pd.DataFrame | None) -> pd.DataFrame:
+    scores = _scores(pipelines, groups, features)
+    return scores if clinical is None else pd.concat([scores, clinical], axis=1)
 
 
 def leaky_control_auc(features: pd.DataFrame, y, k: int = 10, folds: int = 5, seed: int = 0) -> float:
@@ -186,13 +201,23 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
         if estimator["type"] == "logistic" and standardization:
             document["radscore_formula"] = radscore_formula(names, estimator["coefficients"], estimator["intercept"])
     else:
-        if estimator["type"] != "logistic":
-            raise ValueError("A combined model needs a logistic radiomics model (its RadScore).")
-        document["derived"] = [{"name": "radscore", "features": names, "mean": standardization["mean"],
-                                "scale": standardization["scale"], "intercept": estimator["intercept"],
-                                "coefficients": estimator["coefficients"],
-                                "description": "RadScore: linear predictor of the radiomics logistic model"}]
-        document["radscore_formula"] = radscore_formula(names, estimator["coefficients"], estimator["intercept"])
+        document["derived"] = []
+        formulas = []
+        for name, pipeline in result.score_pipelines.items():
+            score_names, score_standardization, score_estimator = split_pipeline(pipeline)
+            exported = export_estimator(score_estimator)
+            if exported["type"] != "logistic":
+                raise ValueError("A combined model needs logistic radiomics models (their linear predictors are the "
+                                 "RadScores).")
+            document["derived"].append({"name": name, "features": score_names,
+                                        "mean": score_standardization["mean"], "scale": score_standardization["scale"],
+                                        "intercept": exported["intercept"], "coefficients": exported["coefficients"],
+                                        "description": f"{name}: linear predictor of a radiomics logistic model"})
+            formulas.append(radscore_formula(score_names, exported["coefficients"], exported["intercept"],
+                                             name="RadScore" if name == "radscore" else name))
+            for feature in score_names:
+                document["training_ranges"][feature] = [float(features[feature].min()), float(features[feature].max())]
+        document["radscore_formula"] = "\n".join(formulas)
         combined = result.combined
         document["features"] = list(combined.terms_)
         document["estimator"] = {"type": "logistic", "intercept": combined.intercept_,
@@ -201,14 +226,15 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
         used = [v for v in variables.values() if any(c in combined.terms_ for c in v.columns())]
         document["clinical_variables"] = [v.to_dict() for v in used]
         predictors = []
-        design = pd.DataFrame({"radscore": result.radscore_train})
+        design = result.scores_train.copy()
         if clinical_data is not None:
             design = pd.concat([design, clinical_data.reset_index(drop=True)], axis=1)
         for term in combined.terms_:
             owner = next((v for v in used if term in v.columns()), None)
             if owner is None:
+                label = "RadScore" if term == "radscore" else term.replace("_", " ")
                 predictors.append({"name": term, "kind": "continuous", "axis": nomogram_axis(design[term]),
-                                   "label": "RadScore" if term == "radscore" else term})
+                                   "label": label})
             elif owner.kind == "categorical":
                 if not any(p["name"] == owner.name for p in predictors):
                     predictors.append({"name": owner.name, "kind": "categorical", "levels": list(owner.levels),
@@ -229,8 +255,8 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
         document["nomogram"] = {"axis_convention": "rms-pretty", "predictors": predictors,
                                 "outcome_label": f"Probability of {task}"}
         in_sample = combined.predict_proba(design[[*combined.feature_names_in_]])[:, 1]
-        document["training_ranges"]["radscore"] = [float(result.radscore_train.min()),
-                                                   float(result.radscore_train.max())]
+        for name in result.score_pipelines:
+            document["training_ranges"][name] = [float(design[name].min()), float(design[name].max())]
     cut = threshold if threshold is not None else threshold_metrics(y, in_sample, n_boot=200).threshold
     cut = float(min(max(cut, 0.0), 1.0))
     cv_ci = auc_ci(y, result.oof_probability)
