@@ -210,3 +210,20 @@ def test_recalibrated_published_dbt_signature_scores_a_phantom_case(tmp_path):
                  "--view", "CC", "--image", str(mlo_files["image"]), "--mask", str(mlo_files["tumor"]), "--view",
                  "MLO", "--out", str(out)]) == 0
     assert 0 < json.loads((out / "prediction.json").read_text(encoding="utf-8"))["probability"] < 1
+
+
+@pytest.mark.slow
+def test_pinned_demo_feature_table_is_reproduced_from_phantoms():
+    """The committed synthetic training table is what the phantom generators + extraction give."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import build_demo_models as build
+
+    from AxillaryPredictorLib.phantoms import simulate_aln_cohort
+
+    table = pd.read_csv(build.DATA / "phantom_aln_features.csv").set_index("case_id")
+    records = list(enumerate(simulate_aln_cohort(build.N_CASES, seed=build.SEED).to_dict(orient="records")))
+    for index, record in records[:2]:
+        row = build._extract((index, record))
+        expected = table.loc[row.pop("case_id")]
+        values = np.array([row[c] for c in expected.index])
+        assert np.allclose(values, expected.to_numpy(), rtol=1e-8, atol=1e-12, equal_nan=True)
