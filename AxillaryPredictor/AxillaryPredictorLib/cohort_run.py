@@ -19,6 +19,16 @@ from AxillaryPredictorLib.manifest import CaseEntry, load_manifest
 COMMANDS = ("extract", "delta", "predict")
 
 
+def one_thread_per_worker() -> None:
+    """Parallelism is over cases: each worker process uses one core (ITK filters and BLAS
+    would otherwise start a thread per core in every worker and oversubscribe the machine)."""
+    import SimpleITK as sitk
+    from threadpoolctl import threadpool_limits
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    threadpool_limits(1)
+
+
 def _read(entry) -> tuple:
     from AxillaryPredictorLib.io import read_image, read_mask
 
@@ -34,6 +44,7 @@ def extract_worker(case: CaseEntry, *, profile: str, margins: str, regions: list
     from AxillaryPredictorLib.features import extract, select_regions
     from AxillaryPredictorLib.regions import build_region_set
 
+    one_thread_per_worker()
     views = {}
     for entry in case.rows:
         image, mask = _read(entry)
@@ -51,6 +62,7 @@ def extract_worker(case: CaseEntry, *, profile: str, margins: str, regions: list
 def delta_worker(case: CaseEntry, *, profile: str, margins: str, regions: list[str] | None, mode: str) -> dict:
     from AxillaryPredictorLib.delta import extract_delta
 
+    one_thread_per_worker()
     row: dict[str, float] = {}
     views = sorted({entry.view for entry in case.rows})
     for view in views:
@@ -70,6 +82,7 @@ def predict_worker(case: CaseEntry, *, model: str) -> dict:
     from AxillaryPredictorLib.predict import predict_case
     from AxillaryPredictorLib.registry import find_model
 
+    one_thread_per_worker()
     package = find_model(model)
     variables = {v.name for v in package.clinical_variables()}
     clinical = {k: v for k, v in case.extra.items() if k in variables}
