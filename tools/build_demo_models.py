@@ -83,45 +83,45 @@ def _pinned() -> None:
     (DATA / "SHA256SUMS").write_text(sums)
 
 
+def _write_tables(name: str, worker, cohort: pd.DataFrame, clinical: pd.DataFrame) -> None:
+    """Extract every record with ``worker`` (in parallel) and write the pinned feature and
+    clinical tables ``phantom_<name>_features.csv`` / ``_clinical.csv``."""
+    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+        rows = list(pool.map(worker, list(enumerate(cohort.to_dict(orient="records")))))
+    DATA.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(DATA / f"phantom_{name}_features.csv", index=False, float_format="%.10g")
+    clinical.to_csv(DATA / f"phantom_{name}_clinical.csv", index=False, float_format="%.10g")
+    _pinned()
+
+
+def _us_aln(cohort: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    clinical = cohort[columns].copy()
+    clinical["us_aln"] = clinical.pop("us_reported_aln").map({0: "negative", 1: "positive"})
+    return clinical
+
+
 def extract_cohort() -> None:
     from AxillaryPredictorLib.phantoms import simulate_aln_cohort
 
     cohort = simulate_aln_cohort(N_CASES, seed=SEED)
-    records = list(enumerate(cohort.to_dict(orient="records")))
-    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        rows = list(pool.map(_extract, records))
-    DATA.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(DATA / "phantom_aln_features.csv", index=False, float_format="%.10g")
-    clinical = cohort[["case_id", "ki67", "age", "us_reported_aln", "aln_metastasis"]].copy()
-    clinical["us_aln"] = clinical.pop("us_reported_aln").map({0: "negative", 1: "positive"})
-    clinical.to_csv(DATA / "phantom_aln_clinical.csv", index=False, float_format="%.10g")
-    _pinned()
+    _write_tables("aln", _extract, cohort,
+                  _us_aln(cohort, ["case_id", "ki67", "age", "us_reported_aln", "aln_metastasis"]))
 
 
 def extract_us_cohort() -> None:
     from AxillaryPredictorLib.phantoms import simulate_aln_cohort
 
     cohort = simulate_aln_cohort(N_CASES, seed=SEED + 1)
-    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        rows = list(pool.map(_extract_us, list(enumerate(cohort.to_dict(orient="records")))))
-    pd.DataFrame(rows).to_csv(DATA / "phantom_us_features.csv", index=False, float_format="%.10g")
-    clinical = cohort[["case_id", "us_reported_aln", "aln_metastasis"]].copy()
-    clinical["us_aln"] = clinical.pop("us_reported_aln").map({0: "negative", 1: "positive"})
-    clinical.to_csv(DATA / "phantom_us_clinical.csv", index=False, float_format="%.10g")
-    _pinned()
+    _write_tables("us", _extract_us, cohort, _us_aln(cohort, ["case_id", "us_reported_aln", "aln_metastasis"]))
 
 
 def extract_pcr_cohort() -> None:
     from AxillaryPredictorLib.phantoms import simulate_pcr_cohort
 
     cohort = simulate_pcr_cohort(N_CASES, seed=SEED + 2)
-    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        rows = list(pool.map(_extract_pcr, list(enumerate(cohort.to_dict(orient="records")))))
-    pd.DataFrame(rows).to_csv(DATA / "phantom_pcr_features.csv", index=False, float_format="%.10g")
     clinical = cohort[["case_id", "us_pcr", "subtype", "aln_pcr"]].copy()
     clinical["us_pcr"] = clinical["us_pcr"].map({0: "no", 1: "yes"})
-    clinical.to_csv(DATA / "phantom_pcr_clinical.csv", index=False, float_format="%.10g")
-    _pinned()
+    _write_tables("pcr", _extract_pcr, cohort, clinical)
 
 
 def verify_data() -> None:

@@ -99,6 +99,12 @@ def _bootstrap_band(y: np.ndarray, p: np.ndarray, grid: np.ndarray, n_boot: int 
     return np.quantile(np.array(curves), [0.025, 0.975], axis=0)
 
 
+def _save(figure, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path)
+    return path
+
+
 def write_plots(report: EvaluationReport, cohorts: dict[str, pd.DataFrame], outcome: str, out_dir: Path) -> dict:
     """ROC (with 95% bootstrap band), calibration, decision curve and clinical impact PNGs."""
     from matplotlib.figure import Figure
@@ -124,9 +130,7 @@ def write_plots(report: EvaluationReport, cohorts: dict[str, pd.DataFrame], outc
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
         ax.set(xlabel="1 - specificity", ylabel="sensitivity", title=f"ROC — {cohort}")
         ax.legend(fontsize=7, loc="lower right")
-    paths["roc"] = out_dir / "roc.png"
-    figure.tight_layout()
-    figure.savefig(paths["roc"])
+    paths["roc"] = _save(figure, out_dir / "roc.png")
 
     figure, axes = figure_for("calibration")
     for ax, cohort in zip(axes, names, strict=True):
@@ -136,9 +140,7 @@ def write_plots(report: EvaluationReport, cohorts: dict[str, pd.DataFrame], outc
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="ideal")
         ax.set(xlabel="predicted probability", ylabel="observed proportion", title=f"Calibration — {cohort}")
         ax.legend(fontsize=7)
-    paths["calibration"] = out_dir / "calibration.png"
-    figure.tight_layout()
-    figure.savefig(paths["calibration"])
+    paths["calibration"] = _save(figure, out_dir / "calibration.png")
 
     figure, axes = figure_for("dca")
     for ax, cohort in zip(axes, names, strict=True):
@@ -152,9 +154,7 @@ def write_plots(report: EvaluationReport, cohorts: dict[str, pd.DataFrame], outc
         ax.set_ylim(-0.05, max(0.05, float(np.max(first.treat_all)) + 0.05))
         ax.set(xlabel="threshold probability", ylabel="net benefit", title=f"Decision curve — {cohort}")
         ax.legend(fontsize=7)
-    paths["dca"] = out_dir / "decision_curve.png"
-    figure.tight_layout()
-    figure.savefig(paths["dca"])
+    paths["dca"] = _save(figure, out_dir / "decision_curve.png")
 
     figure, axes = figure_for("impact")
     for ax, cohort in zip(axes, names, strict=True):
@@ -165,9 +165,7 @@ def write_plots(report: EvaluationReport, cohorts: dict[str, pd.DataFrame], outc
         ax.set(xlabel="threshold probability", ylabel=f"number per {impact.population}",
                title=f"Clinical impact — {model}, {cohort}")
         ax.legend(fontsize=7)
-    paths["impact"] = out_dir / "clinical_impact.png"
-    figure.tight_layout()
-    figure.savefig(paths["impact"])
+    paths["impact"] = _save(figure, out_dir / "clinical_impact.png")
     return paths
 
 
