@@ -185,3 +185,15 @@ def test_scene_extraction_gives_a_table_node(headless):
     assert len(frame) == 851 and set(frame["region"]) == {"tumor"}
     direct = extract({"DCE3": (phantom.image, {"tumor": phantom.tumor})}, "zeng2025-dce-delta", workers=1)
     assert _compare(result.features, direct.features) == []
+
+
+def test_cli_views_file(tmp_path):
+    from AxillaryPredictorLib.cli import main
+
+    files = make_phantom("us", seed=3, lesion=LesionSpec(diameter_mm=9)).write(tmp_path, "u")
+    pd.DataFrame([{"view": "US", "image": files["image"].name, "mask": files["tumor"].name}]).to_csv(
+        tmp_path / "views.csv", index=False)
+    out = tmp_path / "f.csv"
+    assert main(["extract", "--views-file", str(tmp_path / "views.csv"), "--profile", "zhang2025-us", "--margins",
+                 "3", "--regions", "tumor", "--workers", "1", "--out", str(out)]) == 0
+    assert pd.read_csv(out).shape == (1, 1 + 474)

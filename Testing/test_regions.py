@@ -265,3 +265,15 @@ def test_image_reading_rgb_ultrasound_4d_phases_and_dicom(tmp_path):
     read = read_image(series)
     assert read.GetSize() == volume.GetSize()
     assert np.array_equal(sitk.GetArrayFromImage(read), sitk.GetArrayFromImage(volume))
+
+
+def test_regions_can_go_to_a_separate_segmentation_node(headless):
+    from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
+    from AxillaryPredictorLib.scene import add_segmentation_node
+
+    logic = AxillaryPredictorLogicBase(headless.scene)
+    volume, segmentation = logic.loadPhantomCase(make_phantom("dce", seed=2))
+    target = add_segmentation_node(headless.scene, "regions", volume)
+    logic.buildRegions(segmentation, "tumor", volume, "3", targetSegmentationNode=target)
+    assert logic.segmentNames(segmentation) == ["tumor"]
+    assert logic.segmentNames(target) == ["tumor_margin3mm", "margin3mm"]

@@ -6,9 +6,11 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--image", action="append", required=True,
+    parser.add_argument("--image", action="append", default=[],
                         help="image file or DICOM folder; repeat with --mask and --view for several views")
-    parser.add_argument("--mask", action="append", required=True, help="tumor labelmap or .seg.nrrd (one per --image)")
+    parser.add_argument("--mask", action="append", default=[], help="tumor labelmap or .seg.nrrd (one per --image)")
+    parser.add_argument("--views-file", help="CSV with columns view,image,mask (instead of repeated options; paths "
+                        "relative to the file)")
     parser.add_argument("--view", action="append", help="view name per image ([A-Za-z0-9-]+; default: the "
                         "profile's modality tag, then V2, V3 ...)")
     choice = parser.add_mutually_exclusive_group()
@@ -33,8 +35,21 @@ def run(args: argparse.Namespace) -> int:
     from AxillaryPredictorLib.regions import build_region_set
     from AxillaryPredictorLib.regions_cli import case_id_from
 
-    if len(args.mask) != len(args.image):
-        raise ValueError("Give one --mask per --image.")
+    if args.views_file:
+        from pathlib import Path
+
+        import pandas as pd
+
+        table = pd.read_csv(args.views_file, dtype=str)
+        missing = {"view", "image", "mask"} - set(table.columns)
+        if missing:
+            raise ValueError(f"{args.views_file} lacks the column(s) {', '.join(sorted(missing))}.")
+        base = Path(args.views_file).parent
+        args.view = table["view"].tolist()
+        args.image = [str(base / p) for p in table["image"]]
+        args.mask = [str(base / p) for p in table["mask"]]
+    if not args.image or len(args.mask) != len(args.image):
+        raise ValueError("Give one --mask per --image (or --views-file).")
     profile = load_profile(args.params or args.profile)
     names = args.view or []
     default = profile.modality or "V"

@@ -114,10 +114,12 @@ class AxillaryPredictorLogicBase:
     def buildRegions(self, segmentationNode: Any, segment: str, referenceVolumeNode: Any,
                      margins: str | Sequence[float] = "3,5,10", *, excludeBelow: float | None = None,
                      excludeSegments: Sequence[str] = (), components: str = "largest",
-                     nodeSegment: str | None = None, progress: ProgressCallback | None = None) -> Any:
+                     nodeSegment: str | None = None, progress: ProgressCallback | None = None,
+                     targetSegmentationNode: Any | None = None) -> Any:
         """Grow the peritumoral regions around ``segment`` and add each as a segment of
-        ``segmentationNode`` (replacing the ones a previous run created; the user's
-        segments are never changed). Returns the ``RegionSet`` (images and reports)."""
+        ``segmentationNode`` — or of ``targetSegmentationNode`` when given — replacing the
+        ones a previous run created; the user's segments are never changed. Returns the
+        ``RegionSet`` (images and reports)."""
         from AxillaryPredictorLib.regions import build_region_set, tissue_mask
         from AxillaryPredictorLib.scene import segment_to_image, volume_node_to_image
         from AxillaryPredictorLib.scene_regions import tumor_mask_from_segment, write_region_segments
@@ -135,7 +137,7 @@ class AxillaryPredictorLogicBase:
         _report(progress, 0.3, "Growing the margins")
         regionSet = build_region_set(tumor, margins, allowed_mask=allowed, components=components, node_mask=node)
         _report(progress, 0.7, "Adding the region segments")
-        write_region_segments(segmentationNode, regionSet)
+        write_region_segments(targetSegmentationNode or segmentationNode, regionSet)
         _report(progress, 1.0, "Regions ready")
         return regionSet
 
