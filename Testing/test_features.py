@@ -137,7 +137,8 @@ def test_feature_table_and_sidecar_are_written_atomically(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("profile", ["zeng2025-dce-delta", "he2025-dbt", "zhang2025-us"])
+@pytest.mark.parametrize("profile", ["zeng2025-dce-delta", "he2025-dbt", "lu2025-dce", "liu2025-mammography",
+                                     "zhang2025-us"])
 def test_shared_grid_matches_whole_image_features(profile):
     """Cropping to the shared grid (with the filters' padding) keeps >= 99% of features within 1e-3
     of the whole-image values; the pointwise filters scaled by the image maximum are the documented

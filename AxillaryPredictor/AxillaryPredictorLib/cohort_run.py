@@ -30,14 +30,18 @@ def one_thread_per_worker() -> None:
 
 
 def _read(entry) -> tuple:
+    """(image, tumor mask) or, with a ``node_mask`` column, (image, tumor mask, node mask)."""
     from AxillaryPredictorLib.io import read_image, read_mask
 
     try:
         image = read_image(entry.image)
-        mask = read_mask(entry.mask, label=entry.label, segment=entry.segment, reference=image)
+        scans = [image, read_mask(entry.mask, label=entry.label, segment=entry.segment, reference=image)]
+        if entry.node_mask is not None:
+            scans.append(read_mask(entry.node_mask, label=entry.node_label, segment=entry.node_segment,
+                                   reference=image))
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         raise CaseError("read", str(error)) from None
-    return image, mask
+    return tuple(scans)
 
 
 def extract_worker(case: CaseEntry, *, profile: str, margins: str, regions: list[str] | None) -> dict:
@@ -47,9 +51,9 @@ def extract_worker(case: CaseEntry, *, profile: str, margins: str, regions: list
     one_thread_per_worker()
     views = {}
     for entry in case.rows:
-        image, mask = _read(entry)
+        image, mask, *node = _read(entry)
         try:
-            region_set = build_region_set(mask, margins)
+            region_set = build_region_set(mask, margins, node_mask=node[0] if node else None)
         except ValueError as error:
             raise CaseError("regions", str(error)) from None
         views[entry.view or "V"] = (image, select_regions(region_set.images, regions))
@@ -66,7 +70,7 @@ def delta_worker(case: CaseEntry, *, profile: str, margins: str, regions: list[s
     row: dict[str, float] = {}
     views = sorted({entry.view for entry in case.rows})
     for view in views:
-        scans = {entry.timepoint: _read(entry) for entry in case.rows if entry.view == view}
+        scans = {entry.timepoint: _read(entry)[:2] for entry in case.rows if entry.view == view}  # no node ROI
         if set(scans) != {"baseline", "ontreatment"}:
             raise CaseError("read", f"view '{view}' needs one baseline and one ontreatment row")
         try:
@@ -90,7 +94,7 @@ def predict_worker(case: CaseEntry, *, model: str) -> dict:
     try:
         if inputs.get("timepoints"):
             view = inputs["views"][0]
-            scans = {e.timepoint: _read(e) for e in case.rows}
+            scans = {e.timepoint: _read(e)[:2] for e in case.rows}
             prediction = predict_case(package, pairs={view: (scans["baseline"], scans["ontreatment"])},
                                       clinical=clinical, case_id=case.case_id, workers=1)
         else:

@@ -10,10 +10,11 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for timepoint in ("baseline", "ontreatment"):
         parser.add_argument(f"--{timepoint}-image", required=True, help=f"{timepoint} image file or DICOM folder")
-        parser.add_argument(f"--{timepoint}-mask", required=True, help=f"{timepoint} tumor labelmap or .seg.nrrd")
+        parser.add_argument(f"--{timepoint}-mask", required=True,
+                            help=f"{timepoint} tumor labelmap, .seg.nrrd or DICOM SEG")
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--label", type=int, help="tumor label in multi-label labelmaps")
-    choice.add_argument("--segment", help="tumor segment name in .seg.nrrd files")
+    choice.add_argument("--segment", help="tumor segment name in .seg.nrrd or DICOM SEG files")
     parser.add_argument("--case-id", help="case ID (default: the baseline image file's stem)")
     parser.add_argument("--view", default="DCE3", help="view / series name (default DCE3)")
     parser.add_argument("--margins", default="3", help="margins in mm (default 3)")

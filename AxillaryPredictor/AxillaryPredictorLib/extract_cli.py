@@ -8,14 +8,15 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", action="append", default=[],
                         help="image file or DICOM folder; repeat with --mask and --view for several views")
-    parser.add_argument("--mask", action="append", default=[], help="tumor labelmap or .seg.nrrd (one per --image)")
+    parser.add_argument("--mask", action="append", default=[],
+                        help="tumor labelmap, .seg.nrrd or DICOM SEG (one per --image)")
     parser.add_argument("--views-file", help="CSV with columns view,image,mask (instead of repeated options; paths "
                         "relative to the file)")
     parser.add_argument("--view", action="append", help="view name per image ([A-Za-z0-9-]+; default: the "
                         "profile's modality tag, then V2, V3 ...)")
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--label", type=int, help="tumor label in multi-label labelmaps")
-    choice.add_argument("--segment", help="tumor segment name in .seg.nrrd files")
+    choice.add_argument("--segment", help="tumor segment name in .seg.nrrd or DICOM SEG files")
     parser.add_argument("--phase", type=int, help="phase index (0-based) of a 4D DCE-MRI series")
     parser.add_argument("--case-id", help="case ID (default: the first image file's stem)")
     parser.add_argument("--margins", default="3,5,10", help="margins in mm (default 3,5,10)")

@@ -1,9 +1,10 @@
 """Reading images and masks the way users have them; writing outputs atomically.
 
 - ``read_image``: an image file (NRRD, NIfTI, MHA ...) or a DICOM series folder;
-- ``read_mask``: a labelmap (choose ``label=N`` when it has several labels) or a Slicer
-  ``.seg.nrrd`` segmentation (choose ``segment=NAME``), as a UInt8 0/1 image, optionally
-  placed on a reference image's grid (``.seg.nrrd`` files store only the segments' extent);
+- ``read_mask``: a labelmap (choose ``label=N`` when it has several labels), a Slicer
+  ``.seg.nrrd`` segmentation or a DICOM SEG (choose ``segment=NAME``), as a UInt8 0/1 image,
+  optionally placed on a reference image's grid (``.seg.nrrd`` and DICOM SEG files store only
+  the segments' extent);
 - ``write_image``: temporary file in the target folder + rename, so a failed or killed
   run never leaves a half-written file.
 """
@@ -112,10 +113,14 @@ def segment_names(path: str | Path) -> dict[str, tuple[int, int]]:
 
 def read_mask(path: str | Path, *, label: int | None = None, segment: str | None = None,
               reference: sitk.Image | None = None) -> sitk.Image:
-    """A UInt8 0/1 mask from a labelmap or a ``.seg.nrrd`` file (see module docstring)."""
+    """A UInt8 0/1 mask from a labelmap, a ``.seg.nrrd`` or a DICOM SEG file (see module docstring)."""
+    from AxillaryPredictorLib.dicom_seg import is_dicom_seg, read_dicom_seg
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No mask at {path}.")
+    if is_dicom_seg(path):
+        return read_dicom_seg(path, segment=segment, label=label, reference=reference)
     image = sitk.ReadImage(str(path))
     if path.name.endswith(".seg.nrrd"):
         segments = segment_names(path)

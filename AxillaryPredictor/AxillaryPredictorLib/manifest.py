@@ -1,8 +1,10 @@
 """Cohort manifests: one CSV row per (case, view, timepoint) image with its mask.
 
 Columns: ``case_id``, ``view``, ``timepoint`` (optional: ``baseline`` / ``ontreatment``),
-``image`` (file or DICOM series folder), ``mask`` (labelmap NRRD/NIfTI or ``.seg.nrrd``),
-optional ``segment`` / ``label`` (which segment or label of the mask is the tumor),
+``image`` (file or DICOM series folder), ``mask`` (labelmap NRRD/NIfTI, ``.seg.nrrd`` or DICOM
+SEG file), optional ``segment`` / ``label`` (which segment or label of the mask is the tumor),
+optional ``node_mask`` (+ ``node_segment`` / ``node_label``: the axillary lymph node ROI, for
+models with a ``node`` region),
 and any clinical, outcome, ``split`` and ``center`` columns (carried through to outputs).
 Relative paths are relative to the manifest's folder.
 
@@ -20,7 +22,8 @@ from pathlib import Path
 import pandas as pd
 
 REQUIRED_COLUMNS = ("case_id", "image", "mask")
-RESERVED_COLUMNS = ("case_id", "view", "timepoint", "image", "mask", "segment", "label")
+RESERVED_COLUMNS = ("case_id", "view", "timepoint", "image", "mask", "segment", "label",
+                    "node_mask", "node_segment", "node_label")
 TIMEPOINTS = ("baseline", "ontreatment")
 
 
@@ -36,6 +39,9 @@ class ManifestRow:
     mask: Path
     segment: str | None = None
     label: int | None = None
+    node_mask: Path | None = None  # axillary lymph node ROI (region ``node``)
+    node_segment: str | None = None
+    node_label: int | None = None
 
 
 @dataclass(frozen=True)
@@ -114,14 +120,12 @@ def load_manifest(path: str | Path, *, check_images: bool = True, require_timepo
             continue
         seen[key] = number
         image, mask = base / record["image"].strip(), base / record["mask"].strip()
-        label_text = record.get("label", "").strip()
-        try:
-            label = int(label_text) if label_text else None
-        except ValueError:
-            errors.append(f"row {number} ({case_id}): label '{label_text}' is not an integer")
-            label = None
+        label, node_label = (_integer(record, column, number, case_id, errors) for column in ("label", "node_label"))
+        node_text = record.get("node_mask", "").strip()
         row = ManifestRow(number, case_id, record["view"].strip(), timepoint, image, mask,
-                          record.get("segment", "").strip() or None, label)
+                          record.get("segment", "").strip() or None, label,
+                          base / node_text if node_text else None, record.get("node_segment", "").strip() or None,
+                          node_label)
         problems = _check_files(row) if check_images else []
         errors.extend(f"row {number} ({case_id}): {p}" for p in problems)
         rows.append(row)
@@ -141,26 +145,53 @@ def load_manifest(path: str | Path, *, check_images: bool = True, require_timepo
     return Manifest(path=path, table=table, cases=list(cases.values()), errors=errors)
 
 
+def _integer(record: pd.Series, column: str, number: int, case_id: str, errors: list[str]) -> int | None:
+    text = record.get(column, "").strip()
+    try:
+        return int(text) if text else None
+    except ValueError:
+        errors.append(f"row {number} ({case_id}): {column} '{text}' is not an integer")
+        return None
+
+
 def _check_files(row: ManifestRow) -> list[str]:
-    problems = []
-    for role, file in (("image", row.image), ("mask", row.mask)):
-        if not file.exists():
-            problems.append(f"{role} file not found: {file}")
+    masks = [("mask", row.mask, row.segment, row.label)]
+    if row.node_mask is not None:
+        masks.append(("node_mask", row.node_mask, row.node_segment, row.node_label))
+    problems = [f"{role} file not found: {file}" for role, file in (("image", row.image), *[m[:2] for m in masks])
+                if not file.exists()]
     if problems:
         return problems
     try:
         image_geometry = _geometry(row.image)
     except RuntimeError as error:
         return [f"image {row.image} is unreadable: {str(error).splitlines()[0][:200]}"]
+    for role, file, segment, label in masks:
+        problem = _check_mask(role, file, segment, label, image_geometry)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def _check_mask(role: str, file: Path, segment: str | None, label: int | None, image_geometry: tuple | None) -> str:
+    """Readable, with the named segment (DICOM SEG), on the image's grid (labelmaps); '' when fine."""
+    from AxillaryPredictorLib.dicom_seg import choose_segment, is_dicom_seg
+
+    if is_dicom_seg(file):  # segments are placed on the image's grid when read
+        try:
+            choose_segment(file, segment, label)
+        except (ValueError, AttributeError) as error:
+            return f"{role} {file.name}: {error}"
+        return ""
     try:
-        mask_geometry = _geometry(row.mask)
+        mask_geometry = _geometry(file)
     except RuntimeError as error:
-        return [f"mask {row.mask} is unreadable: {str(error).splitlines()[0][:200]}"]
-    if image_geometry and mask_geometry and not row.mask.name.endswith(".seg.nrrd"):
+        return f"{role} {file} is unreadable: {str(error).splitlines()[0][:200]}"
+    if image_geometry and mask_geometry and not file.name.endswith(".seg.nrrd"):
         difference = _same_geometry(image_geometry, mask_geometry)
         if difference:
-            problems.append(f"image and mask grids differ ({difference})")
-    return problems
+            return f"image and {role} grids differ ({difference})"
+    return ""
 
 
 def file_digest(path: Path) -> str:
@@ -179,7 +210,8 @@ def case_fingerprint(case: CaseEntry, settings: str) -> str:
     """Hash of a case's input files and the run settings: unchanged -> ``--resume`` skips it."""
     digest = hashlib.sha256(settings.encode())
     for row in case.rows:
-        digest.update(f"{row.view}|{row.timepoint}|{row.segment}|{row.label}".encode())
-        digest.update(file_digest(row.image).encode())
-        digest.update(file_digest(row.mask).encode())
+        digest.update(f"{row.view}|{row.timepoint}|{row.segment}|{row.label}|{row.node_segment}|{row.node_label}"
+                      .encode())
+        for file in (row.image, row.mask, row.node_mask):
+            digest.update(file_digest(file).encode() if file is not None else b"-")
     return digest.hexdigest()

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{timepoint}-mask", help=f"{timepoint} tumor mask (delta models)")
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--label", type=int, help="tumor label in multi-label labelmaps")
-    choice.add_argument("--segment", help="tumor segment name in .seg.nrrd files")
+    choice.add_argument("--segment", help="tumor segment name in .seg.nrrd or DICOM SEG files")
     parser.add_argument("--clinical", action="append", default=[], metavar="NAME=VALUE",
                         help="clinical input, e.g. --clinical ki67=35 --clinical us_aln=positive")
     parser.add_argument("--case-id", help="case ID shown in the report (default: the image file's stem)")

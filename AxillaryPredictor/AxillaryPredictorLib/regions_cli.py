@@ -9,10 +9,10 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", required=True, help="image file or DICOM series folder")
-    parser.add_argument("--mask", required=True, help="tumor labelmap (NRRD/NIfTI) or Slicer .seg.nrrd")
+    parser.add_argument("--mask", required=True, help="tumor labelmap (NRRD/NIfTI), Slicer .seg.nrrd or DICOM SEG")
     choice = parser.add_mutually_exclusive_group()
     choice.add_argument("--label", type=int, help="label of the tumor in a multi-label labelmap")
-    choice.add_argument("--segment", help="tumor segment name in a .seg.nrrd")
+    choice.add_argument("--segment", help="tumor segment name in a .seg.nrrd or DICOM SEG")
     parser.add_argument("--margins", default="3,5,10", help="margins in mm, comma-separated (default 3,5,10)")
     parser.add_argument("--exclude-below", type=float, help="keep voxels darker than this (air) out of the margins")
     parser.add_argument("--components", choices=("largest", "all"), default="largest",
