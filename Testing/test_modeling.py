@@ -205,3 +205,57 @@ def test_tampered_or_malformed_packages_are_refused(tmp_path):
     missing = pd.DataFrame({"f0": [0.1]})
     with pytest.raises(ValueError, match="feature\\(s\\) missing"):
         load_package(document).predict_proba(missing)
+
+
+def _with_missing(X: pd.DataFrame, fraction: float = 0.1, seed: int = 5) -> pd.DataFrame:
+    return X.mask(np.random.default_rng(seed).random(X.shape) < fraction)
+
+
+def test_imputation_is_fitted_inside_each_fold_and_exported(tmp_path):
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = _fitted_models()
+    X = _with_missing(X)
+    plain = {"name": "plain", "steps": [{"variance": {}}], "classifier": {"kind": "logistic"},
+             "cv": {"folds": 5, "seed": 0}}
+    with pytest.raises(ValueError, match=r"does not impute. Add '- impute: \{strategy: median\}'"):
+        train(X, y, plain)
+    with pytest.raises(ValueError, match="'impute' must be the first step"):
+        build_pipeline({**plain, "steps": [{"variance": {}}, {"impute": {}}]})
+    recipe = {**plain, "name": "imputing", "steps": [{"impute": {"strategy": "median"}}, {"variance": {}}]}
+    result = train(X, y, recipe)
+    # refitting fold 1 from its training rows alone reproduces its out-of-fold probabilities, and its
+    # imputer holds the training-fold medians (not the medians of all cases: no leakage)
+    train_index, test_index = next(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+    fold = build_pipeline(recipe).fit(X.iloc[train_index], y[train_index])
+    assert np.allclose(result.oof_probability[test_index], fold.predict_proba(X.iloc[test_index])[:, 1], atol=1e-12)
+    assert np.allclose(fold[0].statistics_, X.iloc[train_index].median())
+    assert not np.allclose(fold[0].statistics_, X.median())
+    document = to_package(result, X, y, model_id="imputing", title="t", task="ALN metastasis", modality="MR",
+                          views=["V"], regions=["tumor"], profile={"name": "zeng2025-dce-delta"})
+    assert document["imputation"] == {"strategy": "median",
+                                      "values": pytest.approx(X[document["features"]].median().tolist())}
+    package = load_package(save_package(document, tmp_path / "m.json"))
+    assert np.max(np.abs(package.predict_proba(X) - result.pipeline.predict_proba(X)[:, 1])) <= 1e-9
+    row = X.iloc[[int(np.flatnonzero(X[document["features"]].isna().any(axis=1))[0])]]
+    assert package.imputed(row) == [f for f in document["features"] if row[f].isna().any()]
+
+
+def test_combined_model_radscores_impute_with_their_training_medians(tmp_path):
+    X, y = _fitted_models()
+    X = _with_missing(X, seed=6)
+    clinical = pd.DataFrame({"age": np.random.default_rng(1).normal(55, 10, len(y))}, index=X.index)
+    recipe = {"name": "combined", "steps": [{"impute": {}}], "classifier": {"kind": "logistic"},
+              "combined": {"selection": "none"}, "cv": {"folds": 5, "seed": 0}}
+    groups = {"tumor_score": ["f0", "f1", "f2"], "ln_score": ["f3", "f4", "f5"]}
+    result = train(X, y, recipe, clinical=clinical, score_groups=groups)
+    document = to_package(result, X, y, model_id="combined", title="t", task="ALN metastasis", modality="MR",
+                          views=["V"], regions=["tumor"], profile={"name": "zeng2025-dce-delta"},
+                          clinical_data=clinical)
+    for derived in document["derived"]:
+        assert derived["impute"] == pytest.approx(X[derived["features"]].median().tolist())
+    package = load_package(save_package(document, tmp_path / "c.json"))
+    scores = pd.DataFrame({n: p.decision_function(X[groups[n]]) for n, p in result.score_pipelines.items()})
+    expected = result.combined.predict_proba(pd.concat([scores, clinical.reset_index(drop=True)], axis=1)
+                                             [[*result.combined.feature_names_in_]])[:, 1]
+    assert np.max(np.abs(package.predict_proba(pd.concat([X, clinical], axis=1)) - expected)) <= 1e-9

@@ -140,6 +140,7 @@ def split_pipeline(pipeline: Any) -> tuple[list[str], dict | None, BaseEstimator
     """(selected feature names, standardization, final estimator) of a fitted pipeline of
     selectors -> StandardScaler -> classifier."""
     from sklearn.feature_selection import SelectorMixin
+    from sklearn.impute import SimpleImputer
     from sklearn.preprocessing import StandardScaler
 
     names = np.asarray(pipeline.feature_names_in_, dtype=object)
@@ -149,9 +150,28 @@ def split_pipeline(pipeline: Any) -> tuple[list[str], dict | None, BaseEstimator
             names = names[step.get_support()]
         elif isinstance(step, StandardScaler):
             standardization = {"mean": step.mean_.astype(float).tolist(), "scale": step.scale_.astype(float).tolist()}
+        elif isinstance(step, SimpleImputer):
+            continue  # exported by ``pipeline_imputation``
         elif step is not None and step != "passthrough":
             raise ValueError(f"Cannot export pipeline step {type(step).__name__}.")
     return [str(n) for n in names], standardization, pipeline.steps[-1][1]
+
+
+def pipeline_imputation(pipeline: Any) -> dict | None:
+    """The fitted imputer's fill values for the selected features (``split_pipeline`` order),
+    as ``{"strategy", "values"}``; None when the pipeline has no imputer."""
+    from sklearn.feature_selection import SelectorMixin
+    from sklearn.impute import SimpleImputer
+
+    values, strategy = None, None
+    for _, step in pipeline.steps[:-1]:
+        if isinstance(step, SimpleImputer):
+            values, strategy = np.asarray(step.statistics_, float), step.strategy
+        elif isinstance(step, SelectorMixin) and values is not None:
+            values = values[step.get_support()]
+    if values is None:
+        return None
+    return {"strategy": strategy, "values": values.tolist()}
 
 
 def radscore_formula(names: Sequence[str], coefficients: Sequence[float], intercept: float,

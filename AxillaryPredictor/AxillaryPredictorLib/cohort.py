@@ -96,8 +96,9 @@ def load_cohort(features: str | Path | pd.DataFrame | Sequence, clinical: str | 
     if len(missing):
         message = "Missing values: " + ", ".join(f"{c} ({n})" for c, n in missing.items())
         if not allow_missing:
-            raise ValueError(message + ". Remove those features/cases, or pass allow_missing=True and add an imputer "
-                             "to the recipe (it is fitted inside the CV folds).")
+            raise ValueError(message + ". Remove those features/cases, or impute them: add '- impute: {strategy: "
+                             "median}' as the recipe's first step (fitted inside each CV fold; Python: "
+                             "allow_missing=True).")
         warnings.append(message)
     constant = [c for c in feature_frame.columns if feature_frame[c].nunique(dropna=True) <= 1]
     if constant:

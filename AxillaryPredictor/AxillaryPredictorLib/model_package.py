@@ -98,9 +98,16 @@ def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
     return frame[name].to_numpy(dtype=float)
 
 
+def _fill(x: np.ndarray, values: list[float] | None) -> np.ndarray:
+    """Missing inputs (NaN) -> the package's training fill values, when it has them."""
+    if values is None or not np.isnan(x).any():
+        return x
+    return np.where(np.isnan(x), np.asarray(values, float)[None, :], x)
+
+
 def _linear_score(frame: pd.DataFrame, spec: dict) -> np.ndarray:
-    """intercept + Σ coef·(x − mean)/scale over ``spec['features']``."""
-    x = np.column_stack([_column(frame, f) for f in spec["features"]])
+    """intercept + Σ coef·(x − mean)/scale over ``spec['features']`` (missing values filled by ``impute``)."""
+    x = _fill(np.column_stack([_column(frame, f) for f in spec["features"]]), spec.get("impute"))
     mean = np.asarray(spec.get("mean", np.zeros(x.shape[1])), float)
     scale = np.asarray(spec.get("scale", np.ones(x.shape[1])), float)
     return float(spec.get("intercept", 0.0)) + ((x - mean) / scale) @ np.asarray(spec["coefficients"], float)
@@ -135,8 +142,10 @@ def _estimator_probability(estimator: dict, x: np.ndarray, frame: pd.DataFrame |
     raise PackageError(f"Unknown estimator type '{kind}'; supported: {', '.join(ESTIMATOR_TYPES)}.")
 
 
-def _prepare(frame: pd.DataFrame, features: list[str], standardization: dict | None) -> np.ndarray:
+def _prepare(frame: pd.DataFrame, features: list[str], standardization: dict | None,
+             imputation: dict | None = None) -> np.ndarray:
     x = np.column_stack([_column(frame, f) for f in features]) if features else np.zeros((len(frame), 0))
+    x = _fill(x, imputation["values"] if imputation else None)
     if standardization:
         x = (x - np.asarray(standardization["mean"], float)) / np.asarray(standardization["scale"], float)
     return x
@@ -214,7 +223,7 @@ class ModelPackage:
         if estimator["type"] != "logistic":
             raise ValueError("The linear predictor is defined for logistic models only.")
         x = _prepare(self.with_derived(self.encode_clinical(frame)), self.features, self.document.get(
-            "standardization"))
+            "standardization"), self.document.get("imputation"))
         return float(estimator["intercept"]) + x @ np.asarray(estimator["coefficients"], float)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
@@ -226,11 +235,21 @@ class ModelPackage:
         frame = self.encode_clinical(frame)
         self.check_inputs(frame)
         frame = self.with_derived(frame)
-        x = _prepare(frame, self.features, self.document.get("standardization"))
+        x = _prepare(frame, self.features, self.document.get("standardization"), self.document.get("imputation"))
         if not np.isfinite(x).all():
             bad = [f for i, f in enumerate(self.features) if not np.isfinite(x[:, i]).all()]
             raise ValueError(f"Model inputs are undefined (NaN) for: {', '.join(bad[:5])}.")
         return _estimator_probability(self.document["estimator"], x, frame)
+
+    def imputed(self, frame: pd.DataFrame) -> list[str]:
+        """Inputs missing (NaN) in ``frame`` that the package fills with its training values."""
+        filled = []
+        if self.document.get("imputation"):
+            filled += [f for f in self.features if f in frame.columns and frame[f].isna().any()]
+        for derived in self.document.get("derived", []):
+            if derived.get("impute"):
+                filled += [f for f in derived["features"] if f in frame.columns and frame[f].isna().any()]
+        return filled
 
     def risk_group(self, probability: float) -> str:
         for group in self.document.get("risk_groups", []):

@@ -46,7 +46,8 @@ class Prediction:
         return {"case_id": self.case_id, "model_id": self.model_id, "probability": self.probability,
                 "risk_group": self.risk_group, "threshold": self.threshold, "total_points": self.total_points,
                 "predictor_points": self.predictor_points, "nomogram_values": self.nomogram_values,
-                "derived_scores": self.derived, "clinical": self.clinical, "features_used": self.features,
+                "derived_scores": self.derived, "clinical": self.clinical,
+                "features_used": {k: (None if v != v else v) for k, v in self.features.items()},  # NaN -> null
                 "warnings": self.warnings, "versions": self.versions}
 
 
@@ -119,6 +120,11 @@ def predict_case(package: ModelPackage, views: Mapping[str, tuple[sitk.Image, si
     clinical = dict(clinical or {})
     frame = pd.DataFrame([{**features, **clinical}])
     probability = float(package.predict_proba(frame)[0])
+    imputed = package.imputed(frame)
+    if imputed:
+        warnings.append(f"{len(imputed)} model input(s) could not be computed for this case and were replaced by the "
+                        f"training {package.document.get('imputation', {}).get('strategy', 'median')}: "
+                        f"{', '.join(imputed[:5])}.")
     warnings += package.out_of_range(package.with_derived(package.encode_clinical(frame)))
     prediction = Prediction(case_id, package.id, probability, package.risk_group(probability),
                             float(package.document["threshold"]), {c: features[c] for c in package.required_columns()

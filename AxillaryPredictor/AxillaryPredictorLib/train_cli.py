@@ -31,12 +31,12 @@ def run(args: argparse.Namespace) -> int:
     from AxillaryPredictorLib.model_package import save_package
     from AxillaryPredictorLib.profiles import load_profile
     from AxillaryPredictorLib.reproducibility import icc_table
-    from AxillaryPredictorLib.training import load_recipe, to_package, train
+    from AxillaryPredictorLib.training import load_recipe, recipe_imputes, to_package, train
 
-    cohort = load_cohort(args.features, args.clinical, args.outcome)
+    recipe = load_recipe(args.recipe)
+    cohort = load_cohort(args.features, args.clinical, args.outcome, allow_missing=recipe_imputes(recipe))
     for warning in cohort.warnings:
         print(f"note: {warning}")
-    recipe = load_recipe(args.recipe)
     reliability = icc_table(pd.read_csv(args.features[0]), pd.read_csv(args.reader2)) if args.reader2 else None
     clinical, variables = None, []
     if args.clinical_vars:

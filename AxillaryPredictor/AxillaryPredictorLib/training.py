@@ -19,13 +19,20 @@ import numpy as np
 import pandas as pd
 import yaml
 from sklearn.base import clone
+from sklearn.impute import SimpleImputer
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from AxillaryPredictorLib import selection
-from AxillaryPredictorLib.classifiers import export_estimator, make_classifier, radscore_formula, split_pipeline
+from AxillaryPredictorLib.classifiers import (
+    export_estimator,
+    make_classifier,
+    pipeline_imputation,
+    radscore_formula,
+    split_pipeline,
+)
 
 SELECTORS = {
     "variance": selection.VarianceFilter,
@@ -35,6 +42,15 @@ SELECTORS = {
     "lasso": selection.LassoSelector,
     "svm_rfe": selection.SVMRFESelector,
 }
+
+
+IMPUTE_STRATEGIES = ("median", "mean")
+
+
+def recipe_imputes(recipe: dict[str, Any]) -> bool:
+    """True when the recipe's first step imputes missing feature values (inside each CV fold)."""
+    steps = recipe.get("steps") or []
+    return bool(steps) and next(iter(steps[0])) == "impute"
 
 
 def recipes_directory() -> Path:
@@ -67,7 +83,16 @@ def build_pipeline(recipe: dict[str, Any], reliability: pd.DataFrame | None = No
     for index, step in enumerate(recipe.get("steps", [])):
         (kind, params), = step.items()
         params = dict(params or {})
-        if kind == "icc":
+        if kind == "impute":
+            if index != 0:
+                raise ValueError(f"Recipe '{recipe['name']}': 'impute' must be the first step (selectors need "
+                                 "complete data).")
+            strategy = params.get("strategy", "median")
+            if strategy not in IMPUTE_STRATEGIES:
+                raise ValueError(f"Recipe '{recipe['name']}': impute strategy '{strategy}' is not one of "
+                                 f"{', '.join(IMPUTE_STRATEGIES)}.")
+            steps.append(("0_impute", SimpleImputer(strategy=strategy, keep_empty_features=True)))
+        elif kind == "icc":
             if reliability is None:
                 raise ValueError(f"Recipe '{recipe['name']}' filters on ICC: give the second reader's feature table "
                                  "(--reader2) so reliability can be computed.")
@@ -75,7 +100,7 @@ def build_pipeline(recipe: dict[str, Any], reliability: pd.DataFrame | None = No
         elif kind in SELECTORS:
             steps.append((f"{index}_{kind}", SELECTORS[kind](**params)))
         else:
-            raise ValueError(f"Unknown recipe step '{kind}'; known: icc, {', '.join(SELECTORS)}.")
+            raise ValueError(f"Unknown recipe step '{kind}'; known: impute, icc, {', '.join(SELECTORS)}.")
     classifier = dict(recipe["classifier"])
     steps += [("scale", StandardScaler()), ("model", make_classifier(classifier.pop("kind"), **classifier))]
     return Pipeline(steps)
@@ -115,6 +140,11 @@ def train(features: pd.DataFrame, y: pd.Series, recipe: dict[str, Any], *, clini
     folds = folds or int(cv.get("folds", 5))
     seed = int(cv.get("seed", 0) if seed is None else seed)
     y = np.asarray(y, int)
+    missing = features.columns[features.isna().any()].tolist()
+    if missing and not recipe_imputes(recipe):
+        raise ValueError(f"{len(missing)} feature column(s) have missing values (e.g. {', '.join(missing[:3])}) and "
+                         f"recipe '{recipe.get('name')}' does not impute. Add '- impute: {{strategy: median}}' as its "
+                         "first step (fitted inside each CV fold), or remove those features/cases.")
     template = build_pipeline(recipe, reliability)
     combined_spec = recipe.get("combined") if (clinical is not None and len(clinical.columns)) or score_groups \
         else None
@@ -197,6 +227,9 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
     }
     if result.combined is None:
         document.update(features=names, standardization=standardization, estimator=estimator)
+        imputation = pipeline_imputation(result.pipeline)
+        if imputation:
+            document["imputation"] = imputation
         in_sample = result.pipeline.predict_proba(features)[:, 1]
         if estimator["type"] == "logistic" and standardization:
             document["radscore_formula"] = radscore_formula(names, estimator["coefficients"], estimator["intercept"])
@@ -213,6 +246,9 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
                                         "mean": score_standardization["mean"], "scale": score_standardization["scale"],
                                         "intercept": exported["intercept"], "coefficients": exported["coefficients"],
                                         "description": f"{name}: linear predictor of a radiomics logistic model"})
+            imputation = pipeline_imputation(pipeline)
+            if imputation:
+                document["derived"][-1]["impute"] = imputation["values"]
             formulas.append(radscore_formula(score_names, exported["coefficients"], exported["intercept"],
                                              name="RadScore" if name == "radscore" else name))
             for feature in score_names:
