@@ -93,8 +93,13 @@ def test_manifest_validation_reports_every_row_problem(tmp_path):
     assert "row 4 (c03): image" in text and "unreadable" in text
     assert "row 5 (c00): duplicate of row 1" in text
     with pytest.raises(ValueError, match="4 problem"):
-        run_cohort(manifest, firstorder_worker, tmp_path / "out", settings="s", progress=None)
+        run_cohort(manifest, firstorder_worker, tmp_path / "out", settings="s", progress=None, strict=True)
     assert not (tmp_path / "out").exists()
+    # by default the broken cases are recorded as failed and the others run
+    summary = run_cohort(manifest, firstorder_worker, tmp_path / "out", settings="s", progress=None, workers=1)
+    errors = pd.read_csv(tmp_path / "out" / "errors.csv")
+    assert errors["case_id"].tolist() == ["c00", "c01", "c02", "c03"] and set(errors["step"]) == {"validate"}
+    assert "duplicate of row 1" in errors.loc[0, "message"] and not summary.ok and summary.output is None
 
 
 def test_delta_manifest_needs_both_timepoints(tmp_path):

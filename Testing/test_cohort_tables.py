@@ -95,3 +95,55 @@ def test_train_command_exports_a_verified_package(tmp_path, capsys):
                                                                          ["auc_folds"]) == 5
     assert package.document["inputs"]["views"] == ["DCE3"] and package.document["radscore_formula"].startswith(
         "RadScore =")
+
+
+def test_train_holds_out_the_split_and_evaluate_scores_the_package(tmp_path, capsys):
+    """Cases marked validation/test take no part in training; ``evaluate --model`` scores them.
+    Declared clinical types (ordinal BI-RADS) reach the package and the coefficient table is written."""
+    from AxillaryPredictorLib.cli import main
+    from AxillaryPredictorLib.cohort import table_hash
+    from AxillaryPredictorLib.evaluation import auc_ci
+    from AxillaryPredictorLib.model_package import load_package
+
+    rng = np.random.default_rng(4)
+    n = 160
+    names = [f"tumor__DCE3__original_firstorder_F{j}" for j in range(30)]
+    features = pd.DataFrame({"case_id": [f"c{i}" for i in range(n)], **{c: rng.normal(size=n) for c in names}})
+    birads = rng.choice(["3", "4a", "4b", "4c", "5"], n)
+    signal = features[names[0]] - features[names[1]] + 0.5 * pd.Series(birads).map(
+        {"3": 0, "4a": 1, "4b": 2, "4c": 3, "5": 4})
+    clinical = pd.DataFrame({"case_id": features["case_id"], "birads": birads,
+                             "aln": (signal + rng.normal(0, 0.8, n) > 1).astype(int),
+                             "split": ["train"] * 110 + ["validation"] * 20 + ["test"] * 30})
+    features.to_csv(tmp_path / "f.csv", index=False)
+    clinical.to_csv(tmp_path / "c.csv", index=False)
+    (tmp_path / "spec.yaml").write_text("- {name: birads, kind: ordinal, levels: ['3', '4a', '4b', '4c', '5'], "
+                                        "label: BI-RADS}\n", encoding="utf-8")
+    assert main(["train", "--features", str(tmp_path / "f.csv"), "--clinical", str(tmp_path / "c.csv"), "--outcome",
+                 "aln", "--recipe", "lasso-lr", "--clinical-vars", "birads", "--clinical-spec",
+                 str(tmp_path / "spec.yaml"), "--id", "split-model", "--out", str(tmp_path / "m.json")]) == 0
+    out = capsys.readouterr().out
+    assert "training on the 110 'train' cases; held out (test: 30, validation: 20)" in out
+    package = load_package(tmp_path / "m.json")
+    provenance = package.document["provenance"]
+    assert provenance["n_cases"] == 110
+    assert provenance["training_data_sha256"] == table_hash(features.set_index("case_id").iloc[:110])
+    assert [v["kind"] for v in package.document["clinical_variables"]] == ["ordinal"]
+    coefficients = pd.read_csv(tmp_path / "m.coefficients.csv")
+    assert coefficients["term"].tolist()[0] == "(Intercept)" and "birads" in coefficients["term"].tolist()
+    assert {"beta", "se", "z", "p", "odds_ratio", "or_lower", "or_upper"} <= set(coefficients.columns)
+    # score the held-out test cases with the package
+    test = features.iloc[130:].merge(clinical[["case_id", "aln"]], on="case_id")
+    test.to_csv(tmp_path / "test.csv", index=False)
+    assert main(["evaluate", "--model", str(tmp_path / "m.json"), "--cohort", f"test={tmp_path / 'test.csv'}",
+                 "--clinical", str(tmp_path / "c.csv"), "--outcome", "aln", "--out", str(tmp_path / "eval")]) == 0
+    table = pd.read_csv(tmp_path / "eval" / "models.csv")
+    frame = test.merge(clinical[["case_id", "birads"]], on="case_id")
+    expected = auc_ci(frame["aln"].to_numpy(), package.predict_proba(frame)).auc
+    assert table.loc[(table.model == "split-model") & (table.cohort == "test"), "auc"].item() == pytest.approx(
+        expected, abs=1e-12)
+    no_split = clinical.assign(split="validation")
+    no_split.to_csv(tmp_path / "c2.csv", index=False)
+    assert main(["train", "--features", str(tmp_path / "f.csv"), "--clinical", str(tmp_path / "c2.csv"), "--outcome",
+                 "aln", "--out", str(tmp_path / "m2.json")]) == 2
+    assert "no training rows" in capsys.readouterr().err

@@ -86,8 +86,11 @@ def test_manifest_reports_a_missing_dicom_segment_before_any_work(tmp_path):
     _dicom_case(tmp_path / "c1", node=False)
     pd.DataFrame([{"case_id": "c1", "image": "c1/series", "mask": "c1/seg.dcm", "segment": "tumour"}]).to_csv(
         tmp_path / "m.csv", index=False)
-    assert main(["cohort", "extract", str(tmp_path / "m.csv"), "--out", str(tmp_path / "out")]) == 2
+    assert main(["cohort", "extract", str(tmp_path / "m.csv"), "--out", str(tmp_path / "out"), "--strict"]) == 2
     assert not (tmp_path / "out").exists()
+    assert main(["cohort", "extract", str(tmp_path / "m.csv"), "--out", str(tmp_path / "out")]) == 1
+    errors = pd.read_csv(tmp_path / "out" / "errors.csv")
+    assert errors.loc[0, "step"] == "validate" and "No segment 'tumour'" in errors.loc[0, "message"]
 
 
 def test_cohort_predict_uses_the_node_mask_column(tmp_path):

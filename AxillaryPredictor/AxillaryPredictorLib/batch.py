@@ -112,22 +112,29 @@ def run_cohort(
     scheduler: Any = None,
     resume: bool = False,
     progress: ProgressCallback | None = _print_progress,
+    strict: bool = False,
 ) -> CohortSummary:
     """Process every case of ``manifest`` with ``worker`` (a picklable module-level callable).
 
     ``settings`` is a string that identifies the run's settings (profile hash, model hash,
-    options); with the input files' hashes it forms each case's fingerprint.
+    options); with the input files' hashes it forms each case's fingerprint. Cases with
+    manifest problems are recorded as failed (step ``validate``) without running; with
+    ``strict`` any problem stops the run before it starts.
     """
-    manifest.raise_if_invalid()
+    manifest.raise_if_invalid(strict=strict)
     out_dir = Path(out_dir)
     (out_dir / "cases").mkdir(parents=True, exist_ok=True)
     for stale in (out_dir / "cases").glob(".*.tmp"):
         stale.unlink(missing_ok=True)  # left by a killed run
     start = time.perf_counter()
     summary = CohortSummary(total=len(manifest.cases))
-    fingerprints = {case.case_id: case_fingerprint(case, settings) for case in manifest.cases}
+    invalid = manifest.case_errors
+    fingerprints = {case.case_id: "invalid" if case.case_id in invalid else case_fingerprint(case, settings)
+                    for case in manifest.cases}
     pending: list[CaseEntry] = []
     for case in manifest.cases:
+        if case.case_id in invalid:
+            continue
         result_file = _case_file(out_dir, case.case_id, ".json")
         if resume and result_file.is_file():
             stored = json.loads(result_file.read_text(encoding="utf-8"))
@@ -142,7 +149,8 @@ def run_cohort(
     def record(case_id: str, row: dict | None, error: tuple | None, seconds: float) -> None:
         nonlocal finished
         finished += 1
-        times.append(seconds)
+        if seconds:
+            times.append(seconds)
         fingerprint = fingerprints[case_id]
         if error is None:
             write_atomic(_case_file(out_dir, case_id, ".json"),
@@ -163,6 +171,9 @@ def run_cohort(
             eta = (sum(times) / len(times)) * remaining / parallel if times else None
             progress(summary.done + summary.skipped, len(summary.failed), summary.total, eta)
 
+    for case in manifest.cases:
+        if case.case_id in invalid:
+            record(case.case_id, None, ("validate", "; ".join(invalid[case.case_id])), 0.0)
     if scheduler is not None:
         _run_dask(pending, worker, scheduler, record)
     elif (workers or os.cpu_count() or 1) <= 1 or len(pending) <= 1:

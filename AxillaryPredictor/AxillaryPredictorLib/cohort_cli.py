@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="local processes (default: number of cores)")
     parser.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
     parser.add_argument("--resume", action="store_true", help="skip cases whose inputs and settings are unchanged")
+    parser.add_argument("--strict", action="store_true", help="stop before any work when the manifest has a problem "
+                        "(default: record those cases as failed, step 'validate', and run the others)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     summary = run_cohort_command(args.command, args.manifest, args.out, profile=args.profile, model=args.model,
                                  margins=args.margins, regions=args.regions, mode=args.mode, workers=args.workers,
-                                 scheduler=args.scheduler, resume=args.resume)
+                                 scheduler=args.scheduler, resume=args.resume, strict=args.strict)
     print(summary.describe())
     if summary.output:
         print(f"results: {summary.output}")

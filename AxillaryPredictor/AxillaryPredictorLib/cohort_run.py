@@ -7,9 +7,10 @@ Dask cluster), so each case's extraction runs with one worker.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,21 @@ from AxillaryPredictorLib.manifest import CaseEntry, load_manifest
 COMMANDS = ("extract", "delta", "predict")
 
 
-def one_thread_per_worker() -> None:
-    """Parallelism is over cases: each worker process uses one core (ITK filters and BLAS
-    would otherwise start a thread per core in every worker and oversubscribe the machine)."""
+@contextlib.contextmanager
+def one_thread_per_worker() -> Iterator[None]:
+    """Parallelism is over cases: each case uses one core (ITK filters and BLAS would otherwise
+    start a thread per core in every worker and oversubscribe the machine). The previous
+    settings are restored afterwards, so a case run in the caller's process leaves it as it was."""
     import SimpleITK as sitk
     from threadpoolctl import threadpool_limits
 
+    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
-    threadpool_limits(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
 
 
 def _read(entry) -> tuple:
@@ -48,77 +56,84 @@ def extract_worker(case: CaseEntry, *, profile: str, margins: str, regions: list
     from AxillaryPredictorLib.features import extract, select_regions
     from AxillaryPredictorLib.regions import build_region_set
 
-    one_thread_per_worker()
-    views = {}
-    for entry in case.rows:
-        image, mask, *node = _read(entry)
+    with one_thread_per_worker():
+        views = {}
+        for entry in case.rows:
+            image, mask, *node = _read(entry)
+            try:
+                region_set = build_region_set(mask, margins, node_mask=node[0] if node else None)
+            except ValueError as error:
+                raise CaseError("regions", str(error)) from None
+            views[entry.view or "V"] = (image, select_regions(region_set.images, regions))
         try:
-            region_set = build_region_set(mask, margins, node_mask=node[0] if node else None)
+            return extract(views, profile, case_id=case.case_id, workers=1).features
         except ValueError as error:
-            raise CaseError("regions", str(error)) from None
-        views[entry.view or "V"] = (image, select_regions(region_set.images, regions))
-    try:
-        return extract(views, profile, case_id=case.case_id, workers=1).features
-    except ValueError as error:
-        raise CaseError("extract", str(error)) from None
+            raise CaseError("extract", str(error)) from None
 
 
 def delta_worker(case: CaseEntry, *, profile: str, margins: str, regions: list[str] | None, mode: str) -> dict:
     from AxillaryPredictorLib.delta import extract_delta
 
-    one_thread_per_worker()
-    row: dict[str, float] = {}
-    views = sorted({entry.view for entry in case.rows})
-    for view in views:
-        scans = {entry.timepoint: _read(entry)[:2] for entry in case.rows if entry.view == view}  # no node ROI
-        if set(scans) != {"baseline", "ontreatment"}:
-            raise CaseError("read", f"view '{view}' needs one baseline and one ontreatment row")
-        try:
-            result = extract_delta(scans["baseline"], scans["ontreatment"], case_id=case.case_id, view=view or "V",
-                                   margins=margins, regions=regions, profile=profile, mode=mode, workers=1)
-        except ValueError as error:
-            raise CaseError("delta", str(error)) from None
-        row.update(result.row())
-    return row
+    with one_thread_per_worker():
+        row: dict[str, float] = {}
+        views = sorted({entry.view for entry in case.rows})
+        for view in views:
+            scans = {entry.timepoint: _read(entry)[:2] for entry in case.rows if entry.view == view}  # no node ROI
+            if set(scans) != {"baseline", "ontreatment"}:
+                raise CaseError("read", f"view '{view}' needs one baseline and one ontreatment row")
+            try:
+                result = extract_delta(scans["baseline"], scans["ontreatment"], case_id=case.case_id, view=view or "V",
+                                       margins=margins, regions=regions, profile=profile, mode=mode, workers=1)
+            except ValueError as error:
+                raise CaseError("delta", str(error)) from None
+            row.update(result.row())
+        return row
 
 
 def predict_worker(case: CaseEntry, *, model: str) -> dict:
     from AxillaryPredictorLib.predict import predict_case
     from AxillaryPredictorLib.registry import find_model
 
-    one_thread_per_worker()
-    package = find_model(model)
-    variables = {v.name for v in package.clinical_variables()}
-    clinical = {k: v for k, v in case.extra.items() if k in variables}
-    inputs = package.document["inputs"]
-    try:
-        if inputs.get("timepoints"):
-            view = inputs["views"][0]
-            scans = {e.timepoint: _read(e)[:2] for e in case.rows}
-            prediction = predict_case(package, pairs={view: (scans["baseline"], scans["ontreatment"])},
-                                      clinical=clinical, case_id=case.case_id, workers=1)
-        else:
-            views = {(e.view or inputs["views"][0]): _read(e) for e in case.rows}
-            prediction = predict_case(package, views, clinical=clinical, case_id=case.case_id, workers=1)
-    except ValueError as error:
-        raise CaseError("predict", str(error)) from None
-    return {"probability": prediction.probability, "risk_group": prediction.risk_group,
-            "total_points": prediction.total_points if prediction.total_points is not None else float("nan"),
-            "warnings": " | ".join(prediction.warnings)}
+    with one_thread_per_worker():
+        package = find_model(model)
+        variables = {v.name for v in package.clinical_variables()}
+        clinical = {k: v for k, v in case.extra.items() if k in variables}
+        inputs = package.document["inputs"]
+        try:
+            if inputs.get("timepoints"):
+                view = inputs["views"][0]
+                scans = {e.timepoint: _read(e)[:2] for e in case.rows}
+                prediction = predict_case(package, pairs={view: (scans["baseline"], scans["ontreatment"])},
+                                          clinical=clinical, case_id=case.case_id, workers=1)
+            else:
+                views = {(e.view or inputs["views"][0]): _read(e) for e in case.rows}
+                prediction = predict_case(package, views, clinical=clinical, case_id=case.case_id, workers=1)
+        except ValueError as error:
+            raise CaseError("predict", str(error)) from None
+        return {"probability": prediction.probability, "risk_group": prediction.risk_group,
+                "total_points": prediction.total_points if prediction.total_points is not None else float("nan"),
+                "warnings": " | ".join(prediction.warnings)}
 
 
 def run_cohort_command(command: str, manifest_path: str | Path, out_dir: str | Path, *,
                        profile: str = "zeng2025-dce-delta", model: str | None = None, margins: str = "3,5,10",
                        regions: str | list[str] | None = None, mode: str = "relative", workers: int | None = None,
                        scheduler: Any = None, resume: bool = False,
-                       progress: Callable | None = None) -> CohortSummary:
-    """Validate the manifest up front, then process every case (see ``batch.run_cohort``)."""
+                       progress: Callable | None = None, strict: bool = False) -> CohortSummary:
+    """Validate the manifest up front, then process every case (see ``batch.run_cohort``):
+    cases with manifest problems are listed now and recorded as failed, unless ``strict``."""
+    import sys
+
     from AxillaryPredictorLib.batch import _print_progress
 
     if command not in COMMANDS:
         raise ValueError(f"Unknown cohort command '{command}'; choose {', '.join(COMMANDS)}.")
     manifest = load_manifest(manifest_path, require_timepoints=command == "delta")
-    manifest.raise_if_invalid()
+    manifest.raise_if_invalid(strict=strict)
+    if manifest.errors:
+        listing = "\n".join(f"  - {e}" for e in manifest.errors)
+        sys.stderr.write(f"The manifest has {len(manifest.errors)} problem(s); {len(manifest.case_errors)} case(s) "
+                         f"will be recorded as failed (step 'validate'):\n{listing}\n")
     wanted = [r.strip() for r in regions.split(",")] if isinstance(regions, str) else regions
     if command == "extract":
         from AxillaryPredictorLib.profiles import load_profile
@@ -146,4 +161,5 @@ def run_cohort_command(command: str, manifest_path: str | Path, out_dir: str | P
         def callback(done: int, failed: int, total: int, eta: float | None) -> None:
             progress((done + failed) / max(total, 1), f"{done + failed}/{total} cases ({failed} failed)")
     return run_cohort(manifest, worker, out_dir, settings=hashlib.sha256(settings.encode()).hexdigest(),
-                      output_name=output, workers=workers, scheduler=scheduler, resume=resume, progress=callback)
+                      output_name=output, workers=workers, scheduler=scheduler, resume=resume, progress=callback,
+                      strict=strict)

@@ -10,7 +10,8 @@ Relative paths are relative to the manifest's folder.
 
 Validation happens up front, before any heavy work, and reports every problem with its
 row number: missing files, unreadable images, duplicate rows, image/mask geometry
-mismatch, bad timepoints.
+mismatch, bad timepoints. A cohort run records the cases with problems as failed (step
+``validate``) and processes the others, unless asked to be strict.
 """
 
 from __future__ import annotations
@@ -61,9 +62,12 @@ class Manifest:
     table: pd.DataFrame
     cases: list[CaseEntry]
     errors: list[str]
+    case_errors: dict[str, list[str]] = field(default_factory=dict)  # the problems that belong to one case
 
-    def raise_if_invalid(self) -> None:
-        if self.errors:
+    def raise_if_invalid(self, *, strict: bool = True) -> None:
+        """Refuse the manifest when it has problems (``strict``) or problems that belong to no case."""
+        attributed = sum(len(v) for v in self.case_errors.values())
+        if self.errors and (strict or attributed < len(self.errors)):
             listing = "\n".join(f"  - {e}" for e in self.errors)
             raise ValueError(f"The manifest {self.path} has {len(self.errors)} problem(s):\n{listing}")
 
@@ -101,6 +105,12 @@ def load_manifest(path: str | Path, *, check_images: bool = True, require_timepo
         table["view"] = ""
     base = path.parent
     errors: list[str] = []
+    case_errors: dict[str, list[str]] = {}
+
+    def add(case_id: str, message: str) -> None:
+        errors.append(message)
+        case_errors.setdefault(case_id, []).append(message)
+
     rows: list[ManifestRow] = []
     seen: dict[tuple, int] = {}
     for index, record in table.iterrows():
@@ -111,23 +121,25 @@ def load_manifest(path: str | Path, *, check_images: bool = True, require_timepo
             continue
         timepoint = record.get("timepoint", "").strip() or None
         if timepoint is not None and timepoint not in TIMEPOINTS:
-            errors.append(f"row {number} ({case_id}): timepoint '{timepoint}' is not one of {', '.join(TIMEPOINTS)}")
+            add(case_id, f"row {number} ({case_id}): timepoint '{timepoint}' is not one of {', '.join(TIMEPOINTS)}")
         if require_timepoints and timepoint is None:
-            errors.append(f"row {number} ({case_id}): a delta run needs a timepoint (baseline/ontreatment)")
+            add(case_id, f"row {number} ({case_id}): a delta run needs a timepoint (baseline/ontreatment)")
         key = (case_id, record["view"].strip(), timepoint)
         if key in seen:
-            errors.append(f"row {number} ({case_id}): duplicate of row {seen[key]} (same case_id, view, timepoint)")
+            add(case_id, f"row {number} ({case_id}): duplicate of row {seen[key]} (same case_id, view, timepoint)")
             continue
         seen[key] = number
         image, mask = base / record["image"].strip(), base / record["mask"].strip()
-        label, node_label = (_integer(record, column, number, case_id, errors) for column in ("label", "node_label"))
+        problems: list[str] = []
+        label, node_label = (_integer(record, column, problems) for column in ("label", "node_label"))
         node_text = record.get("node_mask", "").strip()
         row = ManifestRow(number, case_id, record["view"].strip(), timepoint, image, mask,
                           record.get("segment", "").strip() or None, label,
                           base / node_text if node_text else None, record.get("node_segment", "").strip() or None,
                           node_label)
-        problems = _check_files(row) if check_images else []
-        errors.extend(f"row {number} ({case_id}): {p}" for p in problems)
+        problems += _check_files(row) if check_images else []
+        for problem in problems:
+            add(case_id, f"row {number} ({case_id}): {problem}")
         rows.append(row)
     extra_columns = [c for c in table.columns if c not in RESERVED_COLUMNS]
     cases: dict[str, CaseEntry] = {}
@@ -141,16 +153,16 @@ def load_manifest(path: str | Path, *, check_images: bool = True, require_timepo
         for entry in cases.values():
             have = {r.timepoint for r in entry.rows}
             if not set(TIMEPOINTS) <= have:
-                errors.append(f"case {entry.case_id}: needs both a baseline and an ontreatment row")
-    return Manifest(path=path, table=table, cases=list(cases.values()), errors=errors)
+                add(entry.case_id, f"case {entry.case_id}: needs both a baseline and an ontreatment row")
+    return Manifest(path=path, table=table, cases=list(cases.values()), errors=errors, case_errors=case_errors)
 
 
-def _integer(record: pd.Series, column: str, number: int, case_id: str, errors: list[str]) -> int | None:
+def _integer(record: pd.Series, column: str, problems: list[str]) -> int | None:
     text = record.get(column, "").strip()
     try:
         return int(text) if text else None
     except ValueError:
-        errors.append(f"row {number} ({case_id}): {column} '{text}' is not an integer")
+        problems.append(f"{column} '{text}' is not an integer")
         return None
 
 

@@ -1,7 +1,8 @@
 """Nomograms of logistic models, computed exactly as R's ``rms::nomogram`` (maxscale 100).
 
-For predictor j with effect e_j(x) on the linear predictor (β_j·x for a continuous
-predictor, the level's coefficient for a categorical one, 0 for its reference level):
+For predictor j with effect e_j(x) on the linear predictor (β_j·(x − m_j)/s_j for a
+continuous predictor — m_j = 0, s_j = 1 unless the model standardizes its inputs — and
+for a categorical one the level's effect, 0 for its reference level without standardization):
 
 - its axis spans the values in ``axis`` (continuous) or its levels (categorical);
   lo_j and hi_j are the smallest and largest effect over that axis;
@@ -13,11 +14,18 @@ predictor, the level's coefficient for a categorical one, 0 for its reference le
 Which axis a continuous predictor gets changes sc, so it is stored with the model:
 rms's default is ``pretty(range(x), 10)`` (see ``model_package``); min/max axes are the
 other common convention. Drawing (``draw``) is separate from the computation.
+
+``Nomogram.from_package`` reads a package's ``nomogram`` section when it has one (combined
+models); any other logistic package gets one axis per model input, built from its
+``training_ranges`` (clinical variables: their levels, or their declared range). The
+package's ``standardization`` is always applied, so LP from the nomogram equals the
+package's own linear predictor.
 """
 
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +38,9 @@ MAX_POINTS = 100.0
 @dataclass(frozen=True)
 class NomogramPredictor:
     """One predictor axis. Continuous: ``coefficient`` and ``axis`` tick values (units of
-    the predictor). Categorical: ``levels`` and their ``level_effects`` on the linear
-    predictor (0 for the reference level)."""
+    the predictor); when the model standardizes its inputs, ``mean`` and ``scale`` so the
+    effect is coefficient·(x − mean)/scale. Categorical: ``levels`` and their
+    ``level_effects`` on the linear predictor (standardization already included)."""
 
     name: str
     kind: str = "continuous"
@@ -41,10 +50,15 @@ class NomogramPredictor:
     level_effects: tuple[float, ...] = ()
     label: str | None = None
     unit: str | None = None
+    mean: float = 0.0
+    scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in ("continuous", "categorical"):
             raise ValueError(f"Predictor '{self.name}': kind must be continuous or categorical, not {self.kind!r}.")
+        if not (math.isfinite(self.scale) and self.scale > 0 and math.isfinite(self.mean)):
+            raise ValueError(f"Predictor '{self.name}': standardization needs a finite mean and a positive scale, "
+                             f"got mean {self.mean!r}, scale {self.scale!r}.")
         if self.kind == "continuous" and len(self.axis) < 2:
             raise ValueError(f"Predictor '{self.name}': a continuous axis needs at least two values.")
         if self.kind == "categorical" and (len(self.levels) < 2 or len(self.levels) != len(self.level_effects)):
@@ -63,12 +77,17 @@ class NomogramPredictor:
             raise ValueError(f"{self.name} must be a number, got {value!r}.") from None
         if not math.isfinite(number):
             raise ValueError(f"{self.name} must be a finite number, got {value!r}.")
-        return self.coefficient * number
+        return self._continuous_effect(number)
+
+    def _continuous_effect(self, number: float) -> float:
+        if self.mean == 0.0 and self.scale == 1.0:
+            return self.coefficient * number  # exactly rms's β·x
+        return self.coefficient * (number - self.mean) / self.scale
 
     def effect_range(self) -> tuple[float, float]:
         if self.kind == "categorical":
             return min(self.level_effects), max(self.level_effects)
-        ends = (self.coefficient * min(self.axis), self.coefficient * max(self.axis))
+        ends = (self._continuous_effect(min(self.axis)), self._continuous_effect(max(self.axis)))
         return min(ends), max(ends)
 
     def ticks(self) -> list[Any]:
