@@ -1,9 +1,11 @@
 import json
 import logging
 import os
+import sys
 import tempfile
 from typing import Annotated
 
+import qt
 import slicer
 import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
@@ -82,6 +84,19 @@ def registerSampleData():
 
 def requirementsPath():
     return os.path.join(os.path.dirname(__file__), "Resources", "requirements.txt")
+
+
+def userModelFolder():
+    """The user model folder: the Slicer setting AxillaryPredictor/UserModelFolder, else the
+    Lib's default ($AXILLARY_PREDICTOR_MODELS or ~/.axillary-predictor/models)."""
+    folder = slicer.app.userSettings().value("AxillaryPredictor/UserModelFolder", "") if hasattr(slicer, "app") else ""
+    return folder or None
+
+
+def guiWorkers():
+    """Worker processes for interactive runs: all cores on Linux (fork); one elsewhere, where a
+    new process would start the Slicer executable instead of Python."""
+    return None if sys.platform.startswith("linux") else 1
 
 
 def ensureRequirements():
@@ -199,7 +214,17 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.loadPhantomButton.connect("clicked(bool)", self.onLoadPhantomButton)
 
         self.initializeParameterNode()
-        self.refreshModelList()
+        if self._requirementsReady():
+            self.refreshModelList()
+
+    def _requirementsReady(self) -> bool:
+        """Install the Python packages on first use (asks first); False when they are missing."""
+        with slicer.util.tryWithErrorDisplay("Failed to install the required Python packages."):
+            if ensureRequirements():
+                return True
+        self.ui.statusLabel.text = ("The Python packages this module needs are not installed yet; reopen the module "
+                                    "to install them.")
+        return False
 
     def cleanup(self) -> None:
         self.removeObservers()
@@ -277,6 +302,8 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self.ui.statusLabel.text = f"Created segment '{p.tumorSegment}': draw the tumor with the effects above."
 
     def onApplyRegions(self) -> None:
+        if not self._requirementsReady():
+            return
         with slicer.util.tryWithErrorDisplay("Failed to build the peritumoral regions.", waitCursor=True):
             p = self._parameterNode
             pairs = [(p.baselineVolume, p.baselineSegmentation), (p.ontreatmentVolume, p.ontreatmentSegmentation)] \
@@ -315,6 +342,10 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._parameterNode.modelId = modelId
         with slicer.util.tryWithErrorDisplay("Failed to read the model package."):
             self.ui.modelCardTextBrowser.setHtml(self.logic.modelCardHtml(modelId))
+            views = self.logic.modelViews(modelId)  # name the inputs as the model does (e.g. CC, MLO; DCE3)
+            self._parameterNode.view1Name = views[0]
+            if len(views) > 1:
+                self._parameterNode.view2Name = views[1]
             self._buildClinicalForm(self.logic.clinicalVariables(modelId))
         self._updateGUIState()
 
@@ -378,6 +409,8 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self._cancelRequested = True
 
     def onRun(self) -> None:
+        if not self._requirementsReady():
+            return
         p = self._parameterNode
         self._cancelRequested = False
         self.ui.cancelButton.enabled = True
@@ -389,13 +422,13 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
                     result = self.logic.predictDelta(
                         p.modelId, (p.baselineVolume, p.baselineSegmentation),
                         (p.ontreatmentVolume, p.ontreatmentSegmentation), clinical=clinical,
-                        segment=p.tumorSegment, progress=self._progress)
+                        segment=p.tumorSegment, progress=self._progress, workers=guiWorkers())
                 else:
                     views = {p.view1Name: (p.view1Volume, p.view1Segmentation)}
                     if p.view2Volume and p.view2Segmentation:
                         views[p.view2Name] = (p.view2Volume, p.view2Segmentation)
                     result = self.logic.predict(p.modelId, views, clinical=clinical, segment=p.tumorSegment,
-                                                progress=self._progress)
+                                                progress=self._progress, workers=guiWorkers())
                 self._lastResult = result
                 self.ui.resultLabel.text = result.summary()
                 self.logic.showResult(result)
@@ -424,9 +457,9 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     # ----------------------------------------------------------------- sample
 
     def onLoadPhantomButton(self) -> None:
+        if not self._requirementsReady():
+            return
         with slicer.util.tryWithErrorDisplay("Failed to load the synthetic case.", waitCursor=True):
-            if not ensureRequirements():
-                return
             volumeNode, segmentationNode = self.logic.loadPhantomCase(seed=self._parameterNode.phantomSeed)
             self._parameterNode.view1Volume = volumeNode
             self._parameterNode.view1Segmentation = segmentationNode
@@ -453,7 +486,7 @@ class AxillaryPredictorLogic(ScriptedLoadableModuleLogic):
         ScriptedLoadableModuleLogic.__init__(self)
         from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
 
-        self._base = AxillaryPredictorLogicBase(slicer.mrmlScene)
+        self._base = AxillaryPredictorLogicBase(slicer.mrmlScene, userModelFolder())
 
     def __getattr__(self, name):
         base = self.__dict__.get("_base")

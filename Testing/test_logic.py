@@ -140,3 +140,47 @@ def test_parameters_regions_tables_and_report_survive_scene_save_and_reload(logi
     assert scene.GetFirstNodeByName("Report S1").GetText() == result.reportNode.GetText()
     mask = logic.segmentMask(restored_segmentation, "margin3mm", restored.GetNodeReference("view1Volume"))
     assert int(sitk.GetArrayViewFromImage(mask).sum()) > 0 and np.isfinite(result.prediction.probability)
+
+
+def test_extract_features_equals_the_engine_and_fills_a_table_node(logic):
+    from AxillaryPredictorLib.features import extract, select_regions
+    from AxillaryPredictorLib.regions import build_region_set
+
+    phantom = make_phantom("dce", seed=5, lesion=LesionSpec(diameter_mm=12))
+    volume, segmentation = logic.loadPhantomCase(phantom)
+    progress = []
+    table_node, frame = logic.extractFeatures({"DCE3": (volume, segmentation)}, margins="3",
+                                              regions=["tumor", "margin3mm"], caseId="E1",
+                                              progress=lambda f, m: progress.append(f))
+    regions = select_regions(build_region_set(phantom.tumor, "3").images, ["tumor", "margin3mm"])
+    expected = extract({"DCE3": (phantom.image, regions)}, "zeng2025-dce-delta", workers=1).features
+    assert frame.loc[0, "case_id"] == "E1" and frame.shape[1] == 1 + 2 * 851 and progress[-1] == 1.0
+    row = frame.iloc[0]
+    assert all(np.isclose(row[c], v, rtol=1e-9, equal_nan=True) for c, v in expected.items())
+    assert table_node.GetNumberOfRows() == 2 * 851 and table_node.GetName() == "Radiomics features E1"
+
+
+def test_user_model_folder_setting_view_mapping_and_registry_hash(logic, tmp_path, monkeypatch):
+    from AxillaryPredictorLib import registry
+    from AxillaryPredictorLib.registry import bundled_directory
+
+    monkeypatch.setenv("AXILLARY_PREDICTOR_MODELS", str(tmp_path / "env-folder"))
+    setting = tmp_path / "setting-folder"
+    logic.userModelFolder = str(setting)
+    document = json.loads((bundled_directory() / "demo-dce-aln.json").read_text(encoding="utf-8"))
+    document["id"] = "site-model"
+    logic.loadModelPackage(str(save_package(seal(document), tmp_path / "site.json")))
+    assert (setting / "site-model.json").is_file() and not (tmp_path / "env-folder").exists()
+    assert "site-model" in [m["id"] for m in logic.listModels()] and logic.modelViews("site-model") == ["DCE3"]
+    # a view named otherwise (e.g. by the GUI) is matched to the model's single view
+    volume, segmentation = logic.loadPhantomCase(make_phantom("dce", seed=4, lesion=LesionSpec(diameter_mm=16)))
+    result = logic.predict("site-model", {"CC": (volume, segmentation)}, clinical={"ki67": 30, "us_aln": "1"},
+                           workers=1)
+    assert 0 < result.prediction.probability < 1
+    assert result.featuresTableNode.GetNumberOfRows() == len(result.prediction.features)
+    # a bundled package that is not the one Models.json lists is refused
+    entries = registry.registry_entries(str(setting))
+    tampered = [dict(e, sha256="0" * 64) if e["id"] == "demo-dce-aln" else e for e in entries]
+    monkeypatch.setattr(registry, "registry_entries", lambda folder=None: tampered)
+    with pytest.raises(ValueError, match="is not the package the registry lists"):
+        registry.find_model("demo-dce-aln")

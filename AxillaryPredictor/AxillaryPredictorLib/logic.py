@@ -1,9 +1,11 @@
 """AxillaryPredictorLogicBase: every method of the Slicer module's Logic.
 
-``AxillaryPredictor.AxillaryPredictorLogic`` is
-``class AxillaryPredictorLogic(ScriptedLoadableModuleLogic, AxillaryPredictorLogicBase)``
-and adds nothing, so the Logic's behaviour is tested outside Slicer on the headless
-scene (``ScriptedLoadableModule`` exists only inside Slicer). Methods use Slicer's
+``AxillaryPredictor.AxillaryPredictorLogic`` (a ``ScriptedLoadableModuleLogic``) holds an
+instance of this class and forwards every method it does not define to it, adding only the
+parameter node; it does not inherit from it because ``AxillaryPredictor.py`` may import only
+Slicer, Qt, VTK, SimpleITK, numpy and the standard library at file scope (Slicer's extension
+review; a first start has no pandas/sklearn yet). So the Logic's behaviour is tested outside
+Slicer on the headless scene (``ScriptedLoadableModule`` exists only inside Slicer). Methods use Slicer's
 camelCase, take nodes and plain values, raise ``ValueError`` with a clear message on
 bad input, never open dialogs, and report progress through an optional callback
 ``progress(fraction: float, message: str)``.
@@ -23,9 +25,12 @@ SEGMENT_COLORS = {"tumor": (0.85, 0.25, 0.2), "node": (0.95, 0.8, 0.2)}
 class AxillaryPredictorLogicBase:
     """Logic methods shared by the Slicer module, the Python console and batch runs."""
 
-    def __init__(self, scene: Any | None = None) -> None:
-        """``scene``: the MRML scene to work in (default: ``slicer.mrmlScene`` inside Slicer)."""
+    def __init__(self, scene: Any | None = None, userModelFolder: str | None = None) -> None:
+        """``scene``: the MRML scene to work in (default: ``slicer.mrmlScene`` inside Slicer);
+        ``userModelFolder``: the user's model packages (default: ``$AXILLARY_PREDICTOR_MODELS``
+        or ``~/.axillary-predictor/models``; the Slicer module passes its setting)."""
         self._scene = scene
+        self.userModelFolder = userModelFolder
 
     @property
     def scene(self) -> Any:
@@ -147,15 +152,22 @@ class AxillaryPredictorLogicBase:
         """Bundled and user model packages (registry entries: id, title, status ...)."""
         from AxillaryPredictorLib.registry import registry_entries
 
-        return registry_entries()
+        return registry_entries(self.userModelFolder)
+
+    def _model(self, modelId: str) -> Any:
+        from AxillaryPredictorLib.registry import find_model
+
+        return find_model(modelId, self.userModelFolder)
+
+    def modelViews(self, modelId: str) -> list[str]:
+        """The view (or series) names a model needs, in order, e.g. ['CC', 'MLO']."""
+        return list(self._model(modelId).document["inputs"]["views"])
 
     def modelCardHtml(self, modelId: str) -> str:
         """The model card as HTML (task, training data, performance, intended use, status)."""
         import html
 
-        from AxillaryPredictorLib.registry import find_model
-
-        document = find_model(modelId).document
+        document = self._model(modelId).document
         rows = [("Title", document["title"]), ("Status", document["status"]), ("Task", document["task"]),
                 ("Modality", document["modality"]), ("Inputs", ", ".join(document["inputs"]["views"]) + " — " +
                                                      ", ".join(document["inputs"]["regions"])),
@@ -174,9 +186,7 @@ class AxillaryPredictorLogicBase:
 
     def clinicalVariables(self, modelId: str) -> list[dict]:
         """The clinical inputs a model needs (name, kind, unit, levels, range)."""
-        from AxillaryPredictorLib.registry import find_model
-
-        return [v.to_dict() for v in find_model(modelId).clinical_variables()]
+        return [v.to_dict() for v in self._model(modelId).clinical_variables()]
 
     def loadModelPackage(self, path: str, userFolder: str | None = None) -> str:
         """Verify a package (schema, SHA-256) and copy it into the user model folder; its id."""
@@ -187,6 +197,7 @@ class AxillaryPredictorLogicBase:
         from AxillaryPredictorLib.registry import user_directory
 
         package = load_package(path)
+        userFolder = userFolder or self.userModelFolder
         folder = Path(userFolder) if userFolder else user_directory()
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, folder / f"{package.id}.json")
@@ -199,14 +210,16 @@ class AxillaryPredictorLogicBase:
         -> (volume node, segmentation node)); adds a prediction table, the nomogram image
         and the report text to the scene. Returns a ``SceneResult``."""
         from AxillaryPredictorLib.predict import predict_case
-        from AxillaryPredictorLib.registry import find_model
         from AxillaryPredictorLib.scene import volume_node_to_image
         from AxillaryPredictorLib.scene_regions import tumor_mask_from_segment
 
-        package = find_model(modelId)
+        package = self._model(modelId)
         _report(progress, 0.05, "Reading the images and tumor segments")
         inputs = {}
         needsNode = "node" in package.document["inputs"]["regions"]
+        wanted = package.document["inputs"]["views"]
+        if set(views) != set(wanted) and len(views) == len(wanted):
+            views = dict(zip(wanted, views.values(), strict=True))  # the user's views, in the model's order
         for view, (volume, segmentation) in views.items():
             if volume is None or segmentation is None:
                 raise ValueError(f"View '{view}': select its image and segmentation.")
@@ -228,10 +241,9 @@ class AxillaryPredictorLogicBase:
         """Predict from a baseline and an on-treatment (volume, segmentation) pair (delta models).
         An empty on-treatment tumor segment is a complete response, not an error."""
         from AxillaryPredictorLib.predict import predict_case
-        from AxillaryPredictorLib.registry import find_model
         from AxillaryPredictorLib.scene_regions import paired_scans
 
-        package = find_model(modelId)
+        package = self._model(modelId)
         scans = paired_scans(baseline, ontreatment, segment)
         _report(progress, 0.2, "Extracting baseline and on-treatment features")
         view = package.document["inputs"]["views"][0]
@@ -241,6 +253,23 @@ class AxillaryPredictorLogicBase:
         result.addToScene(self.scene)
         _report(progress, 1.0, prediction.summary())
         return result
+
+    def extractFeatures(self, views: dict, profile: str = "zeng2025-dce-delta", segment: str = "tumor",
+                        margins: str = "3,5,10", regions: list[str] | None = None, caseId: str = "case",
+                        workers: int | None = 1, progress: ProgressCallback | None = None) -> tuple[Any, Any]:
+        """Radiomics features of every region of every view (``views``: view name -> (volume
+        node, segmentation node)); adds a table node (region, view, feature, value) to the scene.
+        Returns (table node, one-row DataFrame with case_id and the feature columns)."""
+        import pandas as pd
+
+        from AxillaryPredictorLib.scene_features import extract_from_scene
+
+        _report(progress, 0.05, "Building regions and extracting features")
+        tableNode, result = extract_from_scene(views, segment, margins=margins, regions=regions, profile=profile,
+                                               case_id=caseId, workers=workers,
+                                               table_name=f"Radiomics features {caseId}")
+        _report(progress, 1.0, f"{len(result.features)} features extracted")
+        return tableNode, pd.DataFrame([{"case_id": caseId, **result.features}])
 
     def showResult(self, result: Any) -> None:
         """Inside Slicer: show the nomogram image in the yellow slice view."""
@@ -301,6 +330,7 @@ class SceneResult:
         self.package = package
         self.prediction = prediction
         self.tableNode = None
+        self.featuresTableNode = None
         self.nomogramNode = None
         self.reportNode = None
 
@@ -323,6 +353,8 @@ class SceneResult:
             rows.append(("total points (Nomo-score)", p.total_points))
         frame = pd.DataFrame({"item": [r[0] for r in rows], "value": [str(r[1]) for r in rows]})
         self.tableNode = table_node_from_frame(scene, frame, f"Prediction {p.case_id}")
+        features = pd.DataFrame({"feature": list(p.features), "value": [float(v) for v in p.features.values()]})
+        self.featuresTableNode = table_node_from_frame(scene, features, f"Model inputs {p.case_id}")
         with tempfile.TemporaryDirectory() as folder:
             paths = write_prediction(self.package, p, folder)
             html = Path(paths["html"]).read_text(encoding="utf-8")

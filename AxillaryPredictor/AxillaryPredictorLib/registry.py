@@ -50,6 +50,11 @@ def find_model(model: str | Path, user_folder: str | Path | None = None) -> Mode
         return load_package(path)
     for entry in registry_entries(user_folder):
         if entry["id"] == str(model):
-            return load_package(entry["path"])
+            package = load_package(entry["path"])
+            if entry.get("sha256") and entry["sha256"] != package.document["sha256"]:
+                raise ValueError(f"Model '{model}': {entry['file']} is not the package the registry lists (SHA-256 "
+                                 f"{package.document['sha256'][:12]}… instead of {entry['sha256'][:12]}…); "
+                                 "reinstall the extension.")
+            return package
     ids = ", ".join(e["id"] for e in registry_entries(user_folder))
     raise ValueError(f"No model '{model}'. Available: {ids}; or give the path of a model package (.json).")
