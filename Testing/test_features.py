@@ -141,18 +141,37 @@ def test_feature_table_and_sidecar_are_written_atomically(tmp_path):
                                      "zhang2025-us"])
 def test_shared_grid_matches_whole_image_features(profile):
     """Cropping to the shared grid (with the filters' padding) keeps >= 99% of features within 1e-3
-    of the whole-image values; the pointwise filters scaled by the image maximum are the documented
-    exception (docs/extraction.md)."""
+    of the whole-image values (docs/extraction.md)."""
     phantom, regions = _case(profile)
     loaded = load_profile(profile)
     chosen = {"tumor": regions["tumor"]}
     shared = extract({"V": (phantom.image, chosen)}, loaded, workers=2)
     whole = extract({}, loaded, workers=2, prepared=[prepare_view(phantom.image, chosen, loaded, view="V",
                                                                   whole_image=True)])
-    scaled = ("square_", "squareroot_", "logarithm_", "exponential_")
-    names = [c for c in shared.features if not c.split("__")[2].startswith(scaled)]
+    names = list(shared.features)
     close = [np.isclose(shared.features[c], whole.features[c], rtol=1e-3, atol=1e-9, equal_nan=True) for c in names]
     assert np.mean(close) >= 0.99, [c for c, ok in zip(names, close, strict=True) if not ok][:10]
+
+
+def test_a_regions_features_do_not_depend_on_the_other_regions_extracted():
+    """The max-scaled pointwise images (square, square root, logarithm, exponential) are computed on the
+    whole image: a bright structure inside a wider region's box must not change the tumor's values."""
+    phantom = make_phantom("dce", seed=2, lesion=LesionSpec(diameter_mm=9))
+    image = sitk.Image(phantom.image)
+    regions = build_regions(phantom.tumor, (10,))
+    array = sitk.GetArrayFromImage(image)
+    ring = sitk.GetArrayViewFromImage(regions["margin10mm"]).astype(bool)
+    array[ring] = array.max() * 3  # the brightest voxels of the image lie in the 10 mm ring
+    bright = sitk.GetImageFromArray(array)
+    bright.CopyInformation(image)
+    profile = load_profile("he2025-dbt")
+    alone = extract({"V": (bright, {"tumor": regions["tumor"]})}, profile, workers=2).features
+    together = extract({"V": (bright, {"tumor": regions["tumor"], "margin10mm": regions["margin10mm"]})},
+                       profile, workers=2).features
+    scaled = [c for c in alone if c.split("__")[2].startswith(("square_", "squareroot_", "logarithm_",
+                                                               "exponential_"))]
+    assert len(scaled) == 4 * 93
+    assert all(np.isclose(alone[c], together[c], rtol=1e-9, atol=1e-12, equal_nan=True) for c in scaled)
 
 
 def test_cli_extract_two_views_and_profiles_listing(tmp_path, capsys):
@@ -198,3 +217,22 @@ def test_cli_views_file(tmp_path):
     assert main(["extract", "--views-file", str(tmp_path / "views.csv"), "--profile", "zhang2025-us", "--margins",
                  "3", "--regions", "tumor", "--workers", "1", "--out", str(out)]) == 0
     assert pd.read_csv(out).shape == (1, 1 + 474)
+
+
+def test_a_plain_pyradiomics_file_keeps_its_preprocessing(tmp_path):
+    """resampledPixelSpacing / normalize / interpolator in a pyradiomics 'setting' block become the
+    profile's preprocessing (and change its hash) instead of being silently dropped."""
+    body = "imageType: {Original: {}}\nfeatureClass: {firstorder: }\nsetting: {binWidth: 25%s}\n"
+    (tmp_path / "plain.yaml").write_text(body % "", encoding="utf-8")
+    (tmp_path / "resampled.yaml").write_text(body % ", resampledPixelSpacing: [2, 2, 2], normalize: true, "
+                                             "normalizeScale: 100, interpolator: sitkLinear", encoding="utf-8")
+    plain, resampled = load_profile(tmp_path / "plain.yaml"), load_profile(tmp_path / "resampled.yaml")
+    assert resampled.preprocessing["resampledPixelSpacing"] == [2, 2, 2] and resampled.preprocessing["normalize"]
+    assert resampled.preprocessing["interpolator"] == "sitkLinear" and plain.hash != resampled.hash
+    phantom, regions = _case("zeng2025-dce-delta")
+    prepared = prepare_view(phantom.image, {"tumor": regions["tumor"]}, resampled, view="V")
+    assert prepared.image.GetSpacing() == (2.0, 2.0, 2.0)
+    (tmp_path / "both.yaml").write_text(body % ", normalize: true" + "axillaryPredictor: {preprocessing: "
+                                        "{normalize: false}}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="sets normalize both in 'setting' and in 'axillaryPredictor"):
+        load_profile(tmp_path / "both.yaml")

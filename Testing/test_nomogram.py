@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from AxillaryPredictorLib.nomogram import Nomogram, NomogramPredictor
+from AxillaryPredictorLib.nomogram import Nomogram, NomogramPredictor, case_values
 
 FIXTURES = json.loads(
     (Path(__file__).parent / "fixtures" / "nomogram" / "nomogram_fixtures.json").read_text(encoding="utf-8"))
@@ -104,3 +105,179 @@ def test_axes_and_drawing(tmp_path):
     figure.savefig(path)
     assert path.stat().st_size > 5000
     assert np.isfinite(nomogram.max_total_points())
+
+
+# ------------------------------------------------------------- nomograms of model packages
+
+
+def _synthetic_cohort(n: int = 240, seed: int = 4) -> tuple[pd.DataFrame, np.ndarray]:
+    """Features on very different scales and offsets, so a nomogram that ignored the
+    package's standardization would give visibly wrong points."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 4))
+    X = pd.DataFrame({"tumor_mean": 400 + 80 * z[:, 0], "margin_entropy": 3.1 + 0.2 * z[:, 1],
+                      "tumor_volume": 1500 + 900 * z[:, 2], "node_glcm_idn": -0.4 + 0.05 * z[:, 3]})
+    lp = -0.3 + 1.2 * z[:, 0] - 0.8 * z[:, 1] + 0.5 * z[:, 2] + 0.2 * z[:, 3]
+    return X, (rng.random(n) < 1 / (1 + np.exp(-lp))).astype(int)
+
+
+def _document(X: pd.DataFrame, y: np.ndarray, kind: str = "logistic") -> dict:
+    from AxillaryPredictorLib.training import to_package, train
+
+    recipe = {"name": "t", "steps": [{"variance": {}}], "classifier": {"kind": kind}, "cv": {"folds": 3, "seed": 0}}
+    result = train(X, y, recipe)
+    return to_package(result, X, y, model_id=f"plain-{kind}", title="t", task="ALN metastasis", modality="MR",
+                      views=["V"], regions=["tumor"], profile={"name": "zeng2025-dce-delta"})
+
+
+@pytest.fixture(scope="module")
+def plain_package():
+    from AxillaryPredictorLib.model_package import load_package, seal
+
+    X, y = _synthetic_cohort()
+    document = _document(X, y)
+    assert "nomogram" not in document and document["standardization"]  # features + standardization + logistic
+    return load_package(seal(document)), X
+
+
+@pytest.mark.parametrize("axes", ["pretty", "minmax"])
+def test_plain_logistic_package_total_points_map_back_to_its_probability(plain_package, axes):
+    package, X = plain_package
+    nomogram = Nomogram.from_package(package, axes=axes)
+    assert [p.name for p in nomogram.predictors] == package.features
+    expected = package.predict_proba(X)
+    for row in (0, 7, 42, 99, 150, 239):
+        values = case_values(package, X.iloc[[row]])
+        assert values == {f: float(X[f].iloc[row]) for f in package.features}
+        total = nomogram.total_points(values)
+        assert nomogram.probability_from_points(total) == pytest.approx(expected[row], abs=1e-9)
+        assert nomogram.linear_predictor_from_points(total) == pytest.approx(
+            package.linear_predictor(X.iloc[[row]])[0], abs=1e-9)
+    # far outside the training range (extrapolated points) the mapping still holds
+    extreme = {f: float(X[f].max() + 3 * X[f].std()) for f in package.features}
+    assert nomogram.probability(extreme) == pytest.approx(package.predict_proba(pd.DataFrame([extreme]))[0], abs=1e-9)
+
+
+def test_plain_logistic_package_points_follow_the_standardized_coefficients(plain_package):
+    from AxillaryPredictorLib.model_package import r_pretty
+
+    package, X = plain_package
+    beta = dict(zip(package.features, package.document["estimator"]["coefficients"], strict=True))
+    standardization = package.document["standardization"]
+    mean = dict(zip(package.features, standardization["mean"], strict=True))
+    scale = dict(zip(package.features, standardization["scale"], strict=True))
+    nomogram = Nomogram.from_package(package)
+    sc = nomogram.points_per_lp_unit
+    base = {f: float(X[f].median()) for f in package.features}
+    spans = {}
+    for predictor in nomogram.predictors:
+        name = predictor.name
+        low, high = package.document["training_ranges"][name]
+        assert list(predictor.axis) == r_pretty(low, high, 10)  # rms default pretty() axis over the range
+        # points ∝ β·(x − mean)/scale: equal steps in z give equal steps in points, of size sc·β
+        points = [nomogram.points({**base, name: mean[name] + k * scale[name]})[name] for k in (-1.0, 0.0, 1.0, 2.5)]
+        assert np.diff(points) == pytest.approx(sc * beta[name] * np.diff([-1.0, 0.0, 1.0, 2.5]), abs=1e-9)
+        ends = [nomogram.points({**base, name: v})[name] for v in (min(predictor.axis), max(predictor.axis))]
+        assert min(ends) == pytest.approx(0.0, abs=1e-9)  # each axis starts at 0 points
+        spans[name] = max(ends)
+        assert spans[name] == pytest.approx(sc * abs(beta[name]) * (max(predictor.axis) - min(predictor.axis))
+                                            / scale[name], rel=1e-12)
+    widest = max(spans, key=spans.get)
+    assert spans[widest] == pytest.approx(100.0, abs=1e-9)  # the widest predictor spans exactly 100 points
+    assert all(span < 100.0 + 1e-9 for span in spans.values())
+    assert widest == max(package.features, key=lambda f: abs(beta[f]) * np.ptp(
+        [min(nomogram.predictors[package.features.index(f)].axis),
+         max(nomogram.predictors[package.features.index(f)].axis)]) / scale[f])
+
+
+def test_nomogram_section_with_top_level_standardization_is_applied(plain_package):
+    from AxillaryPredictorLib.model_package import ModelPackage, nomogram_axis
+
+    package, X = plain_package
+    document = dict(package.document)
+    document["nomogram"] = {"predictors": [{"name": f, "kind": "continuous", "axis": nomogram_axis(X[f])}
+                                           for f in package.features]}
+    nomogram = Nomogram.from_package(document)
+    probability = ModelPackage(document).predict_proba(X.iloc[:5])
+    for row in range(5):
+        values = {f: float(X[f].iloc[row]) for f in package.features}
+        assert nomogram.probability_from_points(nomogram.total_points(values)) == pytest.approx(probability[row],
+                                                                                                abs=1e-9)
+    # a section that leaves a model input off its axes would give wrong points: refused
+    document["nomogram"] = {"predictors": document["nomogram"]["predictors"][1:]}
+    with pytest.raises(ValueError, match=f"not on any axis: {package.features[0]}"):
+        Nomogram.from_package(document)
+    broken = {**package.document, "standardization": {"mean": [0.0], "scale": [1.0]}}
+    with pytest.raises(ValueError, match="standardization has 1 means"):
+        Nomogram.from_package(broken)
+
+
+def test_standardized_categorical_clinical_inputs():
+    """Binary and categorical clinical design columns under a top-level standardization."""
+    from AxillaryPredictorLib.model_package import ModelPackage
+
+    document = {
+        "id": "clin", "status": "demonstration", "task": "ALN metastasis",
+        "features": ["radscore", "us_aln", "subtype=HER2", "subtype=TN", "ki67"],
+        "standardization": {"mean": [0.2, 0.4, 0.25, 0.2, 30.0], "scale": [1.3, 0.49, 0.43, 0.4, 15.0]},
+        "estimator": {"type": "logistic", "intercept": -0.4, "coefficients": [1.1, 0.6, -0.5, 0.9, 0.3]},
+        "training_ranges": {"radscore": [-3.1, 2.7], "ki67": [2.0, 90.0]},
+        "clinical_variables": [
+            {"name": "us_aln", "kind": "binary", "levels": ["negative", "positive"]},
+            {"name": "subtype", "kind": "categorical", "levels": ["luminal", "HER2", "TN"]},
+            {"name": "ki67", "kind": "continuous", "unit": "%", "range": [0, 100], "label": "Ki-67"}]}
+    nomogram = Nomogram.from_package(document)
+    assert [p.name for p in nomogram.predictors] == ["radscore", "us_aln", "subtype", "ki67"]
+    assert nomogram.predictors[2].levels == ("luminal", "HER2", "TN")
+    package = ModelPackage(document)
+    for case in ({"radscore": 0.3, "us_aln": "positive", "subtype": "TN", "ki67": 35},
+                 {"radscore": -2.0, "us_aln": "negative", "subtype": "luminal", "ki67": 5},
+                 {"radscore": 1.9, "us_aln": "1", "subtype": "her2", "ki67": 80}):
+        frame = pd.DataFrame([case])
+        values = case_values(package, frame)
+        assert values["subtype"] in ("luminal", "HER2", "TN") and values["us_aln"] in ("negative", "positive")
+        assert nomogram.probability_from_points(nomogram.total_points(values)) == pytest.approx(
+            package.predict_proba(frame)[0], abs=1e-9)
+
+
+def test_locally_recalibrated_published_signature_gets_a_nomogram():
+    from AxillaryPredictorLib.model_package import ModelPackage
+    from AxillaryPredictorLib.recalibration import recalibrate
+    from AxillaryPredictorLib.registry import find_model
+
+    published = find_model("he2025-dbt-signature")
+    with pytest.raises(ValueError, match="must be recalibrated"):
+        Nomogram.from_package(published)
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame(rng.normal(5.0, 2.0, size=(300, len(published.features))), columns=published.features)
+    y = (rng.random(300) < 0.35).astype(int)
+    document = recalibrate(published, frame, y).document
+    nomogram = Nomogram.from_package(document)
+    package = ModelPackage(document)
+    probability = package.predict_proba(frame.iloc[:4])
+    for row in range(4):
+        values = case_values(package, frame.iloc[[row]])
+        assert nomogram.probability(values) == pytest.approx(probability[row], abs=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["xgboost", "linear-svm"])
+def test_non_logistic_package_is_refused_with_a_clear_error(kind):
+    X, y = _synthetic_cohort(n=120)
+    document = _document(X, y, kind)
+    with pytest.raises(ValueError, match=f"needs a logistic model .*estimator is '{kind}'"):
+        Nomogram.from_package(document)
+
+
+def test_package_without_any_axis_information_is_refused(plain_package):
+    package, _ = plain_package
+    document = {k: v for k, v in package.document.items() if k not in ("training_ranges", "standardization")}
+    with pytest.raises(ValueError, match=f"Cannot draw a nomogram axis for {package.features[0]}"):
+        Nomogram.from_package(document)
+
+
+def test_plain_package_nomogram_draws(plain_package, tmp_path):
+    package, X = plain_package
+    nomogram = Nomogram.from_package(package)
+    figure = nomogram.draw(case_values(package, X.iloc[[3]]))
+    figure.savefig(tmp_path / "plain.png")
+    assert (tmp_path / "plain.png").stat().st_size > 5000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -76,14 +77,19 @@ def test_predict_cli_writes_a_consistent_report(tmp_path):
 
         def handle_starttag(self, tag, attrs):
             if tag == "img":
-                self.images.append(dict(attrs)["src"])
+                self.images.append(dict(attrs))
 
         def handle_data(self, data):
             self.text.append(data)
 
     page = Page()
     page.feed((out / "report.html").read_text(encoding="utf-8"))
-    assert all((out / src).stat().st_size > 2000 for src in page.images) and "nomogram.png" in page.images
+    # self-contained page: every image embedded, equal to the PNG written beside it
+    for image in page.images:
+        assert image["src"].startswith("data:image/png;base64,")
+        embedded = base64.b64decode(image["src"].split(",", 1)[1])
+        assert len(embedded) > 2000 and embedded == (out / image["data-file"]).read_bytes()
+    assert "nomogram.png" in [image["data-file"] for image in page.images]
     text = " ".join(page.text)
     for element in ("DEMONSTRATION", "RadScore", "Model card", "Total points (Nomo-score)", "risk group", "c1_image",
                     "Versions and provenance"):

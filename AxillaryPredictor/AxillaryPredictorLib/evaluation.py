@@ -6,13 +6,21 @@ Conventions follow ``shared/R-CONVENTIONS.md`` (checked against R fixtures in
 - AUC: Mann–Whitney estimate, ties count ½, controls (y = 0) expected lower, never
   flipped (pROC ``roc(..., direction="<")``); DeLong variance from placement values
   (``ci.auc(method="delong")``); paired DeLong test (``roc.test(paired=TRUE)``).
+- Unpaired DeLong test (two cohorts): D = (AUC1 − AUC2)/√(V1 + V2) against a t distribution with
+  Welch–Satterthwaite df, as pROC ``roc.test(paired=FALSE, method="delong")``.
 - Youden cut-off: candidate thresholds are the midpoints between consecutive sorted
   unique scores plus ±∞; a case is positive when p ≥ t (pROC ``coords("best")``). All
-  thresholds that tie at the maximum are reported, the lowest is used.
+  thresholds that tie at the maximum (exact float equality of tp/n₁ + tn/n₀, computed as
+  pROC does) are reported, the lowest is used.
 - Hosmer–Lemeshow: type-7 decile breaks of p (duplicates dropped), groups (a, b] with the
   first closed, df = non-empty groups − 2.
 - Decision curve: thresholds k/100, k = 1..99; NB = TP/n − FP/n · pt/(1 − pt).
-- NRI/IDI: continuous (category-free) NRI and IDI as Hmisc ``improveProb``.
+- NRI/IDI: continuous (category-free) NRI and IDI as Hmisc ``improveProb``; categorical NRI
+  for risk cut-offs with Pencina et al. (2008)'s z.
+
+Degenerate inputs (see ``docs/evaluation.md``) raise ``ValueError`` with what is wrong and what
+to do, or give documented values: a z statistic whose standard error is 0 is 0 (p = 1) when
+its estimate is 0 (pROC's rule for the paired DeLong test), and an error otherwise.
 """
 
 from __future__ import annotations
@@ -36,8 +44,10 @@ def _validate(y, p, *, probabilities: bool = False, name: str = "p") -> tuple[np
     p = np.asarray(p, dtype=float).ravel()
     if y.shape != p.shape:
         raise ValueError(f"y and {name} must have the same length ({y.size} vs {p.size}).")
+    if y.size == 0:
+        raise ValueError("y is empty: give at least one event and one non-event.")
     if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError("y must be binary (0 = no event, 1 = event).")
+        raise ValueError("y must be binary (0 = no event, 1 = event); recode the outcome and drop missing values.")
     if y.min() == y.max():
         raise ValueError(f"y has a single class ({int(y[0])}): AUC and related statistics need both events and "
                          "non-events.")
@@ -47,6 +57,31 @@ def _validate(y, p, *, probabilities: bool = False, name: str = "p") -> tuple[np
     if probabilities and (p.min() < 0 or p.max() > 1):
         raise ValueError(f"{name} must be probabilities in [0, 1] (found {p.min():.3g} to {p.max():.3g}).")
     return y.astype(int), p
+
+
+def _require_two_per_class(y: np.ndarray, what: str) -> None:
+    """Sample variances (ddof=1) over events and over non-events need two of each."""
+    events = int(y.sum())
+    if events < 2 or y.size - events < 2:
+        raise ValueError(f"{what} needs at least 2 events and 2 non-events (found {events} and {y.size - events}): "
+                         "its variance uses the sample variance within each class. Use a larger cohort.")
+
+
+def _z_and_p(estimate: float, se: float, what: str, hint: str) -> tuple[float, float]:
+    """z = estimate / se with two-sided normal p; se = 0 gives z = 0, p = 1 for a zero estimate."""
+    if se > 0:
+        z = estimate / se
+        return float(z), float(2 * stats.norm.sf(abs(z)))
+    if estimate == 0:
+        return 0.0, 1.0
+    raise ValueError(f"{what} is {estimate:.6g} with a standard error of 0, so its z and p are undefined; {hint}")
+
+
+def _mean_var(x: np.ndarray) -> tuple[float, float]:
+    """Mean and sample variance, exact for constant values (no rounding noise)."""
+    if x.min() == x.max():
+        return float(x[0]), 0.0
+    return float(x.mean()), float(x.var(ddof=1))
 
 
 # --------------------------------------------------------------------------- AUC
@@ -82,7 +117,9 @@ def auc(y, p) -> float:
 
 
 def delong_variance(y, p) -> float:
+    """DeLong variance of the AUC (pROC ``var(roc)``); 0 for a constant or perfectly separating p."""
     y, p = _validate(y, p)
+    _require_two_per_class(y, "The DeLong variance")
     v10, v01 = _placements(y, p)
     return float(v10.var(ddof=1) / v10.size + v01.var(ddof=1) / v01.size)
 
@@ -120,12 +157,14 @@ class DeLongResult:
     se_diff: float = math.nan
     diff_ci: tuple[float, float] = (math.nan, math.nan)
     paired: bool = True
+    df: float = math.inf  # reference distribution of z: normal (paired) or t with this df (unpaired)
 
 
 def delong_test(y, p1, p2) -> DeLongResult:
     """Paired DeLong test of two correlated ROC curves on the same cases (Z > 0: p1 better)."""
     y, p1 = _validate(y, p1, name="p1")
     _, p2 = _validate(y, p2, name="p2")
+    _require_two_per_class(y, "The DeLong test")
     a10, a01 = _placements(y, p1)
     b10, b01 = _placements(y, p2)
     s10 = np.cov(np.vstack([a10, b10]), ddof=1)
@@ -134,22 +173,42 @@ def delong_test(y, p1, p2) -> DeLongResult:
     auc1, auc2 = float(a10.mean()), float(b10.mean())
     variance = s[0, 0] + s[1, 1] - 2 * s[0, 1]
     se = math.sqrt(variance) if variance > 0 else 0.0
-    z = (auc1 - auc2) / se if se > 0 else (0.0 if auc1 == auc2 else math.copysign(math.inf, auc1 - auc2))
-    p = 2 * stats.norm.sf(abs(z))
     diff = auc1 - auc2
-    return DeLongResult(auc1, auc2, float(z), float(p), float(s[0, 0]), float(s[1, 1]), float(s[0, 1]), se,
+    z, p = _z_and_p(diff, se, f"The AUC difference ({auc1:.6g} − {auc2:.6g})",
+                    "the placement values of both scores are constant (each score is constant or separates events "
+                    "from non-events perfectly), so DeLong's variance is 0 (pROC reports Z = ±Inf, p = 0). Report "
+                    "the two AUCs with their CIs instead, or compare with a bootstrap.")
+    return DeLongResult(auc1, auc2, z, p, float(s[0, 0]), float(s[1, 1]), float(s[0, 1]), se,
                         (diff - Z975 * se, diff + Z975 * se))
 
 
 def delong_test_unpaired(y1, p1, y2, p2) -> DeLongResult:
-    """DeLong test of two independent ROC curves (e.g. two cohorts)."""
-    auc1, auc2 = auc(y1, p1), auc(y2, p2)
-    var1, var2 = delong_variance(y1, p1), delong_variance(y2, p2)
-    se = math.sqrt(var1 + var2)
-    z = (auc1 - auc2) / se
+    """DeLong test of two independent ROC curves (e.g. two cohorts), as pROC
+    ``roc.test(paired=FALSE, method="delong")``: ``z`` holds pROC's D = (AUC1 − AUC2)/√(V1 + V2), and
+    ``p = 2·P(T > |D|)`` for T ~ t with the Welch–Satterthwaite ``df`` (V²/(V1²/(N1 − 1) + V2²/(N2 − 1)),
+    N = cohort size). The CI of the difference uses the same t quantile."""
+    y1, p1 = _validate(y1, p1, name="p1")
+    y2, p2 = _validate(y2, p2, name="p2")
+    _require_two_per_class(y1, "The unpaired DeLong test (first cohort)")
+    _require_two_per_class(y2, "The unpaired DeLong test (second cohort)")
+    a10, a01 = _placements(y1, p1)
+    b10, b01 = _placements(y2, p2)
+    auc1, auc2 = float(a10.mean()), float(b10.mean())
+    var1 = float(a10.var(ddof=1) / a10.size + a01.var(ddof=1) / a01.size)
+    var2 = float(b10.var(ddof=1) / b10.size + b01.var(ddof=1) / b01.size)
+    total = var1 + var2
+    se = math.sqrt(total)
     diff = auc1 - auc2
-    return DeLongResult(auc1, auc2, z, float(2 * stats.norm.sf(abs(z))), var1, var2, 0.0, se,
-                        (diff - Z975 * se, diff + Z975 * se), paired=False)
+    if se == 0:
+        z, p = _z_and_p(diff, se, f"The AUC difference ({auc1:.6g} − {auc2:.6g})",
+                        "both cohorts' scores are constant or separate events from non-events perfectly, so both "
+                        "DeLong variances are 0 (pROC reports D = NaN). Report the two AUCs instead.")
+        return DeLongResult(auc1, auc2, z, p, var1, var2, 0.0, 0.0, (diff, diff), paired=False, df=math.nan)
+    df = total**2 / (var1**2 / (y1.size - 1) + var2**2 / (y2.size - 1))
+    z = diff / se
+    half = stats.t.ppf(0.975, df) * se
+    return DeLongResult(auc1, auc2, float(z), float(2 * stats.t.sf(abs(z), df)), var1, var2, 0.0, se,
+                        (diff - half, diff + half), paired=False, df=float(df))
 
 
 # -------------------------------------------------------------- threshold metrics
@@ -192,7 +251,8 @@ def youden_thresholds(y, p) -> list[tuple[float, float, float]]:
     scores = np.unique(p)
     thresholds = np.concatenate([[-np.inf], (scores[:-1] + scores[1:]) / 2, [np.inf]])
     cases, controls = np.sort(p[y == 1]), np.sort(p[y == 0])
-    sensitivity = 1 - np.searchsorted(cases, thresholds, side="left") / cases.size
+    # tp / n_cases and tn / n_controls, the same float operations as pROC, so exact ties agree with R
+    sensitivity = (cases.size - np.searchsorted(cases, thresholds, side="left")) / cases.size
     specificity = np.searchsorted(controls, thresholds, side="left") / controls.size
     total = sensitivity + specificity
     best = np.flatnonzero(total == total.max())
@@ -206,9 +266,19 @@ def _f1(tp: int, fp: int, fn: int) -> float:
 def threshold_metrics(y, p, threshold: float | None = None, level: float = 0.95, *, n_boot: int = 2000,
                       seed: int = 0) -> ThresholdMetrics:
     """Sensitivity, specificity, accuracy, PPV, NPV and F1 at ``threshold`` (positive when
-    p ≥ threshold), or at the Youden-optimal threshold when none is given."""
+    p ≥ threshold), or at the Youden-optimal threshold when none is given.
+
+    A ratio whose denominator is 0 (e.g. PPV when nobody is test-positive) is NaN with a NaN CI.
+    With a constant ``p`` the Youden cut-off is undefined and a ``ValueError`` asks for an explicit
+    threshold."""
     y, p = _validate(y, p)
     tied: tuple[float, ...] = ()
+    if threshold is not None and math.isnan(threshold):
+        raise ValueError("threshold is NaN; give a number, or None for the Youden cut-off.")
+    if threshold is None and p.min() == p.max():
+        raise ValueError(f"p is constant (every value is {p[0]:.6g}), so no cut-off separates events from non-events "
+                         "and the Youden threshold is undefined (pROC's coords('best') returns -Inf and Inf). Pass "
+                         "threshold= explicitly, or check that the model's predictions are not all the same.")
     if threshold is None:
         optima = youden_thresholds(y, p)
         tied = tuple(t for t, _, _ in optima)
@@ -268,22 +338,49 @@ class CalibrationResult:
 
 
 def calibration(y, p, bins: int = 10) -> CalibrationResult:
-    """Observed vs predicted per quantile bin, calibration intercept (in the large) and slope."""
+    """Observed vs predicted per quantile bin, calibration intercept (in the large) and slope.
+
+    Raises ``ValueError`` when the slope does not exist: a constant ``p`` (logit p has no spread) or a ``p``
+    that separates events from non-events (every event's p ≥ every non-event's p, or the reverse), where
+    the maximum-likelihood slope is infinite."""
     y, p = _validate(y, p, probabilities=True)
+    if p.min() == p.max():
+        raise ValueError(f"The calibration slope needs at least two distinct predicted probabilities, but p is "
+                         f"constant (every value is {p[0]:.6g}), so the slope of y on logit(p) is undefined. Use "
+                         "calibration_bins() and brier() for such a model.")
+    events, nonevents = p[y == 1], p[y == 0]
+    if nonevents.max() <= events.min() or events.max() <= nonevents.min():
+        raise ValueError("p separates events from non-events perfectly (no overlap between their predicted "
+                         "probabilities), so the maximum-likelihood calibration slope is infinite (R's glm warns "
+                         "'fitted probabilities numerically 0 or 1'). Use calibration_bins() and brier() instead.")
     logit = _logit(p)
-    in_the_large = logistic_mle(np.ones((y.size, 1)), y, logit)
-    slope_fit = logistic_mle(np.column_stack([np.ones(y.size), logit]), y)
+    try:
+        in_the_large = logistic_mle(np.ones((y.size, 1)), y, logit)
+        slope_fit = logistic_mle(np.column_stack([np.ones(y.size), logit]), y)
+    except np.linalg.LinAlgError as error:
+        raise ValueError(f"The calibration fit of y on logit(p) failed ({error}); p is (nearly) degenerate.") from error
     a, se_a = in_the_large.beta[0], in_the_large.se[0]
     b, se_b = slope_fit.beta[1], slope_fit.se[1]
-    table = [{"n": g["n"], "mean_predicted": g["expected_events"] / g["n"], "observed": g["observed_events"] / g["n"],
-              "lower": g["lower"], "upper": g["upper"]} for g in _risk_groups(y, p, bins)]
-    return CalibrationResult(table, float(a), (a - Z975 * se_a, a + Z975 * se_a), float(b),
+    if not np.isfinite([a, se_a, b, se_b]).all():
+        raise ValueError("The calibration fit of y on logit(p) did not give finite estimates; p is (nearly) "
+                         "degenerate.")
+    return CalibrationResult(calibration_bins(y, p, bins), float(a), (a - Z975 * se_a, a + Z975 * se_a), float(b),
                              (b - Z975 * se_b, b + Z975 * se_b))
+
+
+def calibration_bins(y, p, bins: int = 10) -> list[dict[str, float]]:
+    """Observed event rate vs mean predicted probability per quantile bin (the calibration plot's points);
+    a constant ``p`` gives one bin."""
+    y, p = _validate(y, p, probabilities=True)
+    return [{"n": g["n"], "mean_predicted": g["expected_events"] / g["n"], "observed": g["observed_events"] / g["n"],
+             "lower": g["lower"], "upper": g["upper"]} for g in _risk_groups(y, p, bins)]
 
 
 def _risk_groups(y: np.ndarray, p: np.ndarray, groups: int) -> list[dict[str, float]]:
     """Groups by type-7 quantile breaks of p, (a, b] with the first closed (R's cut)."""
     breaks = np.unique(np.quantile(p, np.linspace(0, 1, groups + 1)))
+    if breaks.size == 1:  # constant p: one group (R's cut() would stop)
+        breaks = np.array([breaks[0], breaks[0]])
     index = np.clip(np.searchsorted(breaks, p, side="left") - 1, 0, None)
     index[p == breaks[0]] = 0
     table = []
@@ -310,12 +407,19 @@ def hosmer_lemeshow(y, p, groups: int = 10) -> HosmerLemeshowResult:
     """Hosmer–Lemeshow goodness of fit over deciles of predicted risk (R-CONVENTIONS)."""
     y, p = _validate(y, p, probabilities=True)
     table = _risk_groups(y, p, groups)
+    if len(table) < 3:
+        raise ValueError(f"Hosmer–Lemeshow needs at least 3 distinct risk groups (df = groups − 2), but p has too few "
+                         f"distinct values ({np.unique(p).size}) to make them. Report calibration_bins() instead.")
+    for g in table:
+        if g["expected_events"] <= 0 or g["expected_nonevents"] <= 0:
+            kind = "events (every p in it is 0)" if g["expected_events"] <= 0 else "non-events (every p in it is 1)"
+            raise ValueError(f"The Hosmer–Lemeshow group [{g['lower']:.6g}, {g['upper']:.6g}] has 0 expected {kind}, "
+                             "so its χ² term is undefined. Predicted probabilities of exactly 0 or 1 cannot be tested; "
+                             "bound them away from 0 and 1 (e.g. clip to [1e-6, 1 − 1e-6]).")
     statistic = sum((g["observed_events"] - g["expected_events"]) ** 2 / g["expected_events"]
                     + (g["observed_nonevents"] - g["expected_nonevents"]) ** 2 / g["expected_nonevents"]
                     for g in table)
     df = len(table) - 2
-    if df < 1:
-        raise ValueError("Hosmer–Lemeshow needs at least 3 distinct risk groups; p has too few distinct values.")
     return HosmerLemeshowResult(float(statistic), df, float(stats.chi2.sf(statistic, df)), table)
 
 
@@ -386,36 +490,60 @@ class NriIdiResult:
     categorical_nri: float | None = None
     categorical_nri_events: float | None = None
     categorical_nri_nonevents: float | None = None
+    categorical_nri_se: float | None = None  # Pencina et al. (2008)
+    categorical_nri_z: float | None = None
+    categorical_nri_p: float | None = None
+    cutoffs: tuple[float, ...] | None = None
 
 
 def nri_idi(y, p_old, p_new, cutoffs: tuple[float, ...] | None = None) -> NriIdiResult:
-    """Continuous NRI and IDI (Hmisc ``improveProb``); categorical NRI for risk ``cutoffs``."""
+    """Continuous NRI and IDI (Hmisc ``improveProb``); categorical NRI for risk ``cutoffs``.
+
+    Categorical NRI: risk categories are ``[-inf, c1), [c1, c2), …, [ck, inf)`` (a risk equal to a cut-off
+    belongs to the higher category, R's ``findInterval``); NRI = (P(up|event) − P(down|event)) +
+    (P(down|non-event) − P(up|non-event)) with Pencina et al. (2008)'s
+    z = NRI / √((P(up|ev) + P(down|ev))/n_ev + (P(up|ne) + P(down|ne))/n_ne).
+
+    A standard error of 0 with an estimate of 0 (e.g. identical predictions, or nobody changing category)
+    gives z = 0 and p = 1; a standard error of 0 with a non-zero estimate raises ``ValueError``."""
     y, p_old = _validate(y, p_old, probabilities=True, name="p_old")
     _, p_new = _validate(y, p_new, probabilities=True, name="p_new")
+    _require_two_per_class(y, "NRI/IDI")
     d = p_new - p_old
     events, nonevents = y == 1, y == 0
-    n_ev, n_ne = events.sum(), nonevents.sum()
-    up_ev, down_ev = (d[events] > 0).sum(), (d[events] < 0).sum()
-    up_ne, down_ne = (d[nonevents] > 0).sum(), (d[nonevents] < 0).sum()
+    n_ev, n_ne = int(events.sum()), int(nonevents.sum())
+    up_ev, down_ev = int((d[events] > 0).sum()), int((d[events] < 0).sum())
+    up_ne, down_ne = int((d[nonevents] > 0).sum()), int((d[nonevents] < 0).sum())
     nri_ev = (up_ev - down_ev) / n_ev
     nri_ne = (down_ne - up_ne) / n_ne
     nri = nri_ev + nri_ne
     v_ev = (up_ev + down_ev) / n_ev**2 - (up_ev - down_ev) ** 2 / n_ev**3
     v_ne = (up_ne + down_ne) / n_ne**2 - (up_ne - down_ne) ** 2 / n_ne**3
-    nri_se = math.sqrt(v_ev + v_ne)
-    idi = d[events].mean() - d[nonevents].mean()
-    idi_se = math.sqrt(d[events].var(ddof=1) / n_ev + d[nonevents].var(ddof=1) / n_ne)
-    nri_z, idi_z = nri / nri_se, idi / idi_se
-    categorical = (None, None, None)
-    if cutoffs:
-        edges = np.concatenate([[-np.inf], np.sort(cutoffs), [np.inf]])
-        old_cat = np.searchsorted(edges, p_old, side="right")
-        new_cat = np.searchsorted(edges, p_new, side="right")
-        moved = new_cat - old_cat
-        cat_ev = ((moved[events] > 0).sum() - (moved[events] < 0).sum()) / n_ev
-        cat_ne = ((moved[nonevents] < 0).sum() - (moved[nonevents] > 0).sum()) / n_ne
-        categorical = (float(cat_ev + cat_ne), float(cat_ev), float(cat_ne))
-    return NriIdiResult(float(nri), float(nri_z), float(2 * stats.norm.sf(abs(nri_z))), float(idi), float(idi_z),
-                        float(2 * stats.norm.sf(abs(idi_z))), float(nri_ev), float(nri_ne), nri_se, idi_se,
-                        (nri - Z975 * nri_se, nri + Z975 * nri_se), (idi - Z975 * idi_se, idi + Z975 * idi_se),
+    nri_se = math.sqrt(max(v_ev + v_ne, 0.0))
+    mean_ev, var_ev = _mean_var(d[events])
+    mean_ne, var_ne = _mean_var(d[nonevents])
+    idi = mean_ev - mean_ne
+    idi_se = math.sqrt(var_ev / n_ev + var_ne / n_ne)
+    nri_z, nri_p = _z_and_p(nri, nri_se, "The continuous NRI",
+                            "every event moved the same way and every non-event moved the same way, so Hmisc's "
+                            "variance estimate is 0 (Hmisc reports z = ±Inf). Use more cases or a bootstrap CI.")
+    idi_z, idi_p = _z_and_p(idi, idi_se, "The IDI",
+                            "p_new − p_old is constant within events and within non-events (e.g. both models are "
+                            "constant), so its variance is 0. Check the models' predictions.")
+    categorical: tuple = (None,) * 7
+    if cutoffs is not None and len(cutoffs) > 0:
+        cuts = np.sort(np.asarray(cutoffs, dtype=float).ravel())
+        if not np.isfinite(cuts).all() or cuts.min() <= 0 or cuts.max() >= 1 or np.unique(cuts).size != cuts.size:
+            raise ValueError(f"Risk cut-offs must be distinct numbers strictly between 0 and 1 (got {list(cutoffs)}).")
+        moved = np.searchsorted(cuts, p_new, side="right") - np.searchsorted(cuts, p_old, side="right")
+        cat_up_ev, cat_down_ev = (moved[events] > 0).sum() / n_ev, (moved[events] < 0).sum() / n_ev
+        cat_up_ne, cat_down_ne = (moved[nonevents] > 0).sum() / n_ne, (moved[nonevents] < 0).sum() / n_ne
+        cat_ev, cat_ne = cat_up_ev - cat_down_ev, cat_down_ne - cat_up_ne
+        cat_nri = cat_ev + cat_ne
+        cat_se = math.sqrt((cat_up_ev + cat_down_ev) / n_ev + (cat_up_ne + cat_down_ne) / n_ne)
+        cat_z, cat_p = _z_and_p(cat_nri, cat_se, "The categorical NRI", "nobody changed risk category.")
+        categorical = (float(cat_nri), float(cat_ev), float(cat_ne), cat_se, cat_z, cat_p,
+                       tuple(float(c) for c in cuts))
+    return NriIdiResult(float(nri), nri_z, nri_p, float(idi), idi_z, idi_p, float(nri_ev), float(nri_ne), nri_se,
+                        idi_se, (nri - Z975 * nri_se, nri + Z975 * nri_se), (idi - Z975 * idi_se, idi + Z975 * idi_se),
                         *categorical)

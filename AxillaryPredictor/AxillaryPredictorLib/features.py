@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from AxillaryPredictorLib.preprocessing import PreparedView, describe, prepare_view
+from AxillaryPredictorLib.preprocessing import MAX_SCALED, PreparedView, describe, prepare_view
 from AxillaryPredictorLib.profiles import Profile, load_profile, quiet_radiomics
 
 ENGINES = ("shared", "pyradiomics")
@@ -135,8 +135,13 @@ def _image_type_task(prepared: PreparedView, boxes: dict[str, np.ndarray], image
     results: dict[str, dict[str, float]] = {name: {} for name in boxes}
     generator = getattr(imageoperations, f"get{image_type}Image")
     produced = False
-    for filtered, image_type_name, kwargs in generator(prepared.image, union, **arguments):
+    scaled = image_type in MAX_SCALED and prepared.whole is not None
+    source = prepared.whole if scaled else prepared.image
+    for filtered, image_type_name, kwargs in generator(source, union, **arguments):
         produced = True
+        if scaled:  # filtered on the whole image, then cropped to the shared grid (same lattice)
+            filtered = sitk.Resample(filtered, prepared.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0.0,
+                                     filtered.GetPixelID())
         for name, box in boxes.items():
             results[name].update(_region_features(filtered, prepared.regions[name], box, image_type_name, kwargs,
                                                   enabled))
@@ -231,13 +236,27 @@ def _run_reference(prepared_views: list[PreparedView], profile: Profile,
                    ) -> tuple[dict[tuple[str, str], dict[str, float]], list[str]]:
     settings = profile.settings
     extractor = profile.extractor()
+    scaled = {kind: options for kind, options in profile.image_types.items() if kind in MAX_SCALED}
     values: dict[tuple[str, str], dict[str, float]] = {}
     warnings: list[str] = []
     for prepared in prepared_views:
         boxes, notes = _check_regions(prepared, settings)
         warnings += notes
+        if scaled and prepared.whole is not None:
+            # as the engine: these image types are computed by pyradiomics on the whole image
+            extractor = profile.extractor()
+            whole_extractor = profile.extractor()
+            for kind in scaled:
+                extractor.enabledImagetypes.pop(kind, None)
+            whole_extractor.enabledImagetypes = dict(scaled)
+            whole_extractor.enabledFeatures = {k: v for k, v in whole_extractor.enabledFeatures.items()
+                                               if not k.startswith("shape")}
         for name in boxes:
-            result = extractor.execute(prepared.image, prepared.regions[name])
+            result = dict(extractor.execute(prepared.image, prepared.regions[name]))
+            if scaled and prepared.whole is not None:
+                mask = sitk.Resample(prepared.regions[name], prepared.whole, sitk.Transform(),
+                                     sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+                result.update(whole_extractor.execute(prepared.whole, mask))
             values[(prepared.view, name)] = {k: float(v) for k, v in result.items()
                                              if not k.startswith("diagnostics_")}
     return values, warnings

@@ -25,7 +25,7 @@ package's own linear predictor.
 from __future__ import annotations
 
 import math
-import textwrap
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,7 +176,8 @@ class Nomogram:
         rows.append({"name": "Total Points", "ticks": [round(t, 6) for t in total_ticks],
                      "positions": [float(t) for t in total_ticks], "scale": "total"})
         lp_lo, lp_hi = self.linear_predictor_from_points(0), self.linear_predictor_from_points(top)
-        lp_ticks = [float(v) for v in np.arange(math.ceil(lp_lo), math.floor(lp_hi) + 1)]
+        lp_step = 1.0 if lp_hi - lp_lo <= 12 else _nice_step((lp_hi - lp_lo) / 10)
+        lp_ticks = [float(v) for v in np.arange(math.ceil(lp_lo / lp_step) * lp_step, lp_hi + 1e-9, lp_step)]
         rows.append({"name": "Linear Predictor", "ticks": lp_ticks,
                      "positions": [(v - self.lp_at_zero_points) * self._scale for v in lp_ticks], "scale": "total"})
         shown = [q for q in probability_ticks if 0 <= self.points_for_probability(q) <= top]
@@ -219,7 +220,10 @@ class Nomogram:
                 below = isinstance(tick, str) and rank % 2 == 1
                 ax.text(x, row_index + (0.12 if below else -0.18), _tick_label(tick), ha="center",
                         va="top" if below else "bottom", fontsize=7)
-            ax.text(-0.05 * self.max_points, row_index, row["name"], ha="right", va="center", fontsize=9)
+            name = row["name"]
+            short = len(name) <= 30
+            ax.text(-0.05 * self.max_points, row_index, name if short else "\n".join(_wrap_label(name, 32)),
+                    ha="right", va="center", fontsize=9 if short else 7)
             marker = None
             if values is not None and row.get("predictor") in patient_points:
                 marker = patient_points[row["predictor"]]
@@ -241,40 +245,221 @@ class Nomogram:
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def from_package(cls, package: Any) -> Nomogram:
+    def from_package(cls, package: Any, *, axes: str = "pretty") -> Nomogram:
         """Nomogram of a logistic model package (``ModelPackage`` or its JSON dict).
 
         Reads ``estimator`` (type ``logistic``: ``intercept`` and ``coefficients`` aligned
-        with the package's ``features``) and ``nomogram.predictors``: per predictor its
-        ``name``, ``kind``, ``axis`` (continuous) or ``levels`` with the design column of
-        each non-reference level (``level_columns``), ``label`` and ``unit``.
+        with the package's ``features``), the optional top-level ``standardization``
+        (``mean``/``scale`` aligned with ``features``: always applied) and the predictors:
+
+        - from the ``nomogram.predictors`` section when present: per predictor its ``name``,
+          ``kind``, ``axis`` (continuous, optional ``column``) or ``levels`` with the design
+          column of each non-reference level (``level_columns``), ``label`` and ``unit``;
+        - otherwise one axis per model input (see ``package_predictors``): continuous inputs
+          over their ``training_ranges`` — ``axes="pretty"`` (rms default, ``pretty(range, 10)``)
+          or ``axes="minmax"`` — and clinical variables over their levels.
+
+        The predictors must account for every model input, so that the nomogram's linear
+        predictor equals the package's; ValueError otherwise, and for non-logistic models.
         """
         document = package.document if hasattr(package, "document") else package
         estimator = document.get("estimator", {})
         if estimator.get("type") != "logistic":
-            raise ValueError("A nomogram needs a logistic model; this package's estimator is "
-                             f"{estimator.get('type')!r}.")
-        spec = document.get("nomogram")
-        if not spec or not spec.get("predictors"):
-            raise ValueError("This model package has no nomogram section (nomogram.predictors).")
+            raise ValueError("A nomogram needs a logistic model (points are shares of its linear predictor); this "
+                             f"package's estimator is {estimator.get('type')!r}.")
+        if document.get("status") == "published-needs-recalibration":
+            raise ValueError(f"Model '{document.get('id')}' must be recalibrated on local cases before its nomogram "
+                             "can be drawn (its intercept/standardization were not published).")
+        features = [str(f) for f in document.get("features", [])]
         raw = estimator["coefficients"]
-        coefficients = dict(raw) if isinstance(raw, dict) else dict(zip(document["features"], raw, strict=True))
+        if isinstance(raw, dict):
+            coefficients = {str(k): float(v) for k, v in raw.items()}
+        else:
+            if len(raw) != len(features):
+                raise ValueError(f"The package has {len(features)} features but {len(raw)} coefficients.")
+            coefficients = {f: float(c) for f, c in zip(features, raw, strict=True)}
+        means, scales = _standardization(document, features if document.get("standardization") else list(coefficients))
+        spec = package_predictors(document, axes=axes)
+        used = [c for item in spec for c in _item_columns(item)]
+        unknown = [c for c in used if c not in coefficients]
+        if unknown:
+            raise ValueError(f"The nomogram refers to column(s) {', '.join(unknown)} that are not model inputs "
+                             f"({', '.join(coefficients)}).")
+        twice = sorted({c for c in used if used.count(c) > 1})
+        uncovered = [c for c in coefficients if c not in used and coefficients[c] != 0.0]
+        if twice or uncovered:
+            raise ValueError("The nomogram's predictors must use every model input exactly once, or its points would "
+                             "not add up to the model's linear predictor: "
+                             + "; ".join(part for part in (f"used twice: {', '.join(twice)}" if twice else "",
+                                                           f"not on any axis: {', '.join(uncovered)}" if uncovered
+                                                           else "") if part) + ".")
         predictors = []
-        for item in spec["predictors"]:
+        for item in spec:
+            label, unit = item.get("label"), item.get("unit")
             if item.get("kind", "continuous") == "categorical":
                 columns = item.get("level_columns", {})
-                effects = tuple(float(coefficients[columns[level]]) if level in columns else 0.0
-                                for level in item["levels"])
+                design = sorted(set(columns.values()))
+
+                def effect(level: str, columns=columns, design=design) -> float:
+                    # Σ over the predictor's design columns of β·(indicator − mean)/scale
+                    return float(sum(coefficients[c] * ((1.0 if columns.get(level) == c else 0.0) - means[c])
+                                     / scales[c] for c in design))
+
                 predictors.append(NomogramPredictor(item["name"], "categorical", levels=tuple(item["levels"]),
-                                                    level_effects=effects, label=item.get("label"),
-                                                    unit=item.get("unit")))
+                                                    level_effects=tuple(effect(lv) for lv in item["levels"]),
+                                                    label=label, unit=unit))
             else:
                 column = item.get("column", item["name"])
-                predictors.append(NomogramPredictor(item["name"], "continuous", float(coefficients[column]),
-                                                    tuple(float(v) for v in item["axis"]), label=item.get("label"),
-                                                    unit=item.get("unit")))
-        return cls(float(estimator["intercept"]), tuple(predictors),
-                   outcome_label=spec.get("outcome_label", "Probability"))
+                predictors.append(NomogramPredictor(item["name"], "continuous", coefficients[column],
+                                                    tuple(float(v) for v in item["axis"]), label=label, unit=unit,
+                                                    mean=means[column], scale=scales[column]))
+        outcome = (document.get("nomogram") or {}).get("outcome_label") or (
+            f"Probability of {document['task']}" if document.get("task") else "Probability")
+        return cls(float(estimator["intercept"]), tuple(predictors), outcome_label=outcome)
+
+
+def _standardization(document: Mapping[str, Any], features: list[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """Per model input its standardization mean and scale (0 and 1 when the package has none)."""
+    spec = document.get("standardization")
+    if not spec:
+        return dict.fromkeys(features, 0.0), dict.fromkeys(features, 1.0)
+    mean, scale = list(spec.get("mean", [])), list(spec.get("scale", []))
+    if len(mean) != len(features) or len(scale) != len(features):
+        raise ValueError(f"The package's standardization has {len(mean)} means and {len(scale)} scales for "
+                         f"{len(features)} model inputs: the nomogram cannot apply it.")
+    bad = [f for f, m, s in zip(features, mean, scale, strict=True)
+           if not (math.isfinite(float(m)) and math.isfinite(float(s)) and float(s) > 0)]
+    if bad:
+        raise ValueError(f"The package's standardization is unusable (scale must be positive) for: {', '.join(bad)}.")
+    return ({f: float(m) for f, m in zip(features, mean, strict=True)},
+            {f: float(s) for f, s in zip(features, scale, strict=True)})
+
+
+def _item_columns(item: Mapping[str, Any]) -> list[str]:
+    if item.get("kind", "continuous") == "categorical":
+        return list(dict.fromkeys(item.get("level_columns", {}).values()))
+    return [item.get("column", item["name"])]
+
+
+FALLBACK_SDS = 3.0  # axis mean ± 3 SD for a standardized input without a training range
+
+
+def package_predictors(document: Mapping[str, Any], *, axes: str = "pretty") -> list[dict[str, Any]]:
+    """The nomogram predictors of a package, in the format of its ``nomogram.predictors``
+    section: that section when present, else one per model input (in ``features`` order).
+
+    Continuous inputs span their ``training_ranges`` (pretty or min/max, ``axes``); without
+    one, a clinical variable's declared range, or — for a standardized input, such as a
+    locally recalibrated published signature — its mean ± 3 SD. Binary and categorical
+    clinical variables get their levels; ordinal ones their codes 0…k−1.
+    """
+    from AxillaryPredictorLib.model_package import r_pretty
+
+    if axes not in ("pretty", "minmax"):
+        raise ValueError(f"axes must be 'pretty' (rms default) or 'minmax', not {axes!r}.")
+    section = document.get("nomogram")
+    if section and section.get("predictors"):
+        return [dict(item) for item in section["predictors"]]
+    features = [str(f) for f in document.get("features", [])]
+    ranges = document.get("training_ranges") or {}
+    standardization = document.get("standardization") or {}
+    variables = {}
+    for variable in document.get("clinical_variables") or []:
+        kind = variable.get("kind", "continuous")
+        levels = list(variable.get("levels") or [])
+        columns = [f"{variable['name']}={lv}" for lv in levels[1:]] if kind == "categorical" else [variable["name"]]
+        for column in columns:
+            variables[column] = variable
+
+    def axis(low: float, high: float) -> list[float]:
+        if axes == "minmax" and low != high:
+            return [low, high]
+        return r_pretty(low, high, 10)
+
+    predictors: list[dict[str, Any]] = []
+    done: set[str] = set()
+    missing = []
+    for index, column in enumerate(features):
+        variable = variables.get(column)
+        if variable is not None:
+            name, kind = variable["name"], variable.get("kind", "continuous")
+            label, unit = variable.get("label") or name, variable.get("unit")
+            levels = list(variable.get("levels") or [])
+            if name in done:
+                continue
+            done.add(name)
+            if kind == "binary":
+                predictors.append({"name": name, "kind": "categorical", "levels": levels,
+                                   "level_columns": {levels[1]: column}, "label": label, "unit": unit})
+                continue
+            if kind == "categorical":
+                predictors.append({"name": name, "kind": "categorical", "levels": levels,
+                                   "level_columns": {lv: f"{name}={lv}" for lv in levels[1:] if f"{name}={lv}" in
+                                                     features}, "label": label, "unit": unit})
+                continue
+            if kind == "ordinal":
+                predictors.append({"name": name, "kind": "continuous", "column": column,
+                                   "axis": [float(i) for i in range(len(levels))],
+                                   "label": f"{label} ({'/'.join(levels)})"})
+                continue
+            span = ranges.get(column) or variable.get("range")
+            item = {"name": name, "kind": "continuous", "column": column, "label": label, "unit": unit}
+        else:
+            span = ranges.get(column)
+            item = {"name": column, "kind": "continuous", "label": column}
+        if not span and standardization.get("mean") and len(standardization["mean"]) == len(features):
+            mean, sd = float(standardization["mean"][index]), float(standardization["scale"][index])
+            span = [mean - FALLBACK_SDS * sd, mean + FALLBACK_SDS * sd]
+        if not span:
+            missing.append(column)
+            continue
+        predictors.append({**item, "axis": axis(float(min(span)), float(max(span)))})
+    if missing:
+        raise ValueError(f"Cannot draw a nomogram axis for {', '.join(missing)}: the package has no training range "
+                         "(training_ranges), no declared clinical range and no standardization for it.")
+    return predictors
+
+
+def case_values(package: Any, frame: Any) -> dict[str, Any]:
+    """The value of each nomogram predictor for the first case of ``frame`` (raw feature
+    and clinical columns, as given to ``predict_proba``): numbers for continuous axes (the
+    derived scores computed, missing inputs filled as the package fills them), levels for
+    categorical ones."""
+    import pandas as pd
+
+    from AxillaryPredictorLib.clinical import ClinicalVariable
+    from AxillaryPredictorLib.model_package import ModelPackage
+
+    package = package if hasattr(package, "document") else ModelPackage(package)
+    document = package.document
+    raw = pd.DataFrame([dict(frame)]) if isinstance(frame, Mapping) else frame
+    encoded = package.with_derived(package.encode_clinical(raw))
+    fills = dict(zip(package.features, (document.get("imputation") or {}).get("values", []), strict=False))
+    variables = {v["name"]: ClinicalVariable.from_dict(v) for v in document.get("clinical_variables") or []}
+    values: dict[str, Any] = {}
+    for item in package_predictors(document):
+        name = item["name"]
+        if item.get("kind", "continuous") == "categorical":
+            variable = variables.get(name)
+            if variable is not None and name in raw.columns:
+                code = variable.encode(raw[name].iloc[0])
+                if variable.kind in ("binary", "ordinal"):
+                    values[name] = variable.levels[int(code[name])]
+                else:
+                    active = [lv for lv in variable.levels[1:] if code.get(f"{name}={lv}") == 1.0]
+                    values[name] = active[0] if active else variable.levels[0]
+            else:
+                columns = item.get("level_columns", {})
+                active = [lv for lv, c in columns.items() if float(encoded[c].iloc[0]) == 1.0]
+                values[name] = active[0] if active else next(
+                    (lv for lv in item["levels"] if lv not in columns), item["levels"][0])
+        else:
+            column = item.get("column", name)
+            value = float(encoded[column].iloc[0])
+            if math.isnan(value) and column in fills:
+                value = float(fills[column])
+            values[name] = value
+    return values
 
 
 def _nice_step(raw: float) -> float:
@@ -285,6 +470,28 @@ def _nice_step(raw: float) -> float:
         if factor * magnitude >= raw:
             return factor * magnitude
     return 10 * magnitude
+
+
+def _wrap_label(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` characters, broken after ``_``, ``-`` or spaces when possible
+    (radiomics feature names have no spaces)."""
+    tokens = [t for t in re.split(r"(?<=[_\-\s])", text) if t]
+    lines: list[str] = []
+    current = ""
+    for token in tokens:
+        while len(token) > width:  # a single token longer than a line: hard break
+            if current:
+                lines.append(current)
+                current = ""
+            lines.append(token[:width])
+            token = token[width:]
+        if len(current) + len(token) > width and current:
+            lines.append(current)
+            current = ""
+        current += token
+    if current:
+        lines.append(current)
+    return [line.strip() for line in lines] or [text]
 
 
 def _tick_label(tick: Any) -> str:

@@ -135,44 +135,28 @@ def predict_case(package: ModelPackage, views: Mapping[str, tuple[sitk.Image, si
     derived_frame = package.with_derived(package.encode_clinical(frame))
     prediction.derived = {d["name"]: float(derived_frame[d["name"]].iloc[0])
                           for d in package.document.get("derived", [])}
-    if package.document.get("nomogram"):
-        from AxillaryPredictorLib.nomogram import Nomogram
+    if package.document["estimator"]["type"] == "logistic":
+        from AxillaryPredictorLib.nomogram import Nomogram, case_values
 
-        nomogram = Nomogram.from_package(package)
-        values = nomogram_values(package, derived_frame, clinical)
-        prediction.nomogram_values = values
-        prediction.predictor_points = nomogram.points(values)
-        prediction.total_points = nomogram.total_points(values)
-        if abs(nomogram.probability_from_points(prediction.total_points) - probability) > 0.005:
-            warnings.append("The nomogram's probability differs from the model's by more than 0.5 points.")
-    return prediction
-
-
-def nomogram_values(package: ModelPackage, derived_frame: pd.DataFrame, clinical: Mapping[str, Any]) -> dict:
-    """The value of each nomogram predictor for one case (levels for categorical ones)."""
-    variables = {v.name: v for v in package.clinical_variables()}
-    values = {}
-    for predictor in package.document["nomogram"]["predictors"]:
-        name = predictor["name"]
-        if predictor["kind"] == "categorical":
-            variable = variables[name]
-            encoded = variable.encode(clinical.get(name))
-            if variable.kind == "binary":
-                values[name] = variable.levels[int(encoded[name])]
-            else:
-                active = [lv for lv in variable.levels[1:] if encoded.get(f"{name}={lv}") == 1.0]
-                values[name] = active[0] if active else variable.levels[0]
+        try:
+            nomogram = Nomogram.from_package(package)
+        except ValueError as error:
+            warnings.append(f"No nomogram for this model: {error}")
         else:
-            column = predictor.get("column", name)
-            values[name] = float(derived_frame[column].iloc[0])
-    return values
+            values = case_values(package, frame)
+            prediction.nomogram_values = values
+            prediction.predictor_points = nomogram.points(values)
+            prediction.total_points = nomogram.total_points(values)
+            if abs(nomogram.probability_from_points(prediction.total_points) - probability) > 0.005:
+                warnings.append("The nomogram's probability differs from the model's by more than 0.5 points.")
+    return prediction
 
 
 def write_prediction(package: ModelPackage, prediction: Prediction, out_dir: str | Path,
                      inputs: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """report.html, report.pdf, nomogram.png and prediction.json in ``out_dir``."""
     from AxillaryPredictorLib.io import write_text_atomic
-    from AxillaryPredictorLib.report import CaseReport, write_report
+    from AxillaryPredictorLib.report import CaseReport, key_feature_rows, radscore_with_values, write_report
 
     document = package.document
     card = {"model": f"{document['title']} ({document['id']} v{document['version']})", "status": document["status"],
@@ -182,21 +166,19 @@ def write_prediction(package: ModelPackage, prediction: Prediction, out_dir: str
             "intended use": document["intended_use"]}
     if document.get("citation"):
         card["citation"] = document["citation"]
-    key_features = []
-    for derived in document.get("derived", []):
-        for feature, coefficient in zip(derived["features"], derived["coefficients"], strict=True):
-            key_features.append({"name": feature, "value": prediction.features.get(feature, math.nan),
-                                 "coefficient": coefficient})
+    frame = pd.DataFrame([{**prediction.features, **prediction.clinical}])
+    key_features = key_feature_rows(package, frame) if document["estimator"]["type"] == "logistic" else []
     report = CaseReport(
         case_id=prediction.case_id, probability=prediction.probability, risk_group=prediction.risk_group,
         threshold=prediction.threshold, task=document["task"], model_id=document["id"], model_card=card,
         inputs={**(inputs or {}), **{f"clinical: {k}": v for k, v in prediction.clinical.items()},
                 **{f"score: {k}": round(v, 4) for k, v in prediction.derived.items()}},
         key_features=key_features[:20], radscore_formula=document.get("radscore_formula"),
+        radscore_values=radscore_with_values(package, frame) if key_features else None,
         predictor_points=prediction.predictor_points, total_points=prediction.total_points,
         nomogram=None, nomogram_values=prediction.nomogram_values, images=prediction.images,
         warnings=prediction.warnings, versions=prediction.versions)
-    if document.get("nomogram"):
+    if prediction.total_points is not None:
         from AxillaryPredictorLib.nomogram import Nomogram
 
         report.nomogram = Nomogram.from_package(package)

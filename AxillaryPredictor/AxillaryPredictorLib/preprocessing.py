@@ -37,6 +37,15 @@ class PreparedView:
     regions: dict[str, sitk.Image]
     padding_voxels: tuple[int, ...]
     notes: list[str] = field(default_factory=list)
+    #: the whole image resampled on the same lattice, for the filters that scale by the image's
+    #: maximum (``MAX_SCALED``); None when the profile has none of them
+    whole: sitk.Image | None = None
+
+
+#: pyradiomics' pointwise filters that rescale by max|I| of the image they are given: computed
+#: on the whole (resampled) image, so a region's values do not depend on the crop or on which
+#: other regions share the grid.
+MAX_SCALED = ("Square", "SquareRoot", "Logarithm", "Exponential")
 
 
 def padding_mm(profile: Profile, spacing: float) -> float:
@@ -121,13 +130,22 @@ def prepare_view(image: sitk.Image, regions: dict[str, sitk.Image], profile: Pro
     grid = _shared_grid(image, union, spacing, pad_mm, planar)
     interpolator = getattr(sitk, pre.get("interpolator", "sitkBSpline"))
     shared = sitk.Resample(image, grid, sitk.Transform(), interpolator, 0.0, sitk.sitkFloat32)
+    whole = None
+    if any(kind in profile.image_types for kind in MAX_SCALED):
+        if whole_image:
+            whole = shared
+        else:
+            everything = np.ones(union.shape, bool)
+            whole = sitk.Resample(image, _shared_grid(image, everything, spacing, 0.0, planar), sitk.Transform(),
+                                  interpolator, 0.0, sitk.sitkFloat32)
+            notes.append("square/square-root/logarithm/exponential images computed on the whole resampled image")
     shared_regions = {name: sitk.Resample(sitk.Cast(mask != 0, sitk.sitkUInt8), grid, sitk.Transform(),
                                           sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
                       for name, mask in regions.items()}
     pad_voxels = tuple(math.ceil(pad_mm / s) for s in grid.GetSpacing())
     notes.append(f"shared grid {grid.GetSize()} at {tuple(round(s, 3) for s in grid.GetSpacing())} mm, "
                  f"padding {pad_mm:g} mm")
-    return PreparedView(view, shared, shared_regions, pad_voxels, notes)
+    return PreparedView(view, shared, shared_regions, pad_voxels, notes, whole)
 
 
 def _shared_grid(image: sitk.Image, union: np.ndarray, spacing: list[float], pad_mm: float,

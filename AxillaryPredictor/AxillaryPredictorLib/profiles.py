@@ -109,6 +109,36 @@ class Profile:
         return {"name": self.name, "version": self.version, "sha256": self.hash, "source": self.source}
 
 
+#: pyradiomics settings that are preprocessing here: a plain pyradiomics file's values move
+#: to the ``axillaryPredictor.preprocessing`` block (and so into the profile hash).
+PREPROCESSING_SETTINGS = ("resampledPixelSpacing", "normalize", "normalizeScale", "removeOutliers", "interpolator")
+INTERPOLATORS = ("sitkNearestNeighbor", "sitkLinear", "sitkBSpline", "sitkGaussian", "sitkLabelGaussian",
+                 "sitkHammingWindowedSinc", "sitkCosineWindowedSinc", "sitkWelchWindowedSinc",
+                 "sitkLanczosWindowedSinc", "sitkBlackmanWindowedSinc")
+
+
+def _moved_settings(document: dict, declared: dict, path: Path) -> dict[str, Any]:
+    """Take the preprocessing settings out of a pyradiomics ``setting`` block (see above)."""
+    settings = document.get("setting") or {}
+    moved = {key: settings.pop(key) for key in PREPROCESSING_SETTINGS if key in settings}
+    conflicts = [k for k, v in moved.items() if k in declared and declared[k] != v]
+    if conflicts:
+        raise ValueError(f"The profile {path} sets {', '.join(conflicts)} both in 'setting' and in "
+                         f"'{HEADER_KEY}: preprocessing' with different values; keep one.")
+    if isinstance(moved.get("interpolator"), int):  # pyradiomics also accepts SimpleITK's enum values
+        import SimpleITK as sitk
+
+        candidates = [*(f"sitkBSpline{order}" for order in range(1, 6)), *INTERPOLATORS]
+        names = {getattr(sitk, n): n for n in candidates if isinstance(getattr(sitk, n, None), int)}
+        if moved["interpolator"] not in names:
+            raise ValueError(f"The profile {path}: unknown interpolator {moved['interpolator']}; use a name such as "
+                             "sitkBSpline.")
+        moved["interpolator"] = names[moved["interpolator"]]
+    if moved.get("resampledPixelSpacing") is not None and not any(moved["resampledPixelSpacing"]):
+        moved["resampledPixelSpacing"] = None  # pyradiomics: [0, 0, 0] = keep the spacing
+    return moved
+
+
 def load_profile(name_or_path: str | Path) -> Profile:
     """A shipped profile by name, or a user's YAML file (pyradiomics format, with an
     optional ``axillaryPredictor`` block)."""
@@ -127,7 +157,8 @@ def load_profile(name_or_path: str | Path) -> Profile:
     if not isinstance(document, dict):
         raise ValueError(f"The profile {path} must be a YAML mapping (pyradiomics parameter file).")
     header = document.pop(HEADER_KEY, None) or {}
-    preprocessing = {**DEFAULT_PREPROCESSING, **(header.get("preprocessing") or {})}
+    preprocessing = {**DEFAULT_PREPROCESSING, **_moved_settings(document, header.get("preprocessing") or {}, path),
+                     **(header.get("preprocessing") or {})}
     profile = Profile(name=str(header.get("name", path.stem)), version=int(header.get("version", 1)),
                       modality=str(header.get("modality", "")), description=str(header.get("description", "")),
                       preprocessing=preprocessing, params=document, source=path.name)
