@@ -277,3 +277,25 @@ def test_regions_can_go_to_a_separate_segmentation_node(headless):
     logic.buildRegions(segmentation, "tumor", volume, "3", targetSegmentationNode=target)
     assert logic.segmentNames(segmentation) == ["tumor"]
     assert logic.segmentNames(target) == ["tumor_margin3mm", "margin3mm"]
+
+
+def test_cli_refuses_a_mask_on_another_grid_unless_a_tolerance_allows_resampling(tmp_path, capsys):
+    from AxillaryPredictorLib.cli import main
+
+    phantom = make_phantom("dce", seed=3)
+    files = phantom.write(tmp_path, "c")
+    coarse = sitk.Resample(phantom.tumor, [int(s * 0.7) for s in phantom.tumor.GetSize()], sitk.Transform(),
+                           sitk.sitkNearestNeighbor, phantom.tumor.GetOrigin(),
+                           [s / 0.7 for s in phantom.tumor.GetSpacing()], phantom.tumor.GetDirection(), 0,
+                           sitk.sitkUInt8)
+    sitk.WriteImage(coarse, str(tmp_path / "coarse.nrrd"))
+    before = (tmp_path / "coarse.nrrd").read_bytes()
+    assert main(["regions", "--image", str(files["image"]), "--mask", str(tmp_path / "coarse.nrrd"), "--margins",
+                 "3", "--out", str(tmp_path / "refused")]) == 2
+    error = capsys.readouterr().err
+    assert "mask coarse.nrrd and the image are on different grids (size" in error and "--tolerance MM" in error
+    assert not (tmp_path / "refused").exists() and (tmp_path / "coarse.nrrd").read_bytes() == before
+    assert main(["regions", "--image", str(files["image"]), "--mask", str(tmp_path / "coarse.nrrd"), "--margins",
+                 "3", "--tolerance", "2", "--out", str(tmp_path / "resampled")]) == 0
+    tumor = sitk.ReadImage(str(tmp_path / "resampled" / "tumor.nrrd"))
+    assert tumor.GetSize() == phantom.image.GetSize()

@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw", action="store_true", help="also write baseline__ and ontreatment__ raw features")
     parser.add_argument("--workers", type=int, help="processes (default: number of cores)")
     parser.add_argument("--out", required=True, help="output CSV (diagnostics in <out>.json)")
+    parser.add_argument("--tolerance", type=float, help="allow a mask on a slightly different grid than its image "
+                        "(mm): it is resampled onto the image with nearest neighbour (default: refuse)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from AxillaryPredictorLib.regions_cli import case_id_from
 
     images = {t: read_image(getattr(args, f"{t}_image")) for t in ("baseline", "ontreatment")}
-    masks = {t: read_mask(getattr(args, f"{t}_mask"), label=args.label, segment=args.segment, reference=images[t])
+    masks = {t: read_mask(getattr(args, f"{t}_mask"), label=args.label, segment=args.segment, reference=images[t],
+                          tolerance=args.tolerance)
              for t in images}
     case_id = args.case_id or case_id_from(args.baseline_image)
     result = extract_delta((images["baseline"], masks["baseline"]), (images["ontreatment"], masks["ontreatment"]),

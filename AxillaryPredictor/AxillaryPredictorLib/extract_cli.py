@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=("shared", "pyradiomics"), default="shared")
     parser.add_argument("--workers", type=int, help="processes (default: number of cores)")
     parser.add_argument("--out", required=True, help="features CSV; provenance goes to <out>.json")
+    parser.add_argument("--tolerance", type=float, help="allow a mask on a slightly different grid than its image "
+                        "(mm): it is resampled onto the image with nearest neighbour (default: refuse)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     views, warnings = {}, []
     for view, image_path, mask_path in zip(names, args.image, args.mask, strict=True):
         image = read_image(image_path, phase=args.phase)
-        mask = read_mask(mask_path, label=args.label, segment=args.segment, reference=image)
+        mask = read_mask(mask_path, label=args.label, segment=args.segment, reference=image,
+                         tolerance=args.tolerance)
         region_set = build_region_set(mask, args.margins)
         warnings += region_set.warnings
         views[view] = (image, select_regions(region_set.images, wanted))

@@ -112,8 +112,11 @@ def segment_names(path: str | Path) -> dict[str, tuple[int, int]]:
 
 
 def read_mask(path: str | Path, *, label: int | None = None, segment: str | None = None,
-              reference: sitk.Image | None = None) -> sitk.Image:
-    """A UInt8 0/1 mask from a labelmap, a ``.seg.nrrd`` or a DICOM SEG file (see module docstring)."""
+              reference: sitk.Image | None = None, tolerance: float | None = None) -> sitk.Image:
+    """A UInt8 0/1 mask from a labelmap, a ``.seg.nrrd`` or a DICOM SEG file (see module docstring).
+
+    With ``reference``, a labelmap must be on the image's grid: a ValueError names the
+    difference, unless ``tolerance`` (mm) allows nearest-neighbour resampling onto it."""
     from AxillaryPredictorLib.dicom_seg import is_dicom_seg, read_dicom_seg
 
     path = Path(path)
@@ -153,6 +156,10 @@ def read_mask(path: str | Path, *, label: int | None = None, segment: str | None
         if label not in values:
             raise ValueError(f"Label {label} is not in {path.name}; labels present: {', '.join(map(str, values))}.")
         mask = sitk.Cast(sitk.Equal(image, label), sitk.sitkUInt8)
+    if reference is not None:
+        from AxillaryPredictorLib.regions import match_grid
+
+        mask = match_grid(mask, reference, f"mask {path.name}", tolerance, against="image")
     return mask
 
 

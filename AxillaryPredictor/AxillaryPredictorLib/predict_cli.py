@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--case-id", help="case ID shown in the report (default: the image file's stem)")
     parser.add_argument("--workers", type=int, help="processes for extraction (default: cores)")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--tolerance", type=float, help="allow a mask on a slightly different grid than its image "
+                        "(mm): it is resampled onto the image with nearest neighbour (default: refuse)")
 
 
 def parse_clinical(items: list[str]) -> dict[str, str]:
@@ -52,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
         scans = []
         for image_path, mask_path in paths.values():
             image = read_image(image_path)
-            scans.append((image, read_mask(mask_path, label=args.label, segment=args.segment, reference=image)))
+            scans.append((image, read_mask(mask_path, label=args.label, segment=args.segment, reference=image,
+                                           tolerance=args.tolerance)))
         case_id = args.case_id or case_id_from(paths["baseline"][0])
         prediction = predict_case(package, pairs={model_views[0]: (scans[0], scans[1])}, clinical=clinical,
                                   case_id=case_id, workers=args.workers)
@@ -66,9 +69,10 @@ def run(args: argparse.Namespace) -> int:
         nodes = args.node_mask + [None] * (len(args.image) - len(args.node_mask))
         for view, image_path, mask_path, node_path in zip(names, args.image, args.mask, nodes, strict=True):
             image = read_image(image_path)
-            scans = [image, read_mask(mask_path, label=args.label, segment=args.segment, reference=image)]
+            scans = [image, read_mask(mask_path, label=args.label, segment=args.segment, reference=image,
+                                      tolerance=args.tolerance)]
             if node_path:
-                scans.append(read_mask(node_path, reference=image))
+                scans.append(read_mask(node_path, reference=image, tolerance=args.tolerance))
             views[view] = tuple(scans)
         case_id = args.case_id or case_id_from(args.image[0])
         prediction = predict_case(package, views, clinical=clinical, case_id=case_id, workers=args.workers)

@@ -67,6 +67,10 @@ def recalibrate(package: ModelPackage, frame: pd.DataFrame, y, *, slope: bool = 
         values = ModelPackage(document).encode_clinical(fit_frame)
         x = np.column_stack([values[f].to_numpy(float) for f in document["features"]])
         document["standardization"] = {"mean": x.mean(axis=0).tolist(), "scale": x.std(axis=0).tolist()}
+    local = ModelPackage(document).with_derived(ModelPackage(document).encode_clinical(fit_frame))
+    document["training_ranges"] = {**document.get("training_ranges", {}),  # out-of-range checks, nomogram axes
+                                   **{f: [float(local[f].min()), float(local[f].max())] for f in document["features"]
+                                      if f in local.columns}}
     lp = _linear_predictor(document, fit_frame)
     if slope:
         result = logistic_mle(np.column_stack([np.ones(lp.size), lp]), y[fit_index])

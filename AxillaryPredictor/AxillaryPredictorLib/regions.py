@@ -113,7 +113,8 @@ def describe_grid_difference(a: sitk.Image, b: sitk.Image, tolerance: float = 1e
     return None
 
 
-def match_grid(mask: sitk.Image, reference: sitk.Image, role: str, tolerance: float | None = None) -> sitk.Image:
+def match_grid(mask: sitk.Image, reference: sitk.Image, role: str, tolerance: float | None = None,
+               against: str = "tumor mask") -> sitk.Image:
     """``mask`` on ``reference``'s grid: unchanged when the grids agree; resampled with
     nearest neighbour when they differ and ``tolerance`` (mm) allows it (as pyradiomics'
     ``correctMask``); otherwise a ValueError naming the difference."""
@@ -121,12 +122,13 @@ def match_grid(mask: sitk.Image, reference: sitk.Image, role: str, tolerance: fl
     if difference is None:
         return mask
     if tolerance is None:
-        raise ValueError(f"The {role} and the tumor mask are on different grids ({difference}). Resample one onto "
-                         "the other, or pass a tolerance to resample the mask with nearest neighbour.")
+        raise ValueError(f"The {role} and the {against} are on different grids ({difference}). Use a mask drawn on "
+                         "this image, or allow resampling the mask with nearest neighbour (tolerance in mm; "
+                         "CLI: --tolerance MM).")
     bounds_reference = _physical_bounds(reference)
     bounds_mask = _physical_bounds(mask)
     if np.any(np.abs(bounds_reference - bounds_mask) > tolerance + max(reference.GetSpacing())):
-        raise ValueError(f"The {role} does not cover the same physical region as the tumor mask ({difference}); "
+        raise ValueError(f"The {role} does not cover the same physical region as the {against} ({difference}); "
                          f"the difference exceeds the tolerance of {tolerance} mm.")
     return sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
 

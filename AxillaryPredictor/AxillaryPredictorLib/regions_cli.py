@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-mask", help="lymph node ROI mask, passed through as region 'node'")
     parser.add_argument("--case-id", help="case ID (default: the image file's stem)")
     parser.add_argument("--out", required=True, help="output folder for <region>.nrrd and regions.json")
+    parser.add_argument("--tolerance", type=float, help="allow a mask on a slightly different grid than its image "
+                        "(mm): it is resampled onto the image with nearest neighbour (default: refuse)")
 
 
 def case_id_from(path: str | Path) -> str:
@@ -36,9 +38,10 @@ def run(args: argparse.Namespace) -> int:
     from AxillaryPredictorLib.regions import build_region_set, tissue_mask
 
     image = read_image(args.image)
-    mask = read_mask(args.mask, label=args.label, segment=args.segment, reference=image)
+    mask = read_mask(args.mask, label=args.label, segment=args.segment, reference=image,
+                     tolerance=args.tolerance)
     allowed = tissue_mask(image, args.exclude_below) if args.exclude_below is not None else None
-    node = read_mask(args.node_mask, reference=image) if args.node_mask else None
+    node = read_mask(args.node_mask, reference=image, tolerance=args.tolerance) if args.node_mask else None
     if allowed is not None:
         from AxillaryPredictorLib.regions import match_grid
 

@@ -140,7 +140,11 @@ class MRMRSelector(_Selector):
 class LassoSelector(_Selector):
     """L1 logistic regression on standardized features with the penalty chosen by
     stratified CV (``rule="min"``: best mean AUC; ``"1se"``: the strongest penalty within
-    one standard error). C = 1/(n·λ) maps to glmnet's λ (R-CONVENTIONS)."""
+    one standard error). λ is glmnet's (C = 1/(n·λ), R-CONVENTIONS), but the solver is
+    liblinear, which also penalizes the intercept: coefficients agree with glmnet only to about
+    1e-5 (saga matches it to 1e-8 but is far slower on thousands of features). The selector's
+    job is the support, which these differences do not change in practice; the final model's
+    coefficients come from the classifier fitted after selection."""
 
     def __init__(self, cv: int = 5, rule: str = "min", n_cs: int = 20, random_state: int = 0, max_features=None):
         self.cv = cv
