@@ -136,6 +136,21 @@ def export_estimator(estimator: BaseEstimator) -> dict[str, Any]:
     raise ValueError(f"Cannot export a {type(estimator).__name__} to a model package.")
 
 
+def export_stacked(fusion: PostFusionClassifier) -> dict[str, Any]:
+    """The package JSON of a fitted post-fusion stack: each member's selected features,
+    standardization and estimator (and fill values when it imputes), then the meta-model."""
+    members = []
+    for name, (_, member) in fusion.members_.items():
+        features, standardization, estimator = split_pipeline(member)
+        entry = {"name": name, "features": features, "estimator": export_estimator(estimator)}
+        if standardization:
+            entry["standardization"] = standardization
+        if pipeline_imputation(member):
+            raise ValueError("Imputation inside post-fusion members cannot be exported yet; impute before training.")
+        members.append(entry)
+    return {"type": "stacked", "members": members, "meta": export_estimator(fusion.meta_)}
+
+
 def split_pipeline(pipeline: Any) -> tuple[list[str], dict | None, BaseEstimator]:
     """(selected feature names, standardization, final estimator) of a fitted pipeline of
     selectors -> StandardScaler -> classifier."""

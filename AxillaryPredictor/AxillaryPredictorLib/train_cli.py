@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "their values")
     parser.add_argument("--reader2", action="append", default=[],
                         help="second reader's feature table(s), for ICC-filtering recipes")
+    parser.add_argument("--groups", choices=("view", "region"), help="split the radiomics columns into groups by view "
+                        "or region: one RadScore per group in combined models, one model per group in post-fusion "
+                        "recipes (e.g. liu2025: CC and MLO fused by an SVM)")
     parser.add_argument("--folds", type=int, help="CV folds (default: the recipe's)")
     parser.add_argument("--seed", type=int, help="CV seed (default: the recipe's)")
     parser.add_argument("--id", default="user-model", help="model id")
@@ -124,8 +127,14 @@ def run(args: argparse.Namespace) -> int:
             recipe = {**recipe, "combined": {"selection": "none"}}
             print(f"note: recipe '{recipe['name']}' has no combined model; RadScore + {args.clinical_vars} are "
                   "combined in one logistic model with every given variable kept.")
+    groups = None
+    if args.groups:
+        part = 1 if args.groups == "view" else 0
+        groups = {}
+        for column in cohort.features.columns:
+            groups.setdefault(split_column(column)[part], []).append(column)
     result = train(cohort.features, cohort.y, recipe, clinical=clinical, reliability=reliability, folds=args.folds,
-                   seed=args.seed)
+                   seed=args.seed, score_groups=groups)
     profile = load_profile(args.profile)
     columns = list(cohort.features.columns)
     views = sorted({split_column(c)[1] for c in columns})

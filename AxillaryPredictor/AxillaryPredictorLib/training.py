@@ -28,6 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from AxillaryPredictorLib import selection
 from AxillaryPredictorLib.classifiers import (
     export_estimator,
+    export_stacked,
     make_classifier,
     pipeline_imputation,
     radscore_formula,
@@ -146,6 +147,11 @@ def train(features: pd.DataFrame, y: pd.Series, recipe: dict[str, Any], *, clini
                          f"recipe '{recipe.get('name')}' does not impute. Add '- impute: {{strategy: median}}' as its "
                          "first step (fitted inside each CV fold), or remove those features/cases.")
     template = build_pipeline(recipe, reliability)
+    if recipe.get("fusion") and score_groups:  # without groups the recipe is its single-modality chain
+        if clinical is not None and len(clinical.columns):
+            raise ValueError("Post-fusion with clinical variables is not supported yet: fuse the radiomics groups, "
+                             "or use a combined recipe for RadScore + clinical factors.")
+        return _train_fusion(features, y, recipe, template, folds, seed, score_groups)
     combined_spec = recipe.get("combined") if (clinical is not None and len(clinical.columns)) or score_groups \
         else None
     groups = score_groups or {"radscore": list(features.columns)}
@@ -175,6 +181,29 @@ def train(features: pd.DataFrame, y: pd.Series, recipe: dict[str, Any], *, clini
         return result
     final = clone(template).fit(features, y)
     return TrainingResult(final, oof, float(roc_auc_score(y, oof)), fold_aucs, split_pipeline(final)[0])
+
+
+def _train_fusion(features: pd.DataFrame, y: np.ndarray, recipe: dict[str, Any], template: Pipeline, folds: int,
+                  seed: int, score_groups: dict[str, list[str]] | None) -> TrainingResult:
+    """Post-fusion (Liu et al.): one chain per group of columns (e.g. per view), stacked by a
+    meta-classifier on their out-of-fold probabilities; the whole stack is refitted in each CV fold."""
+    from AxillaryPredictorLib.classifiers import PostFusionClassifier
+
+    if len(score_groups) < 2:
+        raise ValueError(f"Recipe '{recipe['name']}' fuses single-modality models: give at least two groups of "
+                         "feature columns (CLI: --groups view or --groups region).")
+    spec = dict(recipe["fusion"])
+    model = PostFusionClassifier({name: (columns, template) for name, columns in score_groups.items()},
+                                 meta=spec.get("meta", "linear-svm"), cv=int(spec.get("cv", 5)), random_state=seed)
+    oof = np.zeros(len(y))
+    fold_aucs = []
+    for train_index, test_index in StratifiedKFold(folds, shuffle=True, random_state=seed).split(features, y):
+        fitted = clone(model).fit(features.iloc[train_index], y[train_index])
+        oof[test_index] = fitted.predict_proba(features.iloc[test_index])[:, 1]
+        fold_aucs.append(float(roc_auc_score(y[test_index], oof[test_index])))
+    final = clone(model).fit(features, y)
+    selected = [name for _, member in final.members_.values() for name in split_pipeline(member)[0]]
+    return TrainingResult(final, oof, float(roc_auc_score(y, oof)), fold_aucs, selected)
 
 
 def _combined_design(pipelines: dict[str, Pipeline], groups: dict[str, list[str]], features: pd.DataFrame,
@@ -215,19 +244,25 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
     from AxillaryPredictorLib.model_package import build_date, nomogram_axis
 
     y = np.asarray(y, int)
-    names, standardization, final = split_pipeline(result.pipeline)
-    estimator = export_estimator(final)
+    if not isinstance(result.pipeline, Pipeline):  # post-fusion stack
+        names, standardization, estimator = [], None, export_stacked(result.pipeline)
+    else:
+        names, standardization, final = split_pipeline(result.pipeline)
+        estimator = export_estimator(final)
     document: dict[str, Any] = {
         "format": "axillary-predictor-model-package", "format_version": 1, "id": model_id, "version": "1.0.0",
         "title": title, "description": description, "task": task, "modality": modality, "status": status,
         "inputs": {"views": views, "regions": regions, "profile": profile, "timepoints": timepoints or [],
                    "margins_mm": margins_mm or [], "delta_mode": delta_mode},
         "intended_use": intended_use or "Research use only. Not a medical device.",
-        "training_ranges": {n: [float(features[n].min()), float(features[n].max())] for n in names},
+        "training_ranges": {n: [float(features[n].min()), float(features[n].max())]
+                            for n in (names or result.features)},
     }
     if result.combined is None:
-        document.update(features=names, standardization=standardization, estimator=estimator)
-        imputation = pipeline_imputation(result.pipeline)
+        document.update(features=names, estimator=estimator)
+        if standardization:
+            document["standardization"] = standardization
+        imputation = pipeline_imputation(result.pipeline) if isinstance(result.pipeline, Pipeline) else None
         if imputation:
             document["imputation"] = imputation
         in_sample = result.pipeline.predict_proba(features)[:, 1]
