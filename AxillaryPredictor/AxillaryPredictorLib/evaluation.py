@@ -59,6 +59,13 @@ def _validate(y, p, *, probabilities: bool = False, name: str = "p") -> tuple[np
     return y.astype(int), p
 
 
+def validate_predictions(y, p, *, probabilities: bool = False, name: str = "p") -> tuple[np.ndarray, np.ndarray]:
+    """``(y, p)`` as arrays, or ``ValueError`` for what every statistic here refuses: lengths that differ,
+    an empty or non-binary ``y``, a single class in ``y``, NaN or infinite ``p``, and (``probabilities``)
+    values outside [0, 1]."""
+    return _validate(y, p, probabilities=probabilities, name=name)
+
+
 def _require_two_per_class(y: np.ndarray, what: str) -> None:
     """Sample variances (ddof=1) over events and over non-events need two of each."""
     events = int(y.sum())

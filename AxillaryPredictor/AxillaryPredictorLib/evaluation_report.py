@@ -10,12 +10,20 @@ clinical impact) and ``index.html``.
 
 The cut-off of each model is the Youden threshold on the first cohort (name it
 ``training``), applied unchanged to the others, as the studies do.
+
+A statistic that cannot be computed for one model (a constant model has no Youden cut-off,
+calibration slope or Hosmer–Lemeshow test; a model with missing predictions has nothing) does
+not stop the report: its cells are empty (NaN) and the ``problems`` column of that row says
+what went wrong, and the other models are reported as usual. The DeLong and NRI/IDI tables
+have a ``problem`` column in the same way.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,49 +43,98 @@ class EvaluationReport:
     thresholds: dict[str, float] = field(default_factory=dict)
 
 
+def _attempt(problems: list[str], label: str, function: Callable, *args, **kwargs):
+    """``function(*args, **kwargs)``, or None with ``label: message`` added to ``problems`` on ValueError."""
+    try:
+        return function(*args, **kwargs)
+    except ValueError as error:
+        problems.append(f"{label}: {error}")
+        return None
+
+
+NAN_CI = (math.nan, math.nan)
+
+
+def _fields(result: Any, **columns: str) -> dict[str, Any]:
+    """``{column: result.attribute}``, NaN everywhere when the statistic failed (``result`` is None)."""
+    return {column: math.nan if result is None else getattr(result, attribute) for column, attribute in columns.items()}
+
+
 def evaluate_cohorts(cohorts: dict[str, pd.DataFrame], outcome: str, models: list[str]) -> EvaluationReport:
     """Statistics of every model on every cohort (see module docstring)."""
     if not cohorts:
         raise ValueError("Give at least one cohort.")
+    if not models:
+        raise ValueError("Give at least one model (a column of predicted probabilities).")
     for name, frame in cohorts.items():
         missing = [c for c in [outcome, *models] if c not in frame.columns]
         if missing:
             raise ValueError(f"Cohort '{name}' lacks the column(s) {', '.join(missing)}; "
                              f"columns present: {', '.join(map(str, frame.columns))}.")
     first = next(iter(cohorts))
-    thresholds = {m: E.threshold_metrics(cohorts[first][outcome], cohorts[first][m], n_boot=200).threshold
-                  for m in models}
+    thresholds, threshold_problems = {}, {}
+    for m in models:
+        problems: list[str] = []
+        metrics = _attempt(problems, f"Youden cut-off on '{first}'", E.threshold_metrics, cohorts[first][outcome],
+                           cohorts[first][m].to_numpy(dtype=float), n_boot=200)
+        thresholds[m] = metrics.threshold if metrics is not None else math.nan
+        threshold_problems[m] = problems
     rows, delong_rows, nri_rows, curves = [], [], [], {}
     for cohort, frame in cohorts.items():
         y = frame[outcome].to_numpy()
         curves[cohort] = {}
         for model in models:
-            p = frame[model].to_numpy(dtype=float)
-            auc = E.auc_ci(y, p)
-            metrics = E.threshold_metrics(y, p, thresholds[model])
-            hl = E.hosmer_lemeshow(y, p)
-            calibration = E.calibration(y, p)
-            rows.append({
-                "cohort": cohort, "model": model, "n": int(y.size), "events": int(y.sum()),
-                "auc": auc.auc, "auc_lower": auc.lower, "auc_upper": auc.upper,
-                "threshold": metrics.threshold, "sensitivity": metrics.sensitivity,
-                "sensitivity_ci": metrics.sensitivity_ci, "specificity": metrics.specificity,
-                "specificity_ci": metrics.specificity_ci, "accuracy": metrics.accuracy, "ppv": metrics.ppv,
-                "npv": metrics.npv, "f1": metrics.f1, "brier": E.brier(y, p), "hl_statistic": hl.statistic,
-                "hl_df": hl.df, "hl_p": hl.p, "calibration_intercept": calibration.intercept,
-                "calibration_slope": calibration.slope})
-            curves[cohort][model] = {"roc": _roc_points(y, p), "calibration": calibration.bins,
-                                     "dca": E.decision_curve(y, p), "impact": E.clinical_impact(y, p)}
+            rows.append(_model_row(cohort, model, y, frame[model].to_numpy(dtype=float), thresholds[model],
+                                   threshold_problems[model], curves[cohort]))
         for i, a in enumerate(models):
             for b in models[i + 1:]:
-                test = E.delong_test(y, frame[a], frame[b])
-                delong_rows.append({"cohort": cohort, "model_1": a, "model_2": b, "auc_1": test.auc1,
-                                    "auc_2": test.auc2, "z": test.z, "p": test.p})
+                problems = []
+                test = _attempt(problems, "DeLong test", E.delong_test, y, frame[a].to_numpy(dtype=float),
+                                frame[b].to_numpy(dtype=float))
+                delong_rows.append({"cohort": cohort, "model_1": a, "model_2": b,
+                                    **_fields(test, auc_1="auc1", auc_2="auc2", z="z", p="p"),
+                                    "problem": "; ".join(problems)})
             if i > 0:
-                result = E.nri_idi(y, frame[models[0]], frame[a])
-                nri_rows.append({"cohort": cohort, "reference": models[0], "model": a, "nri": result.nri,
-                                 "nri_p": result.nri_p, "idi": result.idi, "idi_p": result.idi_p})
+                problems = []
+                result = _attempt(problems, "NRI/IDI", E.nri_idi, y, frame[models[0]].to_numpy(dtype=float),
+                                  frame[a].to_numpy(dtype=float))
+                nri_rows.append({"cohort": cohort, "reference": models[0], "model": a,
+                                 **_fields(result, nri="nri", nri_p="nri_p", idi="idi", idi_p="idi_p"),
+                                 "problem": "; ".join(problems)})
     return EvaluationReport(pd.DataFrame(rows), pd.DataFrame(delong_rows), pd.DataFrame(nri_rows), curves, thresholds)
+
+
+def _model_row(cohort: str, model: str, y: np.ndarray, p: np.ndarray, threshold: float, threshold_problems: list[str],
+               curves: dict[str, Any]) -> dict[str, Any]:
+    """One row of the model table; statistics that fail are NaN and explained in ``problems``."""
+    problems = list(threshold_problems)
+    auc = metrics = brier = hl = calibration = None
+    if _attempt(problems, "data", E.validate_predictions, y, p) is not None:
+        auc = _attempt(problems, "AUC", E.auc_ci, y, p)
+        if not math.isnan(threshold):
+            metrics = _attempt(problems, "threshold metrics", E.threshold_metrics, y, p, threshold)
+        brier = _attempt(problems, "Brier score", E.brier, y, p)
+        hl = _attempt(problems, "Hosmer–Lemeshow", E.hosmer_lemeshow, y, p)
+        calibration = _attempt(problems, "calibration", E.calibration, y, p)
+        curve_problems: list[str] = []
+        bins = _attempt(curve_problems, "calibration bins", E.calibration_bins, y, p)
+        dca = _attempt(curve_problems, "decision curve", E.decision_curve, y, p)
+        impact = _attempt(curve_problems, "clinical impact", E.clinical_impact, y, p)
+        if dca is not None and impact is not None:  # the curves exist even for a constant model
+            curves[model] = {"roc": _roc_points(y, p), "calibration": bins or [], "dca": dca, "impact": impact}
+        else:
+            problems.append("plots: left out, its curves could not be computed")
+    row = {"cohort": cohort, "model": model, "n": int(y.size), "events": int(np.nansum(y)),
+           **_fields(auc, auc="auc", auc_lower="lower", auc_upper="upper"), "threshold": threshold}
+    for name in ("sensitivity", "specificity", "accuracy", "ppv", "npv", "f1"):
+        row[name] = getattr(metrics, name) if metrics else math.nan
+        if name in ("sensitivity", "specificity"):
+            row[f"{name}_ci"] = getattr(metrics, f"{name}_ci") if metrics else NAN_CI
+    row["brier"] = brier if brier is not None else math.nan
+    row.update(_fields(hl, hl_statistic="statistic", hl_df="df", hl_p="p"))
+    row.update(_fields(calibration, calibration_intercept="intercept", calibration_slope="slope"))
+    row["problems"] = "; ".join(problems)
+    return row
 
 
 def _roc_points(y: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
@@ -97,6 +154,12 @@ def _bootstrap_band(y: np.ndarray, p: np.ndarray, grid: np.ndarray, n_boot: int 
         points = _roc_points(y[sample], p[sample])
         curves.append(np.interp(grid, points["fpr"][::-1], points["tpr"][::-1]))
     return np.quantile(np.array(curves), [0.025, 0.975], axis=0)
+
+
+def _no_curves(ax, cohort: str) -> None:
+    ax.text(0.5, 0.5, f"no model could be evaluated on {cohort}\n(see the problems column)", ha="center",
+            va="center", transform=ax.transAxes)
+    ax.set_axis_off()
 
 
 def _save(figure, path: Path) -> Path:
@@ -121,6 +184,9 @@ def write_plots(report: EvaluationReport, cohorts: dict[str, pd.DataFrame], outc
     figure, axes = figure_for("roc")
     for ax, cohort in zip(axes, names, strict=True):
         y = cohorts[cohort][outcome].to_numpy()
+        if not report.curves[cohort]:
+            _no_curves(ax, cohort)
+            continue
         for model, curve in report.curves[cohort].items():
             row = report.table[(report.table.cohort == cohort) & (report.table.model == model)].iloc[0]
             ax.plot(curve["roc"]["fpr"], curve["roc"]["tpr"],
@@ -144,6 +210,9 @@ def write_plots(report: EvaluationReport, cohorts: dict[str, pd.DataFrame], outc
 
     figure, axes = figure_for("dca")
     for ax, cohort in zip(axes, names, strict=True):
+        if not report.curves[cohort]:
+            _no_curves(ax, cohort)
+            continue
         first = None
         for model, curve in report.curves[cohort].items():
             dca = curve["dca"]
@@ -158,6 +227,9 @@ def write_plots(report: EvaluationReport, cohorts: dict[str, pd.DataFrame], outc
 
     figure, axes = figure_for("impact")
     for ax, cohort in zip(axes, names, strict=True):
+        if not report.curves[cohort]:
+            _no_curves(ax, cohort)
+            continue
         model, curve = next(iter(report.curves[cohort].items()))
         impact = curve["impact"]
         ax.plot(impact.thresholds, impact.high_risk, color="#d62728", label="number high risk")
@@ -177,7 +249,7 @@ def write_evaluation_report(report: EvaluationReport, cohorts: dict[str, pd.Data
     paths = write_plots(report, cohorts, outcome, out_dir)
     table = report.table.copy()
     for column in ("sensitivity_ci", "specificity_ci"):
-        table[column] = table[column].map(lambda ci: f"{ci[0]:.3f}-{ci[1]:.3f}")
+        table[column] = table[column].map(lambda ci: f"{ci[0]:.3f}-{ci[1]:.3f}" if np.isfinite(ci).all() else "")
     table.to_csv(out_dir / "models.csv", index=False)
     report.delong.to_csv(out_dir / "delong.csv", index=False)
     report.nri_idi.to_csv(out_dir / "nri_idi.csv", index=False)
@@ -189,9 +261,10 @@ def write_evaluation_report(report: EvaluationReport, cohorts: dict[str, pd.Data
                 dca_rows.append({"cohort": cohort, "model": model, "threshold": t, "net_benefit": dca.net_benefit[i],
                                  "treat_all": dca.treat_all[i], "treat_none": 0.0})
     pd.DataFrame(dca_rows).to_csv(out_dir / "decision_curve.csv", index=False)
-    (out_dir / "models.json").write_text(json.dumps({
+    (out_dir / "models.json").write_text(json.dumps(_json_safe({
         "models": report.table.to_dict(orient="records"), "delong": report.delong.to_dict(orient="records"),
-        "nri_idi": report.nri_idi.to_dict(orient="records"), "thresholds": report.thresholds}, indent=2, default=float))
+        "nri_idi": report.nri_idi.to_dict(orient="records"), "thresholds": report.thresholds}), indent=2,
+        allow_nan=False))
     paths["html"] = out_dir / "index.html"
     paths["html"].write_text(_html(table, report, paths), encoding="utf-8")
     return paths
@@ -211,6 +284,22 @@ def _html(table: pd.DataFrame, report: EvaluationReport, paths: dict[str, Path])
             "Hosmer–Lemeshow over deciles; statistics match R (pROC, Hmisc).</p>"
             f"<h2>Models</h2>{frame_html(table, 'models')}<h2>DeLong tests</h2>{frame_html(report.delong, 'delong')}"
             f"<h2>NRI and IDI</h2>{frame_html(report.nri_idi, 'nri_idi')}<h2>Plots</h2>{images}</body></html>")
+
+
+def _json_safe(value: Any) -> Any:
+    """Plain JSON: NaN as null, ±inf as the strings "inf" / "-inf", numpy scalars as Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+    return value
 
 
 def as_dict(result: Any) -> dict:
