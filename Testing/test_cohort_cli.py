@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from AxillaryPredictorLib.cli import main
 from AxillaryPredictorLib.phantoms import LesionSpec, make_pair, make_phantom
@@ -70,3 +71,24 @@ def test_cohort_delta_needs_and_uses_both_timepoints(tmp_path):
                  "--regions", "tumor", "--workers", "2"]) == 0
     table = pd.read_csv(out / "delta.csv")
     assert table["delta__tumor__DCE3__original_shape_MeshVolume"].between(-0.6, -0.4).all()
+
+
+@pytest.mark.slow
+def test_real_extraction_identical_with_one_two_workers_and_dask(tmp_path):
+    """The cohort extract command itself (not a toy worker) gives identical tables with 1 and 2
+    local workers and a 2-worker Dask LocalCluster."""
+    from distributed import Client, LocalCluster
+
+    from AxillaryPredictorLib.cohort_run import run_cohort_command
+
+    manifest = _manifest(tmp_path, n=3)
+    options = {"margins": "3", "regions": "tumor,margin3mm"}
+    assert run_cohort_command("extract", manifest, tmp_path / "w1", workers=1, **options).ok
+    assert run_cohort_command("extract", manifest, tmp_path / "w2", workers=2, **options).ok
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                      processes=True) as cluster, Client(cluster) as client:
+        assert run_cohort_command("extract", manifest, tmp_path / "dask", scheduler=client, **options).ok
+    reference = pd.read_csv(tmp_path / "w1" / "features.csv")
+    assert reference.shape == (3, 1 + 2 * 851)
+    for other in ("w2", "dask"):
+        pd.testing.assert_frame_equal(reference, pd.read_csv(tmp_path / other / "features.csv"), check_exact=True)

@@ -283,3 +283,12 @@ def test_post_fusion_recipe_trains_exports_and_scores(tmp_path):
     assert np.max(np.abs(package.predict_proba(X) - result.pipeline.predict_proba(X)[:, 1])) <= 1e-9
     with pytest.raises(ValueError, match="at least two groups"):
         train(X, y, recipe, score_groups={"all": list(X.columns)})
+
+
+def test_every_shipped_recipe_loads_and_builds():
+    from AxillaryPredictorLib.training import list_recipes
+
+    assert {"he2025", "zeng2025", "zhang2025", "lu2025", "liu2025", "lasso-lr"} <= set(list_recipes())
+    for name in list_recipes():
+        recipe = load_recipe(name)
+        assert recipe["description"] and build_pipeline(recipe, reliability=pd.DataFrame({"feature": ["f0"]}))
