@@ -8,6 +8,8 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from AxillaryPredictorLib.regions_cli import add_tolerance_argument
+
     for timepoint in ("baseline", "ontreatment"):
         parser.add_argument(f"--{timepoint}-image", required=True, help=f"{timepoint} image file or DICOM folder")
         parser.add_argument(f"--{timepoint}-mask", required=True,
@@ -24,8 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--raw", action="store_true", help="also write baseline__ and ontreatment__ raw features")
     parser.add_argument("--workers", type=int, help="processes (default: number of cores)")
     parser.add_argument("--out", required=True, help="output CSV (diagnostics in <out>.json)")
-    parser.add_argument("--tolerance", type=float, help="allow a mask on a slightly different grid than its image "
-                        "(mm): it is resampled onto the image with nearest neighbour (default: refuse)")
+    add_tolerance_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

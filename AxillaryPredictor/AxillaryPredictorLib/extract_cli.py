@@ -6,6 +6,8 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from AxillaryPredictorLib.regions_cli import add_tolerance_argument
+
     parser.add_argument("--image", action="append", default=[],
                         help="image file or DICOM folder; repeat with --mask and --view for several views")
     parser.add_argument("--mask", action="append", default=[],
@@ -27,8 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=("shared", "pyradiomics"), default="shared")
     parser.add_argument("--workers", type=int, help="processes (default: number of cores)")
     parser.add_argument("--out", required=True, help="features CSV; provenance goes to <out>.json")
-    parser.add_argument("--tolerance", type=float, help="allow a mask on a slightly different grid than its image "
-                        "(mm): it is resampled onto the image with nearest neighbour (default: refuse)")
+    add_tolerance_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

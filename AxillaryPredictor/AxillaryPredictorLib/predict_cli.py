@@ -6,6 +6,8 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from AxillaryPredictorLib.regions_cli import add_tolerance_argument
+
     parser.add_argument("--model", required=True, help="model package (.json) or registry id ('models list')")
     parser.add_argument("--image", action="append", default=[], help="image per view (single-timepoint models)")
     parser.add_argument("--mask", action="append", default=[], help="tumor mask per --image")
@@ -23,8 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--case-id", help="case ID shown in the report (default: the image file's stem)")
     parser.add_argument("--workers", type=int, help="processes for extraction (default: cores)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--tolerance", type=float, help="allow a mask on a slightly different grid than its image "
-                        "(mm): it is resampled onto the image with nearest neighbour (default: refuse)")
+    add_tolerance_argument(parser)
 
 
 def parse_clinical(items: list[str]) -> dict[str, str]:

@@ -20,6 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-mask", help="lymph node ROI mask, passed through as region 'node'")
     parser.add_argument("--case-id", help="case ID (default: the image file's stem)")
     parser.add_argument("--out", required=True, help="output folder for <region>.nrrd and regions.json")
+    add_tolerance_argument(parser)
+
+
+def add_tolerance_argument(parser: argparse.ArgumentParser) -> None:
+    """``--tolerance MM`` (shared by the commands that read an image and its masks)."""
     parser.add_argument("--tolerance", type=float, help="allow a mask on a slightly different grid than its image "
                         "(mm): it is resampled onto the image with nearest neighbour (default: refuse)")
 
