@@ -10,7 +10,8 @@ Modes (``on`` = on-treatment value, ``base`` = baseline value of the same featur
 Shape features are deltas of the per-timepoint shape features. When the on-treatment
 tumor is empty (complete radiological response) the features that measure size
 (volume, surface, diameters, axis lengths) are taken as 0 at that timepoint — a relative
-delta of −1 — and every other delta is undefined (NaN); the result says so.
+delta of −1, an absolute delta of −baseline, and an undefined (NaN) log-ratio, since ln 0 does
+not exist — and every other delta is undefined (NaN); the result says so.
 
 Columns follow DESIGN.md: ``delta__<region>__<view>__<feature>`` and, when asked,
 ``baseline__…`` / ``ontreatment__…`` for the raw values.
