@@ -3,6 +3,7 @@ and recalibration that recovers a known intercept and calibrates on a fresh coho
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from AxillaryPredictorLib.evaluation import calibration
 from AxillaryPredictorLib.model_package import load_package, save_package
 from AxillaryPredictorLib.recalibration import recalibrate
 from AxillaryPredictorLib.registry import find_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 STUDIES = Path(__file__).resolve().parents[2] / "shared" / "STUDIES.md"
 
@@ -88,3 +91,44 @@ def test_recalibrate_cli_with_holdout_validation(tmp_path, capsys):
                  "--out", str(out)]) == 0
     assert "status locally-validated" in capsys.readouterr().out
     assert main(["models", "verify", str(out)]) == 0
+
+
+@pytest.mark.slow
+def test_zeng_package_goes_from_images_to_a_prediction_with_local_radscore_models(tmp_path, capsys):
+    """Zeng et al. did not publish the weights of their 9 DIR and 4 DPR features: a site trains its own
+    intratumoral and peritumoral delta models, recalibrate embeds them as the package's radscores, and
+    the package then predicts from a baseline/on-treatment image pair."""
+    from AxillaryPredictorLib.phantoms import LesionSpec, make_pair
+
+    data = ROOT / "tools" / "demo_data"
+    features = pd.read_csv(data / "phantom_pcr_features.csv")
+    clinical = pd.read_csv(data / "phantom_pcr_clinical.csv")
+    for region in ("tumor", "margin3mm"):
+        columns = ["case_id", *[c for c in features.columns if c.startswith(f"delta__{region}__")]]
+        features[columns].to_csv(tmp_path / f"{region}.csv", index=False)
+        assert main(["train", "--features", str(tmp_path / f"{region}.csv"), "--clinical", str(data /
+                     "phantom_pcr_clinical.csv"), "--outcome", "aln_pcr", "--recipe", "lasso-lr", "--id",
+                     f"site-{region}", "--task", "ALN pCR after NAT", "--out", str(tmp_path / f"{region}.json")]) == 0
+    out = tmp_path / "zeng-local.json"
+    assert main(["recalibrate", "--model", "zeng2025-delta-combined", "--features",
+                 str(data / "phantom_pcr_features.csv"), "--clinical", str(data / "phantom_pcr_clinical.csv"),
+                 "--outcome", "aln_pcr",
+                 "--score", f"radscore_dir={tmp_path / 'tumor.json'}", "--score",
+                 f"radscore_dpr={tmp_path / 'margin3mm.json'}", "--out", str(out)]) == 0
+    package = load_package(out)
+    assert {d["name"]: d["link"] for d in package.document["derived"]} == {"radscore_dir": "logistic",
+                                                                           "radscore_dpr": "logistic"}
+    assert package.status == "locally-recalibrated" and "us_pcr" not in package.required_columns()
+    # the embedded radscores are the site models' probabilities
+    frame = features.merge(clinical, on="case_id")
+    site = load_package(tmp_path / "tumor.json")
+    assert np.allclose(package.with_derived(frame)["radscore_dir"], site.predict_proba(frame), atol=1e-12)
+    baseline, ontreatment = make_pair(seed=4, volume_factor=0.3, lesion=LesionSpec(diameter_mm=26, peritumoral=0.3))
+    b, o = baseline.write(tmp_path, "b"), ontreatment.write(tmp_path, "o")
+    assert main(["predict", "--model", str(out), "--baseline-image", str(b["image"]), "--baseline-mask",
+                 str(b["tumor"]), "--ontreatment-image", str(o["image"]), "--ontreatment-mask", str(o["tumor"]),
+                 "--clinical", "us_pcr=yes", "--out", str(tmp_path / "report")]) == 0
+    prediction = json.loads((tmp_path / "report" / "prediction.json").read_text(encoding="utf-8"))
+    assert 0 < prediction["probability"] < 1 and set(prediction["derived_scores"]) == {"radscore_dir", "radscore_dpr"}
+    with pytest.raises(ValueError, match="not an input of zeng2025-delta-combined"):
+        recalibrate(find_model("zeng2025-delta-combined"), frame, frame["aln_pcr"], scores={"radscore_x": site})

@@ -106,11 +106,13 @@ def _fill(x: np.ndarray, values: list[float] | None) -> np.ndarray:
 
 
 def _linear_score(frame: pd.DataFrame, spec: dict) -> np.ndarray:
-    """intercept + Σ coef·(x − mean)/scale over ``spec['features']`` (missing values filled by ``impute``)."""
+    """intercept + Σ coef·(x − mean)/scale over ``spec['features']`` (missing values filled by ``impute``);
+    its probability when ``link`` is ``logistic``."""
     x = _fill(np.column_stack([_column(frame, f) for f in spec["features"]]), spec.get("impute"))
     mean = np.asarray(spec.get("mean", np.zeros(x.shape[1])), float)
     scale = np.asarray(spec.get("scale", np.ones(x.shape[1])), float)
-    return float(spec.get("intercept", 0.0)) + ((x - mean) / scale) @ np.asarray(spec["coefficients"], float)
+    score = float(spec.get("intercept", 0.0)) + ((x - mean) / scale) @ np.asarray(spec["coefficients"], float)
+    return _sigmoid(score) if spec.get("link") == "logistic" else score
 
 
 def _estimator_probability(estimator: dict, x: np.ndarray, frame: pd.DataFrame | None = None) -> np.ndarray:

@@ -15,6 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slope", action="store_true", help="recalibrate the slope too (default: intercept only)")
     parser.add_argument("--holdout", type=float, help="fraction of cases held out for validation (e.g. 0.3): "
                         "the package becomes locally-validated")
+    parser.add_argument("--score", action="append", default=[], metavar="NAME=PACKAGE",
+                        help="the site's own model for an input score the paper did not publish, e.g. "
+                        "radscore_dir=dir.json (a logistic package from 'train'); the score is its predicted "
+                        "probability, computed from the case's features")
     parser.add_argument("--out", required=True, help="recalibrated package (.json); the validation report goes to "
                         "<out>_validation.json")
 
@@ -33,7 +37,14 @@ def run(args: argparse.Namespace) -> int:
         frame = frame.join(pd.read_csv(args.clinical).set_index("case_id"), how="inner")
     if args.outcome not in frame.columns:
         raise ValueError(f"No outcome column '{args.outcome}' in the given tables.")
-    result = recalibrate(package, frame, frame[args.outcome].to_numpy(), slope=args.slope, holdout=args.holdout)
+    scores = {}
+    for item in args.score:
+        name, _, source = item.partition("=")
+        if not source:
+            raise ValueError(f"--score takes NAME=PACKAGE, got '{item}'.")
+        scores[name.strip()] = find_model(source.strip())
+    result = recalibrate(package, frame, frame[args.outcome].to_numpy(), slope=args.slope, holdout=args.holdout,
+                         scores=scores)
     path = save_package(result.document, args.out)
     report = Path(args.out).with_name(Path(args.out).stem + "_validation.json")
     report.write_text(json.dumps(result.validation, indent=2))

@@ -45,14 +45,49 @@ def _linear_predictor(document: dict, frame: pd.DataFrame) -> np.ndarray:
     return float(document["estimator"]["intercept"]) + x @ np.asarray(document["estimator"]["coefficients"], float)
 
 
+def embed_scores(document: dict[str, Any], scores: dict[str, ModelPackage], link: str = "logistic") -> None:
+    """Make the site's own radiomics models the package's input scores (e.g. Zeng et al.'s
+    Radscore_DIR / Radscore_DPR, whose feature weights were not published): each becomes a
+    ``derived`` score computed from the case's features, so the package can go from images to a
+    prediction. ``link="logistic"``: the score is the model's predicted probability (as in Zeng)."""
+    inputs = set(document["features"])
+    for name, score in scores.items():
+        if name not in inputs:
+            raise ValueError(f"'{name}' is not an input of {document['id']} (inputs: "
+                             f"{', '.join(document['features'])}).")
+        spec = score.document
+        if spec["estimator"]["type"] != "logistic" or spec.get("derived"):
+            raise ValueError(f"The score model for '{name}' ({score.id}) must be a plain logistic radiomics package.")
+        wanted, given = document["inputs"]["profile"].get("sha256"), spec["inputs"]["profile"].get("sha256")
+        if wanted and given and wanted != given:
+            raise ValueError(f"The score model for '{name}' ({score.id}) was trained on features of another "
+                             f"extraction profile ({spec['inputs']['profile'].get('name')}) than {document['id']} "
+                             f"({document['inputs']['profile'].get('name')}).")
+        entry = {"name": name, "features": list(spec["features"]), "intercept": spec["estimator"]["intercept"],
+                 "coefficients": list(spec["estimator"]["coefficients"]), "link": link,
+                 "description": f"{name}: local model {score.id} (sha256 {spec['sha256'][:12]}…)"}
+        if spec.get("standardization"):
+            entry.update(mean=spec["standardization"]["mean"], scale=spec["standardization"]["scale"])
+        if spec.get("imputation"):
+            entry["impute"] = spec["imputation"]["values"]
+        document.setdefault("derived", [])
+        document["derived"] = [d for d in document["derived"] if d["name"] != name] + [entry]
+        for feature in spec["features"]:
+            if feature in spec.get("training_ranges", {}):
+                document.setdefault("training_ranges", {})[feature] = spec["training_ranges"][feature]
+
+
 def recalibrate(package: ModelPackage, frame: pd.DataFrame, y, *, slope: bool = False, holdout: float | None = None,
-                seed: int = 0) -> Recalibration:
-    """Recalibrate a logistic package on local cases (see module docstring)."""
+                seed: int = 0, scores: dict[str, ModelPackage] | None = None) -> Recalibration:
+    """Recalibrate a logistic package on local cases (see module docstring); ``scores``: the
+    site's models for input scores the paper did not publish (see ``embed_scores``)."""
     from AxillaryPredictorLib.evaluation import auc_ci, brier, calibration, hosmer_lemeshow
 
     document = copy.deepcopy(package.document)
     if document["estimator"]["type"] != "logistic":
         raise ValueError("Recalibration supports logistic packages (the published signatures are logistic).")
+    if scores:
+        embed_scores(document, scores)
     y = np.asarray(y, int)
     ModelPackage({**document, "status": "locally-recalibrated"}).check_inputs(
         ModelPackage(document).encode_clinical(frame))
@@ -100,7 +135,8 @@ def recalibrate(package: ModelPackage, frame: pd.DataFrame, y, *, slope: bool = 
     document["provenance"] = {**document["provenance"], "date": build_date(), "recalibration": {
         "from": f"{package.id} sha256 {package.document['sha256']}", "cases": len(fit_index),
         "events": int(y[fit_index].sum()), "intercept_shift": float(a), "intercept_shift_se": float(a_se),
-        "slope": float(b), "slope_se": float(b_se), "method": "intercept and slope" if slope else "intercept only"}}
+        "slope": float(b), "slope_se": float(b_se), "method": "intercept and slope" if slope else "intercept only",
+        "scores": {name: f"{score.id} sha256 {score.document['sha256']}" for name, score in (scores or {}).items()}}}
     document["intended_use"] = ("Locally recalibrated" + (" and validated on held-out cases" if holdout else
                                                           ", not yet validated on held-out cases") +
                                 "; research use, not a medical device.")
