@@ -71,6 +71,14 @@ def test_cohort_delta_needs_and_uses_both_timepoints(tmp_path):
                  "--regions", "tumor", "--workers", "2"]) == 0
     table = pd.read_csv(out / "delta.csv")
     assert table["delta__tumor__DCE3__original_shape_MeshVolume"].between(-0.6, -0.4).all()
+    # a pair whose scans are of different breasts is refused, the other case goes on
+    manifest = pd.read_csv(tmp_path / "pairs.csv")
+    manifest["laterality"] = ["L", "L", "L", "R"]
+    manifest.to_csv(tmp_path / "sides.csv", index=False)
+    assert main(["cohort", "delta", str(tmp_path / "sides.csv"), "--out", str(tmp_path / "sides"), "--margins", "3",
+                 "--regions", "tumor", "--workers", "1"]) == 1
+    errors = pd.read_csv(tmp_path / "sides" / "errors.csv")
+    assert errors["case_id"].tolist() == ["d1"] and "differ in laterality ('L' vs 'R')" in errors.loc[0, "message"]
 
 
 @pytest.mark.slow

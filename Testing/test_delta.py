@@ -128,9 +128,20 @@ def test_scene_delta_table_and_empty_ontreatment_segment(headless):
                                                          "delta"]
     volume = frame[frame["feature"] == "original_shape_MeshVolume"].iloc[0]
     assert volume["delta"] == pytest.approx(volume["ontreatment"] / volume["baseline"] - 1)
+    assert table.GetAttribute("AxillaryPredictor.CompleteResponse") == "false"
+    # a bar chart of the largest changes, its data saved as a table node
+    from AxillaryPredictorLib.scene_features import delta_changes_chart
+
+    chart = delta_changes_chart(headless.scene, table, top=10)
+    series = chart.GetNthPlotSeriesNode(0)
+    bars = frame_from_table_node(series.GetTableNode())
+    defined = pd.to_numeric(frame["delta"], errors="coerce").dropna().abs()
+    assert len(bars) == 10 and np.isclose(bars["delta"].abs().max(), defined.max())
+    assert list(bars["delta"].abs()) == sorted(bars["delta"].abs(), reverse=True)
     # the radiologist empties the tumor segment on the on-treatment scan: complete response
     segmentation = on_nodes[1].GetSegmentation()
     segmentation.RemoveSegment(segmentation.GetSegmentIdBySegmentName("tumor"))
     segmentation.AddEmptySegment("", "tumor")
-    _, response = extract_delta_from_scene(base_nodes, on_nodes, regions=["tumor"], workers=2)
+    response_table, response = extract_delta_from_scene(base_nodes, on_nodes, regions=["tumor"], workers=2)
     assert response.delta.complete_response
+    assert response_table.GetAttribute("AxillaryPredictor.CompleteResponse") == "true"

@@ -72,18 +72,22 @@ def extract_worker(case: CaseEntry, *, profile: str, margins: str, regions: list
 
 
 def delta_worker(case: CaseEntry, *, profile: str, margins: str, regions: list[str] | None, mode: str) -> dict:
-    from AxillaryPredictorLib.delta import extract_delta
+    from AxillaryPredictorLib.delta import extract_delta, scan_metadata
 
     with one_thread_per_worker():
         row: dict[str, float] = {}
         views = sorted({entry.view for entry in case.rows})
         for view in views:
-            scans = {entry.timepoint: _read(entry)[:2] for entry in case.rows if entry.view == view}  # no node ROI
-            if set(scans) != {"baseline", "ontreatment"}:
+            entries = {entry.timepoint: entry for entry in case.rows if entry.view == view}
+            if set(entries) != {"baseline", "ontreatment"}:
                 raise CaseError("read", f"view '{view}' needs one baseline and one ontreatment row")
+            scans = {t: _read(e)[:2] for t, e in entries.items()}  # no node ROI
+            meta = {t: {**scan_metadata(e.image), **{k: getattr(e, k) for k in ("laterality", "modality")
+                                                     if getattr(e, k)}} for t, e in entries.items()}
             try:
                 result = extract_delta(scans["baseline"], scans["ontreatment"], case_id=case.case_id, view=view or "V",
-                                       margins=margins, regions=regions, profile=profile, mode=mode, workers=1)
+                                       margins=margins, regions=regions, profile=profile, mode=mode, workers=1,
+                                       baseline_meta=meta["baseline"], ontreatment_meta=meta["ontreatment"])
             except ValueError as error:
                 raise CaseError("delta", str(error)) from None
             row.update(result.row())

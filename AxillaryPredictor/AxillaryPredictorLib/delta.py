@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -140,6 +141,35 @@ class DeltaExtraction:
             row.update({f"ontreatment__{k}": on.get(k, math.nan) for k in self.baseline})
         row["complete_response"] = float(self.delta.complete_response)
         return row
+
+
+DICOM_METADATA = {"case_id": "0010|0020", "laterality": ("0020|0062", "0020|0060"), "modality": "0008|0060"}
+
+
+def scan_metadata(path: str | Path) -> dict[str, str]:
+    """Patient ID (as ``case_id``), laterality (ImageLaterality, else Laterality) and modality
+    of a DICOM file or series folder, for ``check_pair``; empty for other file formats."""
+    import SimpleITK as sitk
+
+    path = Path(path)
+    files = sorted(f for f in path.iterdir() if f.is_file()) if path.is_dir() else [path]
+    for file in files:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(file))
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError:
+            continue
+        if reader.GetImageIO() != "GDCMImageIO":
+            return {}
+        found = {}
+        for key, tags in DICOM_METADATA.items():
+            for tag in (tags,) if isinstance(tags, str) else tags:
+                if reader.HasMetaDataKey(tag) and reader.GetMetaData(tag).strip():
+                    found[key] = reader.GetMetaData(tag).strip()
+                    break
+        return found
+    return {}
 
 
 def check_pair(baseline_meta: Mapping[str, object] | None, ontreatment_meta: Mapping[str, object] | None,

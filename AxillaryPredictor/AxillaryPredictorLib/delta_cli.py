@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--regions", default="tumor,margin3mm", help="regions (default tumor,margin3mm)")
     parser.add_argument("--profile", default="zeng2025-dce-delta", help="extraction profile (same at both timepoints)")
     parser.add_argument("--mode", choices=("relative", "absolute", "log-ratio"), default="relative")
+    for timepoint in ("baseline", "ontreatment"):
+        parser.add_argument(f"--{timepoint}-laterality", choices=("L", "R"),
+                            help=f"breast side of the {timepoint} scan (read from DICOM when not given)")
     parser.add_argument("--raw", action="store_true", help="also write baseline__ and ontreatment__ raw features")
     parser.add_argument("--workers", type=int, help="processes (default: number of cores)")
     parser.add_argument("--out", required=True, help="output CSV (diagnostics in <out>.json)")
@@ -32,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from AxillaryPredictorLib.delta import extract_delta
+    from AxillaryPredictorLib.delta import extract_delta, scan_metadata
     from AxillaryPredictorLib.io import read_image, read_mask, write_text_atomic
     from AxillaryPredictorLib.regions_cli import case_id_from
 
@@ -41,10 +44,14 @@ def run(args: argparse.Namespace) -> int:
                           tolerance=args.tolerance)
              for t in images}
     case_id = args.case_id or case_id_from(args.baseline_image)
+    meta = {t: {**scan_metadata(getattr(args, f"{t}_image")),
+                **({"laterality": getattr(args, f"{t}_laterality")} if getattr(args, f"{t}_laterality") else {})}
+            for t in images}
     result = extract_delta((images["baseline"], masks["baseline"]), (images["ontreatment"], masks["ontreatment"]),
                            case_id=case_id, view=args.view, margins=args.margins,
                            regions=[r.strip() for r in args.regions.split(",")], profile=args.profile,
-                           mode=args.mode, workers=args.workers)
+                           mode=args.mode, workers=args.workers, baseline_meta=meta["baseline"],
+                           ontreatment_meta=meta["ontreatment"])
     out = Path(args.out)
     frame = pd.DataFrame([{"case_id": case_id, **result.row(include_raw=args.raw)}])
     write_text_atomic(Path(f"{out}.json"), json.dumps({"case_id": case_id, "warnings": result.warnings,

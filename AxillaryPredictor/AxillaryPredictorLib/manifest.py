@@ -4,7 +4,8 @@ Columns: ``case_id``, ``view``, ``timepoint`` (optional: ``baseline`` / ``ontrea
 ``image`` (file or DICOM series folder), ``mask`` (labelmap NRRD/NIfTI, ``.seg.nrrd`` or DICOM
 SEG file), optional ``segment`` / ``label`` (which segment or label of the mask is the tumor),
 optional ``node_mask`` (+ ``node_segment`` / ``node_label``: the axillary lymph node ROI, for
-models with a ``node`` region),
+models with a ``node`` region), optional ``laterality`` / ``modality`` (must agree between the
+two timepoints of a delta case),
 and any clinical, outcome, ``split`` and ``center`` columns (carried through to outputs).
 Relative paths are relative to the manifest's folder.
 
@@ -24,7 +25,7 @@ import pandas as pd
 
 REQUIRED_COLUMNS = ("case_id", "image", "mask")
 RESERVED_COLUMNS = ("case_id", "view", "timepoint", "image", "mask", "segment", "label",
-                    "node_mask", "node_segment", "node_label")
+                    "node_mask", "node_segment", "node_label", "laterality", "modality")
 TIMEPOINTS = ("baseline", "ontreatment")
 
 
@@ -43,6 +44,8 @@ class ManifestRow:
     node_mask: Path | None = None  # axillary lymph node ROI (region ``node``)
     node_segment: str | None = None
     node_label: int | None = None
+    laterality: str | None = None  # checked to agree between the timepoints of a delta case
+    modality: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +139,8 @@ def load_manifest(path: str | Path, *, check_images: bool = True, require_timepo
         row = ManifestRow(number, case_id, record["view"].strip(), timepoint, image, mask,
                           record.get("segment", "").strip() or None, label,
                           base / node_text if node_text else None, record.get("node_segment", "").strip() or None,
-                          node_label)
+                          node_label, record.get("laterality", "").strip() or None,
+                          record.get("modality", "").strip() or None)
         problems += _check_files(row) if check_images else []
         for problem in problems:
             add(case_id, f"row {number} ({case_id}): {problem}")

@@ -59,4 +59,36 @@ def extract_delta_from_scene(baseline: tuple[Any, Any], ontreatment: tuple[Any, 
         on = (result.ontreatment or {}).get(column, float("nan"))
         rows.append((region, view_name, feature, base, on, result.delta.values[f"delta__{column}"]))
     frame = pd.DataFrame(rows, columns=["region", "view", "feature", "baseline", "ontreatment", "delta"])
-    return table_node_from_frame(baseline[0].GetScene(), frame, table_name), result
+    node = table_node_from_frame(baseline[0].GetScene(), frame, table_name)
+    node.SetAttribute("AxillaryPredictor.DeltaMode", mode)
+    node.SetAttribute("AxillaryPredictor.CompleteResponse", "true" if result.delta.complete_response else "false")
+    node.SetAttribute("AxillaryPredictor.UndefinedDeltas", str(len(result.delta.undefined)))
+    return node, result
+
+
+def delta_changes_chart(scene: Any, table_node: Any, top: int = 20, name: str = "Largest delta changes") -> Any:
+    """A bar chart (plot chart node) of the ``top`` largest |delta| values of a delta table node
+    (from ``extract_delta_from_scene``); undefined deltas are left out. Saved with the scene."""
+    from AxillaryPredictorLib.scene_results import frame_from_table_node, table_node_from_frame
+
+    frame = frame_from_table_node(table_node)
+    delta = pd.to_numeric(frame["delta"], errors="coerce")
+    chosen = frame.assign(delta=delta).dropna(subset=["delta"])
+    chosen = chosen.loc[chosen["delta"].abs().sort_values(ascending=False).index[:top]]
+    if chosen.empty:
+        raise ValueError("No defined delta values to chart (complete response or every baseline zero).")
+    data = pd.DataFrame({"rank": range(1, len(chosen) + 1), "delta": chosen["delta"].to_numpy(float),
+                         "feature": (chosen["region"] + " " + chosen["feature"]).to_numpy()})
+    table = table_node_from_frame(scene, data, f"{name} data")
+    chart = scene.AddNewNodeByClass("vtkMRMLPlotChartNode", name)
+    chart.SetTitle(f"{name} ({table_node.GetAttribute('AxillaryPredictor.DeltaMode') or 'relative'})")
+    chart.SetXAxisTitle("feature (rank)")
+    chart.SetYAxisTitle("delta")
+    series = scene.AddNewNodeByClass("vtkMRMLPlotSeriesNode", f"{name}: delta")
+    series.SetAndObserveTableNodeID(table.GetID())
+    series.SetXColumnName("rank")
+    series.SetYColumnName("delta")
+    series.SetLabelColumnName("feature")
+    series.SetPlotType(series.PlotTypeBar)
+    chart.AddAndObservePlotSeriesNodeID(series.GetID())
+    return chart
