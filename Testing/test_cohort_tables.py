@@ -147,3 +147,14 @@ def test_train_holds_out_the_split_and_evaluate_scores_the_package(tmp_path, cap
     assert main(["train", "--features", str(tmp_path / "f.csv"), "--clinical", str(tmp_path / "c2.csv"), "--outcome",
                  "aln", "--out", str(tmp_path / "m2.json")]) == 2
     assert "no training rows" in capsys.readouterr().err
+
+
+def test_clinical_table_problems_are_reported():
+    features, clinical = _tables()
+    clinical["ki67"] = clinical["ki67"].astype(object)
+    clinical.loc[3, "ki67"] = np.nan
+    clinical["center"] = "A"
+    clinical["site"] = "same"
+    cohort = load_cohort(features, clinical, "aln")
+    text = " ".join(cohort.warnings)
+    assert "Clinical values missing: ki67 (1)" in text and "Constant clinical column(s): site" in text

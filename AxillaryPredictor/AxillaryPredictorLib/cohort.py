@@ -104,6 +104,16 @@ def load_cohort(features: str | Path | pd.DataFrame | Sequence, clinical: str | 
     if constant:
         warnings.append(f"{len(constant)} constant feature column(s) (e.g. {constant[0]}); "
                         "the variance filter drops them.")
+    if clinical_out is not None:
+        blank = clinical_out.isna() | clinical_out.astype(str).apply(lambda c: c.str.strip() == "")
+        incomplete = blank.sum()
+        incomplete = incomplete[incomplete > 0]
+        if len(incomplete):
+            warnings.append("Clinical values missing: " + ", ".join(f"{c} ({n})" for c, n in incomplete.items())
+                            + "; a clinical variable used in a model must be complete.")
+        fixed = [c for c in clinical_out.columns if clinical_out[c].nunique(dropna=True) <= 1]
+        if fixed:
+            warnings.append(f"Constant clinical column(s): {', '.join(fixed)}; they cannot be predictors.")
     order = feature_frame.index
     return Cohort(feature_frame, y.loc[order].astype(int), None if clinical_out is None else clinical_out.loc[order],
                   None if meta["split"] is None else meta["split"].loc[order].astype(str),
