@@ -292,3 +292,44 @@ def test_every_shipped_recipe_loads_and_builds():
     for name in list_recipes():
         recipe = load_recipe(name)
         assert recipe["description"] and build_pipeline(recipe, reliability=pd.DataFrame({"feature": ["f0"]}))
+
+
+def test_tuned_recipe_runs_nested_cv_and_exports_the_chosen_settings(tmp_path):
+    """A recipe with 'tune' wraps the chain in a grid search whose inner CV runs inside every outer
+    training fold (nested CV): refitting fold 1's search by hand reproduces its out-of-fold
+    probabilities; on noise the nested CV AUC stays near chance."""
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = _fitted_models()
+    recipe = {"name": "tuned", "steps": [{"variance": {}}], "classifier": {"kind": "logistic"},
+              "tune": {"grid": {"C": [0.01, 0.1, 1.0, 10.0]}, "cv": 3}, "cv": {"folds": 5, "seed": 0}}
+    result = train(X, y, recipe)
+    assert result.tuned and result.tuned["model__C"] in (0.01, 0.1, 1.0, 10.0)
+    assert result.tuned["model__C"] == result.pipeline.named_steps["model"].C
+    train_index, test_index = next(StratifiedKFold(5, shuffle=True, random_state=0).split(X, y))
+    fold = build_pipeline(recipe).fit(X.iloc[train_index], y[train_index])
+    assert np.allclose(result.oof_probability[test_index], fold.predict_proba(X.iloc[test_index])[:, 1], atol=1e-12)
+    document = to_package(result, X, y, model_id="tuned", title="t", task="ALN metastasis", modality="MR",
+                          views=["V"], regions=["tumor"], profile={"name": "zeng2025-dce-delta"})
+    assert document["provenance"]["tuned_parameters"] == result.tuned
+    package = load_package(save_package(document, tmp_path / "t.json"))
+    assert np.max(np.abs(package.predict_proba(X) - result.pipeline.predict_proba(X)[:, 1])) <= 1e-9
+    noise, labels = _noise(n=200, p=300, seed=5)
+    tuned_lasso = {**load_recipe("lasso-lr"), "tune": {"grid": {"C": [0.1, 1.0]}, "cv": 3}}
+    assert train(noise, labels, tuned_lasso).cv_auc <= 0.62
+    with pytest.raises(ValueError, match="'tune' needs a grid"):
+        build_pipeline({**recipe, "tune": {"cv": 3}})
+
+
+def test_lasso_one_standard_error_rule_is_sparser_than_the_minimum():
+    rng = np.random.default_rng(8)
+    X = pd.DataFrame(rng.normal(size=(240, 60)), columns=[f"f{i}" for i in range(60)])
+    y = ((X[["f0", "f1", "f2", "f3"]].sum(axis=1) * 0.6 + rng.normal(size=240)) > 0).astype(int).to_numpy()
+    minimum = selection.LassoSelector(rule="min").fit(X, y)
+    one_se = selection.LassoSelector(rule="1se").fit(X, y)
+    assert one_se.lambda_ >= minimum.lambda_
+    assert one_se.get_support().sum() <= minimum.get_support().sum()
+    assert np.array_equal(one_se.cv_auc_, minimum.cv_auc_)  # same penalty path and folds, another rule
+    assert {"f0", "f1", "f2", "f3"} <= set(one_se.get_feature_names_out())
+    with pytest.raises(ValueError, match="rule must be"):
+        selection.LassoSelector(rule="max").fit(X, y)

@@ -141,6 +141,7 @@ def export_stacked(fusion: PostFusionClassifier) -> dict[str, Any]:
     standardization and estimator (and fill values when it imputes), then the meta-model."""
     members = []
     for name, (_, member) in fusion.members_.items():
+        member = getattr(member, "best_estimator_", member)  # a tuned member: its chosen pipeline
         features, standardization, estimator = split_pipeline(member)
         entry = {"name": name, "features": features, "estimator": export_estimator(estimator)}
         if standardization:

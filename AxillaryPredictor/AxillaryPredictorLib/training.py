@@ -21,7 +21,7 @@ import yaml
 from sklearn.base import clone
 from sklearn.impute import SimpleImputer
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -104,7 +104,22 @@ def build_pipeline(recipe: dict[str, Any], reliability: pd.DataFrame | None = No
             raise ValueError(f"Unknown recipe step '{kind}'; known: impute, icc, {', '.join(SELECTORS)}.")
     classifier = dict(recipe["classifier"])
     steps += [("scale", StandardScaler()), ("model", make_classifier(classifier.pop("kind"), **classifier))]
-    return Pipeline(steps)
+    pipeline = Pipeline(steps)
+    tune = recipe.get("tune")
+    if not tune:
+        return pipeline
+    grid = {f"model__{name}": list(values) for name, values in (tune.get("grid") or {}).items()}
+    if not grid:
+        raise ValueError(f"Recipe '{recipe['name']}': 'tune' needs a grid of classifier settings, e.g. "
+                         "tune: {grid: {C: [0.01, 0.1, 1, 10]}, cv: 5}.")
+    inner = StratifiedKFold(int(tune.get("cv", 5)), shuffle=True, random_state=int(tune.get("seed", 0)))
+    # the search (inner CV) is itself refitted inside every outer training fold: nested CV
+    return GridSearchCV(pipeline, grid, scoring="roc_auc", cv=inner, refit=True)
+
+
+def fitted_pipeline(model: Any) -> Pipeline:
+    """The fitted chain: the best pipeline of a hyper-parameter search, or the pipeline itself."""
+    return model.best_estimator_ if isinstance(model, GridSearchCV) else model
 
 
 @dataclass
@@ -118,6 +133,7 @@ class TrainingResult:
     combined_columns: list[str] = field(default_factory=list)
     score_pipelines: dict[str, Pipeline] = field(default_factory=dict)  # score name -> radiomics pipeline
     scores_train: pd.DataFrame | None = None  # in-sample scores (for nomogram axes)
+    tuned: dict[str, Any] | None = None  # classifier settings chosen by the final search (tuned recipes)
 
 
 def _scores(pipelines: dict[str, Pipeline], groups: dict[str, list[str]], frame: pd.DataFrame) -> pd.DataFrame:
@@ -170,7 +186,8 @@ def train(features: pd.DataFrame, y: pd.Series, recipe: dict[str, Any], *, clini
         oof[test_index] = probability
         fold_aucs.append(float(roc_auc_score(y[test_index], probability)))
     if combined_spec:
-        pipelines = {name: clone(template).fit(features[columns], y) for name, columns in groups.items()}
+        pipelines = {name: fitted_pipeline(clone(template).fit(features[columns], y))
+                     for name, columns in groups.items()}
         first = next(iter(pipelines.values()))
         result = TrainingResult(first, oof, float(roc_auc_score(y, oof)), fold_aucs, split_pipeline(first)[0])
         design = _combined_design(pipelines, groups, features, clinical)
@@ -179,8 +196,10 @@ def train(features: pd.DataFrame, y: pd.Series, recipe: dict[str, Any], *, clini
         result.score_pipelines = pipelines
         result.scores_train = design[list(pipelines)].reset_index(drop=True)
         return result
-    final = clone(template).fit(features, y)
-    return TrainingResult(final, oof, float(roc_auc_score(y, oof)), fold_aucs, split_pipeline(final)[0])
+    search = clone(template).fit(features, y)
+    final = fitted_pipeline(search)
+    return TrainingResult(final, oof, float(roc_auc_score(y, oof)), fold_aucs, split_pipeline(final)[0],
+                          tuned=dict(search.best_params_) if isinstance(search, GridSearchCV) else None)
 
 
 def _train_fusion(features: pd.DataFrame, y: np.ndarray, recipe: dict[str, Any], template: Pipeline, folds: int,
@@ -202,7 +221,7 @@ def _train_fusion(features: pd.DataFrame, y: np.ndarray, recipe: dict[str, Any],
         oof[test_index] = fitted.predict_proba(features.iloc[test_index])[:, 1]
         fold_aucs.append(float(roc_auc_score(y[test_index], oof[test_index])))
     final = clone(model).fit(features, y)
-    selected = [name for _, member in final.members_.values() for name in split_pipeline(member)[0]]
+    selected = [name for _, member in final.members_.values() for name in split_pipeline(fitted_pipeline(member))[0]]
     return TrainingResult(final, oof, float(roc_auc_score(y, oof)), fold_aucs, selected)
 
 
@@ -338,5 +357,6 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
                      "training_apparent_auc": float(auc_ci(y, in_sample).auc)},
         provenance={"date": build_date(), "axillary_predictor": __version__, "versions": library_versions(),
                     "training_data_sha256": table_hash(features), "n_cases": len(y), "n_events": int(y.sum()),
+                    **({"tuned_parameters": result.tuned} if result.tuned else {}),
                     **(provenance or {})})
     return document
