@@ -333,3 +333,15 @@ def test_lasso_one_standard_error_rule_is_sparser_than_the_minimum():
     assert {"f0", "f1", "f2", "f3"} <= set(one_se.get_feature_names_out())
     with pytest.raises(ValueError, match="rule must be"):
         selection.LassoSelector(rule="max").fit(X, y)
+
+
+def test_stepwise_both_directions_re_adds_a_dropped_term_as_r_does():
+    """On this fixture R's step(direction = "both") re-adds a term that backward elimination dropped."""
+    case = FIXTURES["step_addback"]
+    data = pd.DataFrame(case["data"])
+    X, y = data.drop(columns="y"), data["y"].to_numpy()
+    both, backward = case["both"]["terms"], case["backward"]["terms"]  # jsonlite unboxes a single term
+    assert stepwise_aic(X, y, "both") == list(both) == ["c", "f"]
+    assert stepwise_aic(X, y, "backward") == [backward] == ["c"]
+    chosen = CombinedLogisticModel(selection="aic", direction="both").fit(X, y)
+    assert chosen.fit_.aic == pytest.approx(case["both"]["aic"], abs=1e-6)
