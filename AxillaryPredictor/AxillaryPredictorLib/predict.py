@@ -96,7 +96,11 @@ def predict_case(package: ModelPackage, views: Mapping[str, tuple[sitk.Image, si
             features.update(result.row())
             warnings += result.warnings
             for label, (image, mask) in (("Baseline", baseline), ("On-treatment", ontreatment)):
-                images.append(TimepointImages(f"{label} {view}", image, {"tumor": mask}))
+                shown = {"tumor": mask}
+                if sitk.GetArrayViewFromImage(mask).any():  # the regions as extracted (tumor and its rings)
+                    built = build_region_set(mask, margins).images
+                    shown = {name: built[name] for name in wanted_regions if name in built}
+                images.append(TimepointImages(f"{label} {view}", image, shown))
     else:
         if not views:
             raise ValueError(f"Model '{package.id}' needs images of view(s) {', '.join(inputs['views'])}.")
@@ -171,7 +175,8 @@ def write_prediction(package: ModelPackage, prediction: Prediction, out_dir: str
     report = CaseReport(
         case_id=prediction.case_id, probability=prediction.probability, risk_group=prediction.risk_group,
         threshold=prediction.threshold, task=document["task"], model_id=document["id"], model_card=card,
-        inputs={**(inputs or {}), **{f"clinical: {k}": v for k, v in prediction.clinical.items()},
+        inputs={**(inputs or {}), **_settings(document),
+                **{f"clinical: {k}": v for k, v in prediction.clinical.items()},
                 **{f"score: {k}": round(v, 4) for k, v in prediction.derived.items()}},
         key_features=key_features[:20], radscore_formula=document.get("radscore_formula"),
         radscore_values=radscore_with_values(package, frame) if key_features else None,
@@ -186,6 +191,19 @@ def write_prediction(package: ModelPackage, prediction: Prediction, out_dir: str
     paths["json"] = write_text_atomic(Path(out_dir) / "prediction.json",
                                       json.dumps(prediction.to_json(), indent=2, default=float))
     return paths
+
+
+def _settings(document: Mapping[str, Any]) -> dict[str, str]:
+    """The extraction settings the model fixes, for the report's inputs table."""
+    inputs = document["inputs"]
+    settings = {"setting: views": ", ".join(inputs["views"]), "setting: regions": ", ".join(inputs["regions"]),
+                "setting: profile": f"{inputs['profile'].get('name')} (sha256 "
+                                    f"{str(inputs['profile'].get('sha256', ''))[:12]}…)"}
+    if inputs.get("margins_mm"):
+        settings["setting: margins (mm)"] = ", ".join(f"{m:g}" for m in inputs["margins_mm"])
+    if inputs.get("timepoints"):
+        settings["setting: delta"] = f"{inputs.get('delta_mode') or 'relative'} change, baseline → on-treatment"
+    return settings
 
 
 def _performance_text(performance: Mapping[str, Any]) -> str:
