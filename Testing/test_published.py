@@ -91,6 +91,11 @@ def test_recalibrate_cli_with_holdout_validation(tmp_path, capsys):
                  "--out", str(out)]) == 0
     assert "status locally-validated" in capsys.readouterr().out
     assert main(["models", "verify", str(out)]) == 0
+    pages = tmp_path / "local_validation"  # ROC, calibration, DCA and clinical impact of the held-out cases
+    assert (pages / "index.html").is_file() and len([p for p in pages.glob("*.png") if p.stat().st_size]) >= 4
+    table = pd.read_csv(pages / "models.csv")
+    validation = json.loads((tmp_path / "local_validation.json").read_text(encoding="utf-8"))
+    assert table.loc[0, "cohort"] == "held-out" and table.loc[0, "auc"] == pytest.approx(validation["auc"])
 
 
 @pytest.mark.slow

@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "radscore_dir=dir.json (a logistic package from 'train'); the score is its predicted "
                         "probability, computed from the case's features")
     parser.add_argument("--out", required=True, help="recalibrated package (.json); the validation report goes to "
-                        "<out>_validation.json")
+                        "<out>_validation.json and <out>_validation/ (HTML page with ROC, calibration, decision "
+                        "and clinical impact curves)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,8 +49,14 @@ def run(args: argparse.Namespace) -> int:
     path = save_package(result.document, args.out)
     report = Path(args.out).with_name(Path(args.out).stem + "_validation.json")
     report.write_text(json.dumps(result.validation, indent=2))
+    from AxillaryPredictorLib.evaluation_report import evaluate_cohorts, write_evaluation_report
+
+    cohort = result.predictions.rename(columns={"probability": result.document["id"]})
+    name = "held-out" if result.validated_on_holdout else "recalibration (apparent)"
+    evaluation = evaluate_cohorts({name: cohort}, "y", [result.document["id"]])
+    pages = write_evaluation_report(evaluation, {name: cohort}, "y", report.with_suffix(""))
     print(f"intercept shift {result.intercept_shift:.4f} (SE {result.intercept_shift_se:.4f}), "
           f"slope {result.slope:.4f}")
     print(f"AUC {result.validation['auc']:.3f} on {result.validation['data']}; status {result.document['status']}")
-    print(f"package -> {path}; validation -> {report}")
+    print(f"package -> {path}; validation -> {report} and {pages['html']}")
     return 0

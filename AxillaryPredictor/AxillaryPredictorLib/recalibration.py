@@ -30,6 +30,8 @@ class Recalibration:
     slope_se: float
     validation: dict[str, Any]
     validated_on_holdout: bool
+    #: the validation cases: outcome ``y`` and the recalibrated model's ``probability``
+    predictions: pd.DataFrame | None = None
 
 
 def _needs_standardization(document: dict) -> bool:
@@ -140,4 +142,6 @@ def recalibrate(package: ModelPackage, frame: pd.DataFrame, y, *, slope: bool = 
     document["intended_use"] = ("Locally recalibrated" + (" and validated on held-out cases" if holdout else
                                                           ", not yet validated on held-out cases") +
                                 "; research use, not a medical device.")
-    return Recalibration(document, float(a), float(a_se), float(b), float(b_se), validation, bool(holdout))
+    predictions = pd.DataFrame({"y": truth, "probability": probability}, index=frame.index[test_index])
+    return Recalibration(document, float(a), float(a_se), float(b), float(b_se), validation, bool(holdout),
+                         predictions)
