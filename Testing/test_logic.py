@@ -184,3 +184,29 @@ def test_user_model_folder_setting_view_mapping_and_registry_hash(logic, tmp_pat
     monkeypatch.setattr(registry, "registry_entries", lambda folder=None: tampered)
     with pytest.raises(ValueError, match="is not the package the registry lists"):
         registry.find_model("demo-dce-aln")
+
+
+def test_build_regions_excludes_air_and_chosen_segments(logic):
+    """buildRegions with excludeBelow and excludeSegments: no ring voxel is dark (air) or in the excluded
+    segment, the clipped fraction is reported, the tumor and the user's segments are untouched."""
+    from AxillaryPredictorLib.scene import import_label_image, segment_to_image
+
+    phantom = make_phantom("dce", seed=6, lesion=LesionSpec(diameter_mm=12))
+    volume, segmentation = logic.loadPhantomCase(phantom)
+    tumor = sitk.GetArrayFromImage(phantom.tumor).astype(bool)
+    wall = np.zeros(tumor.shape, np.uint8)
+    wall[:, int(np.flatnonzero(tumor.any(axis=(0, 2))).mean()):, :] = 1  # half of the image, through the tumor
+    wall[tumor] = 0
+    label = sitk.GetImageFromArray(wall)
+    label.CopyInformation(phantom.image)
+    import_label_image(segmentation, label, {1: "chest wall"})
+    before = sitk.GetArrayFromImage(segment_to_image(segmentation, "chest wall", volume)).copy()
+    threshold = float(np.percentile(sitk.GetArrayViewFromImage(phantom.image), 30))
+    regions = logic.buildRegions(segmentation, "tumor", volume, "10", excludeBelow=threshold,
+                                 excludeSegments=["chest wall"])
+    ring = sitk.GetArrayFromImage(regions.images["margin10mm"]).astype(bool)
+    image = sitk.GetArrayViewFromImage(phantom.image)
+    assert ring.any() and not (ring & (wall == 1)).any() and (image[ring] >= threshold).all()
+    assert regions.reports["margin10mm"].clipped_fraction > 0.3
+    assert np.array_equal(sitk.GetArrayFromImage(segment_to_image(segmentation, "tumor", volume)).astype(bool), tumor)
+    assert np.array_equal(sitk.GetArrayFromImage(segment_to_image(segmentation, "chest wall", volume)), before)

@@ -238,3 +238,24 @@ def test_every_logic_method_the_widget_calls_exists_in_the_lib():
     slicer_provided = {"getParameterNode"}  # ScriptedLoadableModuleLogic
     missing = {name for name in used - slicer_provided if not hasattr(AxillaryPredictorLogicBase, name)}
     assert not missing, f"add these methods to AxillaryPredictorLogicBase: {sorted(missing)}"
+
+
+def test_sample_data_is_pinned_by_commit_and_sha256():
+    """The Sample Data entry downloads pyradiomics' breast1 case at a pinned commit, checked by SHA-256
+    (values from the issue), and only when the user asks (registration, not download, at startup)."""
+    source = (MODULE_DIR / "AxillaryPredictor.py").read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    function = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "sampleDataFiles")
+    namespace: dict = {}
+    exec(compile(ast.Module([function], type_ignores=[]), "sampleDataFiles", "exec"), namespace)  # pure function
+    files = {name: (url, digest) for url, name, digest, _ in namespace["sampleDataFiles"]()}
+    base = "https://raw.githubusercontent.com/AIM-Harvard/pyradiomics/8ed579383b44806651c463d5e691f3b2b57522ab/data"
+    assert files == {
+        "breast1_image.nrrd": (f"{base}/breast1_image.nrrd",
+                               "0e8b668f3ce9b9aacff20dc3c216866f43069ff96b269fb45b76f5e205a431e2"),
+        "breast1_label.nrrd": (f"{base}/breast1_label.nrrd",
+                               "07085bb0e36a956de5bd1c1c1b5f8bdf2ce80952125b13cbd352412c108c8950"),
+    }
+    register = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "registerSampleData")
+    keywords = {k.arg for call in ast.walk(register) if isinstance(call, ast.Call) for k in call.keywords}
+    assert {"uris", "checksums", "fileNames", "loadFileType"} <= keywords

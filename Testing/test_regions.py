@@ -104,6 +104,7 @@ def test_two_dimensional_images_grow_in_plane_only():
     planar = sitk.Extract(phantom.tumor, (*phantom.tumor.GetSize()[:2], 0), (0, 0, 0))
     regions = build_regions(planar, (3,))
     assert regions["tumor"].GetDimension() == 2
+    _check_invariants(build_regions(planar, (3, 5, 10)), (3, 5, 10))
     assert np.array_equal(_array(regions["tumor_margin3mm"]), _array(build_regions(phantom.tumor, (3,))
                                                                      ["tumor_margin3mm"])[0])
 
@@ -118,6 +119,29 @@ def test_components_largest_and_all_are_reported():
     assert _array(largest.images["tumor"]).sum() == 1000 and "discarded" in largest.warnings[0]
     everything = build_region_set(mask, (1,), components="all")
     assert _array(everything.images["tumor"]).sum() == 1027 and not everything.warnings
+    for region_set in (largest, everything):
+        _check_invariants(region_set.images, (1,))
+
+
+def test_scene_shows_the_lesion_component_the_regions_were_grown_from(headless):
+    from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
+    from AxillaryPredictorLib.scene import add_volume_node, import_label_image, segment_to_image
+
+    array = np.zeros((30, 40, 40), np.uint8)
+    array[5:15, 5:15, 5:15] = 1
+    array[20:23, 30:33, 30:33] = 1
+    mask = sitk.GetImageFromArray(array)
+    image = sitk.GetImageFromArray(np.random.default_rng(0).normal(100, 10, array.shape).astype(np.float32))
+    logic = AxillaryPredictorLogicBase(headless.scene)
+    volume = add_volume_node(headless.scene, image, "two lesions")
+    segmentation = headless.scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "seg")
+    segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume)
+    import_label_image(segmentation, mask, {1: "tumor"})
+    logic.buildRegions(segmentation, "tumor", volume, "1")
+    assert "tumor_largest_component" in logic.segmentNames(segmentation)
+    used = sitk.GetArrayFromImage(segment_to_image(segmentation, "tumor_largest_component", volume))
+    assert used.sum() == 1000 and used[5:15, 5:15, 5:15].all()
+    assert sitk.GetArrayFromImage(segment_to_image(segmentation, "tumor", volume)).sum() == 1027  # untouched
 
 
 def test_allowed_mask_and_image_border_are_reported():
@@ -299,3 +323,75 @@ def test_cli_refuses_a_mask_on_another_grid_unless_a_tolerance_allows_resampling
                  "3", "--tolerance", "2", "--out", str(tmp_path / "resampled")]) == 0
     tumor = sitk.ReadImage(str(tmp_path / "resampled" / "tumor.nrrd"))
     assert tumor.GetSize() == phantom.image.GetSize()
+
+
+def _write_dicom_phases(folder, volume: sitk.Image, series_uid: str, tag: str | None, phases: int = 2) -> None:
+    """``phases`` volumes (volume + 100·p) interleaved in ONE DICOM series, told apart by ``tag``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for p in range(phases):
+        phase_volume = volume + 100 * p
+        for k in range(volume.GetDepth()):
+            slice_image = phase_volume[:, :, k]
+            slice_image.SetMetaData("0020|000e", series_uid)
+            slice_image.SetMetaData("0008|0018", f"{series_uid}.{p}.{k}")
+            slice_image.SetMetaData("0020|0032", "\\".join(map(str, volume.TransformIndexToPhysicalPoint((0, 0, k)))))
+            slice_image.SetMetaData("0020|0037", "1\\0\\0\\0\\1\\0")
+            slice_image.SetMetaData("0020|0013", str(p * volume.GetDepth() + k + 1))
+            if tag is not None:
+                slice_image.SetMetaData(tag, str(p + 1))
+            writer.SetFileName(str(folder / f"{series_uid[-3:]}_{k:03d}_{p}.dcm"))  # phases interleaved by name
+            writer.Execute(slice_image)
+
+
+@pytest.mark.parametrize("tag", ["0020|0100", "0020|0012", "0018|1060"])
+def test_dicom_multi_phase_series_and_series_choice(tmp_path, tag):
+    """A DCE series holding two volumes in one SeriesInstanceUID: read_image(folder, phase=N) reads one
+    phase (grouped by TemporalPositionIdentifier, else AcquisitionNumber, else TriggerTime); a folder
+    with several series needs series=UID."""
+    from AxillaryPredictorLib.io import read_image
+
+    volume = sitk.Cast(make_phantom("dce", seed=1).image, sitk.sitkInt16)[:, :, 10:22]
+    folder = tmp_path / "dce"
+    _write_dicom_phases(folder, volume, "1.2.826.0.1.3680043.2.1125.9.1", tag)
+    with pytest.raises(ValueError, match="holds 2 phases"):
+        read_image(folder)
+    with pytest.raises(ValueError, match="phases 0 to 1"):
+        read_image(folder, phase=2)
+    for phase in (0, 1):
+        read = read_image(folder, phase=phase)
+        assert read.GetSize() == volume.GetSize()
+        assert np.allclose(read.GetOrigin(), volume.GetOrigin(), atol=1e-4)
+        assert np.array_equal(sitk.GetArrayFromImage(read), sitk.GetArrayFromImage(volume) + 100 * phase)
+    _write_dicom_phases(folder, volume, "1.2.826.0.1.3680043.2.1125.9.2", None, phases=1)  # a second series
+    with pytest.raises(ValueError, match="holds 2 DICOM series"):
+        read_image(folder, phase=1)
+    single = read_image(folder, series="1.2.826.0.1.3680043.2.1125.9.2", phase=1)  # phase: ignored for one volume
+    assert np.array_equal(sitk.GetArrayFromImage(single), sitk.GetArrayFromImage(volume))
+    assert np.array_equal(sitk.GetArrayFromImage(read_image(folder, series="1.2.826.0.1.3680043.2.1125.9.1",
+                                                            phase=1)), sitk.GetArrayFromImage(volume) + 100)
+    with pytest.raises(ValueError, match="is not in"):
+        read_image(folder, series="1.2.3")
+
+
+def test_write_texts_atomic_leaves_no_partial_or_stale_set(tmp_path, monkeypatch):
+    import os
+
+    from AxillaryPredictorLib.io import write_texts_atomic
+
+    targets = [tmp_path / "a.json", tmp_path / "a.csv"]
+    write_texts_atomic([(targets[0], "old json"), (targets[1], "old csv")])
+    assert [p.read_text(encoding="utf-8") for p in targets] == ["old json", "old csv"]
+    real, calls = os.replace, []
+
+    def fail_second(source, target):
+        calls.append(target)
+        if len(calls) == 2:
+            raise OSError("disk gone")
+        real(source, target)
+
+    monkeypatch.setattr(os, "replace", fail_second)
+    with pytest.raises(OSError, match="disk gone"):
+        write_texts_atomic([(targets[0], "new json"), (targets[1], "new csv")])
+    assert list(tmp_path.iterdir()) == []  # neither the new half-set, nor the old set, nor temporary files

@@ -75,6 +75,10 @@ def created_segments(segmentation_node: Any) -> dict[str, str]:
     return found
 
 
+#: segment showing the lesion component the regions were grown from, when others were discarded
+USED_TUMOR = "tumor_largest_component"
+
+
 def write_region_segments(segmentation_node: Any, region_set: RegionSet, *, skip: tuple[str, ...] = ("tumor", "node"),
                           ) -> dict[str, str]:
     """Add each region (except ``skip``, the user's own segments) as a tagged segment,
@@ -85,7 +89,11 @@ def write_region_segments(segmentation_node: Any, region_set: RegionSet, *, skip
     for segment_id in created_segments(segmentation_node).values():
         segmentation.RemoveSegment(segment_id)
     written = {}
-    for index, (name, image) in enumerate(region_set.images.items()):
+    shown = dict(region_set.images)
+    if region_set.components.get("discarded_mm3") and "tumor" in shown:
+        # smaller lesion components were left out: show which piece the regions were grown from
+        shown = {USED_TUMOR: shown["tumor"], **shown}
+    for index, (name, image) in enumerate(shown.items()):
         if name in skip or not sitk.GetArrayViewFromImage(image).any():
             continue
         mapping = import_label_image(segmentation_node, image, {1: name}, {1: region_color(name, index)})
