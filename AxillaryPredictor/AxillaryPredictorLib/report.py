@@ -151,7 +151,8 @@ def write_report(report: CaseReport, out_dir: str | Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     if report.nomogram is not None:
-        figure = report.nomogram.draw(report.nomogram_values, title=f"Nomogram — case {report.case_id}")
+        figure = report.nomogram.draw(report.nomogram_values, title=f"Nomogram — case {report.case_id}: "
+                                      f"{report.risk_group} risk (cut-off {report.threshold:.0%})")
         figure.savefig(out_dir / "nomogram.png")
         paths["nomogram"] = out_dir / "nomogram.png"
     for images in report.images:
