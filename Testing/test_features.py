@@ -236,3 +236,230 @@ def test_a_plain_pyradiomics_file_keeps_its_preprocessing(tmp_path):
                                         "{normalize: false}}\n", encoding="utf-8")
     with pytest.raises(ValueError, match="sets normalize both in 'setting' and in 'axillaryPredictor"):
         load_profile(tmp_path / "both.yaml")
+
+
+def _us_case_with_speck(voxels: list[tuple[int, int]]):
+    """The ultrasound phantom's tumor plus a tiny region ``speck`` of the given in-plane offsets
+    from the tumor's first voxel (a few voxels: small enough for some classes to fail)."""
+    phantom = make_phantom("us", seed=2, lesion=LesionSpec(diameter_mm=9))
+    regions = build_regions(phantom.tumor, (3,))
+    tumor = sitk.GetArrayViewFromImage(phantom.tumor)
+    speck = np.zeros(tumor.shape, np.uint8)
+    k, j, i = np.argwhere(tumor)[0]
+    for dj, di in voxels:
+        speck[k, j + dj, i + di] = 1
+    image = sitk.GetImageFromArray(speck)
+    image.CopyInformation(phantom.tumor)
+    return phantom, {"tumor": regions["tumor"], "speck": image}
+
+
+def test_a_failing_feature_class_gives_nan_for_that_class_image_type_and_region_only(monkeypatch):
+    """An exception in one feature class for one (image type, region): NaN for exactly those
+    features, a warning naming view/region/image type/class and the error; the run goes on and
+    the columns are those of a normal run."""
+    import radiomics.glszm
+
+    phantom, regions = _us_case_with_speck([(dj, di) for dj in range(4) for di in range(4)])
+    views = {"US": (phantom.image, regions)}
+    normal = extract(views, "zhang2025-us", workers=1)
+    original = radiomics.glszm.RadiomicsGLSZM._initCalculation
+    failures = []
+
+    def fail_once_for_small_regions(self, voxelCoordinates=None):  # noqa: N803 - pyradiomics' signature
+        if self.maskArray.sum() < 100 and not failures:  # the first call for the speck: the original image
+            failures.append(1)
+            raise MemoryError("matrix too large\nfor this test")
+        return original(self, voxelCoordinates)
+
+    monkeypatch.setattr(radiomics.glszm.RadiomicsGLSZM, "_initCalculation", fail_once_for_small_regions)
+    result = extract(views, "zhang2025-us", workers=1)
+    assert list(result.features) == list(normal.features)
+    nan = sorted(c for c, v in result.features.items() if np.isnan(v))
+    assert nan == sorted(c for c in normal.features if c.startswith("speck__US__original_glszm_"))
+    assert len(nan) == 16
+    assert all(result.features[c] == normal.features[c] for c in result.features if c not in nan)
+    failed = [w for w in result.warnings if "failed" in w]
+    assert failed == ["US/speck/original/glszm: pyradiomics failed (MemoryError: matrix too large for this test); "
+                      "these 16 features are NaN"]
+    speck = next(d for d in result.diagnostics if d["region"] == "speck")
+    assert speck["extracted"] and speck["nan_features"] == 16 and speck["warnings"] == failed
+
+
+def test_a_failing_shape_class_gives_nan_for_shape_features(monkeypatch):
+    import radiomics.shape2D
+
+    phantom, regions = _us_case_with_speck([(dj, di) for dj in range(4) for di in range(4)])
+
+    def broken(self, *args, **kwargs):
+        raise ValueError("no mesh")
+
+    normal = extract({"US": (phantom.image, regions)}, "zhang2025-us", workers=1)
+    monkeypatch.setattr(radiomics.shape2D.RadiomicsShape2D, "_initSegmentBasedCalculation", broken)
+    result = extract({"US": (phantom.image, regions)}, "zhang2025-us", workers=1)
+    assert list(result.features) == list(normal.features)
+    nan = [c for c, v in result.features.items() if np.isnan(v)]
+    assert len(nan) == 2 * 9 and all("_shape2D_" in c for c in nan)
+    assert "US/tumor/original/shape2D: pyradiomics failed (ValueError: no mesh); these 9 features are NaN" in \
+        result.warnings
+
+
+def test_a_tiny_region_gives_nan_with_a_warning_for_the_classes_pyradiomics_cannot_compute():
+    """Three isolated voxels: pyradiomics returns NaN for every GLCM feature (no neighbouring pairs),
+    which must be reported, not passed on silently; the other classes and regions are unaffected,
+    and both engines agree."""
+    phantom, regions = _us_case_with_speck([(0, 0), (0, 2), (2, 0)])
+    views = {"US": (phantom.image, regions)}
+    prepared = [prepare_view(phantom.image, regions, load_profile("zhang2025-us"), view="US")]
+    shared = extract(views, "zhang2025-us", workers=1, prepared=prepared)
+    reference = extract(views, "zhang2025-us", engine="pyradiomics", prepared=prepared)
+    assert _compare(shared.features, reference.features) == []
+    nan = [c for c, v in shared.features.items() if np.isnan(v)]
+    assert nan and all(c.startswith("speck__US__") and "_glcm_" in c for c in nan)
+    assert len(nan) == 24 * 5  # 24 GLCM features x (original + 4 wavelet images)
+    assert not np.isnan(shared.features["speck__US__original_firstorder_Mean"])
+    for result in (shared, reference):
+        assert [w for w in result.warnings if "NaN" in w] == [
+            "US/speck/glcm: pyradiomics returned NaN for 120 feature value(s) (image type(s) original, wavelet-HH, "
+            "wavelet-HL, ...; e.g. original_glcm_Autocorrelation)"]
+    speck = next(d for d in shared.diagnostics if d["region"] == "speck")
+    assert speck["voxels"] == 3 and speck["extracted"] and speck["nan_features"] == 120
+
+
+def _us_result(case_id: str = "P1"):
+    phantom, regions = _us_case_with_speck([(0, 0)])  # speck: one voxel, rejected by pyradiomics
+    result = extract({"US": (phantom.image, regions)}, "zhang2025-us", case_id=case_id, workers=1)
+    result.warnings = ["a case-level warning", *result.warnings]
+    return result
+
+
+def test_diagnostics_table_beside_features_and_sidecar(tmp_path):
+    results = [_us_result("P1"), _us_result("P2")]
+    path = write_features(results, tmp_path / "features.csv")
+    diagnostics = pd.read_csv(tmp_path / "features.diagnostics.csv", keep_default_na=False)
+    assert list(diagnostics.columns) == ["case_id", "view", "region", "voxels", "extracted", "nan_features",
+                                         "warnings"]
+    assert diagnostics[["case_id", "view", "region"]].values.tolist() == [
+        ["P1", "US", "tumor"], ["P1", "US", "speck"], ["P1", "", ""],
+        ["P2", "US", "tumor"], ["P2", "US", "speck"], ["P2", "", ""]]
+    speck = diagnostics.iloc[1]
+    assert speck[["voxels", "extracted", "nan_features"]].tolist() == ["1", "no", "474"]  # all read as text
+    assert "US/speck: too small for pyradiomics" in speck["warnings"]
+    assert diagnostics.iloc[0]["extracted"] == "yes" and diagnostics.iloc[0]["warnings"] == ""
+    assert diagnostics.iloc[2]["warnings"] == "a case-level warning"
+    import hashlib
+
+    sidecar = json.loads((tmp_path / "features.csv.json").read_text(encoding="utf-8"))
+    assert sidecar["files"] == {name: hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
+                                for name in ("features.csv", "features.diagnostics.csv")}
+    assert pd.read_csv(path)["case_id"].tolist() == ["P1", "P2"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features.csv", "features.csv.json",
+                                                          "features.diagnostics.csv"]
+
+
+@pytest.mark.parametrize("failure", ["rendering", "second rename", "unwritable diagnostics"])
+def test_a_failed_write_leaves_no_output_set_and_no_temporary_files(tmp_path, monkeypatch, failure):
+    """Decided behaviour (docs/extraction.md): a failed write leaves none of features.csv, its sidecar
+    and the diagnostics table — not a partial set, not the previous run's set — and no temporary file."""
+    import os
+
+    result = _us_result()
+    write_features([result], tmp_path / "features.csv")  # a previous run's complete set
+    assert len(list(tmp_path.iterdir())) == 3
+    if failure == "rendering":
+        real_to_csv, calls = pd.DataFrame.to_csv, []
+
+        def to_csv(self, *args, **kwargs):
+            calls.append(1)
+            if len(calls) == 2:  # the diagnostics table, after the features table
+                raise RuntimeError("cannot render")
+            return real_to_csv(self, *args, **kwargs)
+
+        monkeypatch.setattr(pd.DataFrame, "to_csv", to_csv)
+        error = RuntimeError
+    elif failure == "second rename":
+        real_replace, calls = os.replace, []
+
+        def replace(source, target):
+            calls.append(1)
+            if len(calls) == 2:
+                raise OSError("disk full")
+            real_replace(source, target)
+
+        monkeypatch.setattr(os, "replace", replace)
+        error = OSError
+    else:
+        (tmp_path / "features.diagnostics.csv").unlink()
+        (tmp_path / "features.diagnostics.csv").mkdir()  # the target cannot be replaced
+        error = OSError
+    with pytest.raises(error):
+        write_features([result], tmp_path / "features.csv")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == (["features.diagnostics.csv"] if failure == "unwritable diagnostics" else [])  # only the folder
+
+
+def test_cli_failed_run_removes_the_previous_output_set(tmp_path):
+    from AxillaryPredictorLib.cli import main
+
+    files = make_phantom("us", seed=3, lesion=LesionSpec(diameter_mm=9)).write(tmp_path, "u")
+    out = tmp_path / "out" / "f.csv"
+    common = ["--profile", "zhang2025-us", "--margins", "3", "--regions", "tumor", "--workers", "1", "--out", str(out)]
+    assert main(["extract", "--image", str(files["image"]), "--mask", str(files["tumor"]), *common]) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["f.csv", "f.csv.json", "f.diagnostics.csv"]
+    assert main(["extract", "--image", str(files["image"]), "--mask", str(tmp_path / "missing.nrrd"), *common]) == 2
+    assert list(out.parent.iterdir()) == []
+
+
+def _write_dicom_phases(folder, volume: sitk.Image, series_uid: str, phases: int) -> None:
+    """``phases`` volumes (volume + 100·p) in ONE DICOM series, told apart by TemporalPositionIdentifier."""
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for p in range(phases):
+        for k in range(volume.GetDepth()):
+            slice_image = (volume + 100 * p)[:, :, k]
+            for tag, value in (("0020|000e", series_uid), ("0008|0018", f"{series_uid}.{p}.{k}"),
+                               ("0020|0032", "\\".join(map(str, volume.TransformIndexToPhysicalPoint((0, 0, k))))),
+                               ("0020|0037", "1\\0\\0\\0\\1\\0"), ("0020|0013", str(p * volume.GetDepth() + k + 1)),
+                               ("0020|0100", str(p + 1))):
+                slice_image.SetMetaData(tag, value)
+            writer.SetFileName(str(folder / f"{series_uid[-2:]}_{k:03d}_{p}.dcm"))
+            writer.Execute(slice_image)
+
+
+def test_cli_series_phase_and_json_views_file(tmp_path, capsys):
+    """--series picks a DICOM series in a folder with several, --phase a phase of a multi-phase series;
+    a JSON views file gives the same per view."""
+    from AxillaryPredictorLib.cli import main
+
+    phantom = make_phantom("dce", seed=2, lesion=LesionSpec(diameter_mm=9))
+    files = phantom.write(tmp_path, "c")
+    volume = sitk.Cast(phantom.image, sitk.sitkInt16)
+    dce, other = "1.2.826.0.1.3680043.2.1125.7.11", "1.2.826.0.1.3680043.2.1125.7.22"
+    _write_dicom_phases(tmp_path / "dicom", volume, dce, 2)
+    _write_dicom_phases(tmp_path / "dicom", volume, other, 1)
+    (tmp_path / "first.yaml").write_text("imageType: {Original: {}}\nfeatureClass: {firstorder: [Mean]}\n"
+                                         "setting: {binWidth: 25}\n", encoding="utf-8")
+    common = ["--params", str(tmp_path / "first.yaml"), "--margins", "3", "--regions", "tumor", "--workers", "1"]
+    arguments = ["extract", "--image", str(tmp_path / "dicom"), "--mask", str(files["tumor"]), "--view", "DCE"]
+    assert main([*arguments, *common, "--out", str(tmp_path / "x.csv")]) == 2
+    assert "holds 2 DICOM series" in capsys.readouterr().err
+    assert main([*arguments, *common, "--series", dce, "--out", str(tmp_path / "x.csv")]) == 2
+    assert "holds 2 phases" in capsys.readouterr().err
+    assert main([*arguments, *common, "--series", dce, "--phase", "1", "--out", str(tmp_path / "p1.csv")]) == 0
+    phase1 = pd.read_csv(tmp_path / "p1.csv")["tumor__DCE__original_firstorder_Mean"].item()
+    mask = sitk.GetArrayViewFromImage(phantom.tumor).astype(bool)
+    assert phase1 == pytest.approx(sitk.GetArrayViewFromImage(volume)[mask].mean() + 100, rel=1e-9)
+    views = [{"view": "P0", "image": "dicom", "mask": files["tumor"].name, "series": dce, "phase": 0},
+             {"view": "P1", "image": "dicom", "mask": files["tumor"].name, "series": dce, "phase": 1, "label": 1},
+             {"view": "S", "image": "dicom", "mask": files["tumor"].name, "series": other}]
+    (tmp_path / "views.json").write_text(json.dumps(views), encoding="utf-8")
+    assert main(["extract", "--views-file", str(tmp_path / "views.json"), *common, "--case-id", "C1", "--out",
+                 str(tmp_path / "v.csv")]) == 0
+    row = pd.read_csv(tmp_path / "v.csv").iloc[0]
+    means = {view: row[f"tumor__{view}__original_firstorder_Mean"] for view in ("P0", "P1", "S")}
+    assert means["P1"] == pytest.approx(phase1, rel=1e-12)
+    assert means["P1"] - means["P0"] == pytest.approx(100) and means["S"] == pytest.approx(means["P0"], rel=1e-12)
+    (tmp_path / "bad.json").write_text(json.dumps([{"view": "P0", "image": "dicom", "mask": "m", "lable": 1}]),
+                                       encoding="utf-8")
+    assert main(["extract", "--views-file", str(tmp_path / "bad.json"), *common, "--out", str(tmp_path / "b.csv")]) == 2
+    assert "unknown key(s) lable" in capsys.readouterr().err

@@ -15,11 +15,20 @@ Engines, both on the same preprocessed shared-grid image and masks (``preprocess
   were done once by ``preprocessing``).
 
 A region too small for pyradiomics (e.g. one voxel) or empty after resampling gives NaN
-for its features and a warning in the diagnostics — never a crash, never a silent zero.
+for its features and a warning in the diagnostics — never a crash, never a silent zero. A
+feature class that raises for one (image type, region) gives NaN for exactly that class's
+features there (same columns as a normal run) and a warning naming view/region/image
+type/class and the error; NaN values pyradiomics itself returns (it turns a failing feature
+into NaN and only logs it) get one warning per (view, region, class).
+
+``write_features`` writes ``features.csv``, its provenance sidecar ``features.csv.json`` and the
+diagnostics table ``features.diagnostics.csv`` (one row per case/view/region) as one set: all
+or none (see ``io.write_texts_atomic``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -50,9 +59,25 @@ def split_column(column: str) -> tuple[str, str, str]:
     return region, view, feature
 
 
+@dataclass(frozen=True)
+class Note:
+    """A warning, attached to a (view, region) when it concerns one (None: the whole case)."""
+
+    view: str | None
+    region: str | None
+    text: str
+    #: feature-name prefix (``<image type>_<class>_``) whose values are NaN because pyradiomics failed
+    failed: str | None = None
+
+
 @dataclass
 class ExtractionResult:
-    """One case: its feature row, per-region diagnostics and provenance."""
+    """One case: its feature row, per-region diagnostics and provenance.
+
+    ``diagnostics``: one dict per (view, region): voxels on the shared grid, ``extracted`` (False when
+    the whole region was rejected), ``nan_features`` and that region's ``warnings``. ``warnings``: every
+    warning as text — those of the regions plus case-level ones (callers prepend e.g. the region
+    building's warnings)."""
 
     case_id: str
     features: dict[str, float]
@@ -98,33 +123,74 @@ def _prebinned_class(base: type, binned: np.ndarray, gray_levels: np.ndarray) ->
     return Prebinned
 
 
+@functools.cache
+def _known_features(class_name: str) -> dict[str, bool]:
+    """pyradiomics' feature names of a class -> deprecated (``getFeatureNames``, cached: it inspects the class)."""
+    from radiomics import getFeatureClasses
+
+    return dict(getFeatureClasses()[class_name].getFeatureNames())
+
+
+def _class_feature_names(class_name: str, feature_names: list[str] | None) -> list[str]:
+    """The features a class yields: the enabled list, else its non-deprecated features (as ``enableAllFeatures``),
+    in the order pyradiomics' ``execute`` returns them."""
+    if feature_names:
+        return list(feature_names)
+    return [name for name, deprecated in _known_features(class_name).items() if not deprecated]
+
+
+def _describe_error(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or "no message"
+    return f"{type(error).__name__}: {text}"
+
+
 def _region_features(filtered: sitk.Image, mask: sitk.Image, bounding_box: np.ndarray, image_type_name: str,
-                     settings: dict[str, Any], enabled: Mapping[str, Any]) -> dict[str, float]:
-    """All non-shape classes for one (filtered image, region), discretized once."""
+                     settings: dict[str, Any], enabled: Mapping[str, Any],
+                     ) -> tuple[dict[str, float], list[tuple[str, str]]]:
+    """All non-shape classes for one (filtered image, region), discretized once.
+
+    A class that raises gives NaN for exactly its features (the names are still produced, so the
+    columns do not change) and a ``(class name, error)`` failure; the other classes go on. A failure
+    of the shared cropping/discretization gives NaN for every class (class name ``"all classes"``)."""
     from radiomics import getFeatureClasses, imageoperations
 
-    image, region = imageoperations.cropToTumorMask(filtered, mask, bounding_box)
-    image_array = sitk.GetArrayFromImage(image)
-    mask_array = sitk.GetArrayFromImage(region) == settings.get("label", 1)
-    binned, _ = imageoperations.binImage(image_array.copy(), mask_array, **settings)
-    gray_levels = np.unique(binned[mask_array])
-    classes = getFeatureClasses()
+    texture = {name: features for name, features in enabled.items() if not name.startswith("shape")}
     values: dict[str, float] = {}
-    for class_name, feature_names in enabled.items():
-        if class_name.startswith("shape"):
-            continue
-        feature_class = _prebinned_class(classes[class_name], binned, gray_levels)(image, region, **settings)
-        for feature in feature_names or []:
-            feature_class.enableFeatureByName(feature)
-        for name, value in feature_class.execute().items():
-            values[f"{image_type_name}_{class_name}_{name}"] = float(value)
-    return values
+    failures: list[tuple[str, str]] = []
+    try:
+        image, region = imageoperations.cropToTumorMask(filtered, mask, bounding_box)
+        image_array = sitk.GetArrayFromImage(image)
+        mask_array = sitk.GetArrayFromImage(region) == settings.get("label", 1)
+        binned, _ = imageoperations.binImage(image_array.copy(), mask_array, **settings)
+        gray_levels = np.unique(binned[mask_array])
+    except Exception as error:  # any pyradiomics failure becomes NaN + warning, never a crash
+        for class_name, feature_names in texture.items():
+            for name in _class_feature_names(class_name, feature_names):
+                values[f"{image_type_name}_{class_name}_{name}"] = float("nan")
+        return values, [("all classes", _describe_error(error))]
+    classes = getFeatureClasses()
+    for class_name, feature_names in texture.items():
+        unknown = [name for name in feature_names or [] if name not in _known_features(class_name)]
+        if unknown:  # a profile error, not a property of this region: fail as pyradiomics would
+            raise ValueError(f"The profile enables unknown {class_name} feature(s): {', '.join(unknown)}.")
+        try:
+            feature_class = _prebinned_class(classes[class_name], binned, gray_levels)(image, region, **settings)
+            for feature in feature_names or []:
+                feature_class.enableFeatureByName(feature)
+            computed = {name: float(value) for name, value in feature_class.execute().items()}
+        except Exception as error:  # see the docstring
+            computed = {name: float("nan") for name in _class_feature_names(class_name, feature_names)}
+            failures.append((class_name, _describe_error(error)))
+        for name, value in computed.items():
+            values[f"{image_type_name}_{class_name}_{name}"] = value
+    return values, failures
 
 
 def _image_type_task(prepared: PreparedView, boxes: dict[str, np.ndarray], image_type: str,
                      options: dict[str, Any], settings: dict[str, Any], enabled: Mapping[str, Any],
-                     ) -> dict[str, dict[str, float]]:
-    """One filter (all its derived images) for every valid region of a view."""
+                     ) -> tuple[dict[str, dict[str, float]], list[Note]]:
+    """One filter (all its derived images) for every valid region of a view; warnings for the
+    (derived image, region, class) combinations pyradiomics failed on (their features are NaN)."""
     from radiomics import imageoperations
 
     quiet_radiomics()
@@ -133,6 +199,7 @@ def _image_type_task(prepared: PreparedView, boxes: dict[str, np.ndarray], image
         union = prepared.regions[name] if union is None else sitk.Or(union, prepared.regions[name])
     arguments = {**settings, **(options or {})}
     results: dict[str, dict[str, float]] = {name: {} for name in boxes}
+    notes: list[Note] = []
     generator = getattr(imageoperations, f"get{image_type}Image")
     produced = False
     scaled = image_type in MAX_SCALED and prepared.whole is not None
@@ -143,46 +210,84 @@ def _image_type_task(prepared: PreparedView, boxes: dict[str, np.ndarray], image
             filtered = sitk.Resample(filtered, prepared.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0.0,
                                      filtered.GetPixelID())
         for name, box in boxes.items():
-            results[name].update(_region_features(filtered, prepared.regions[name], box, image_type_name, kwargs,
-                                                  enabled))
+            values, failures = _region_features(filtered, prepared.regions[name], box, image_type_name, kwargs,
+                                                enabled)
+            results[name].update(values)
+            notes += [_failure_note(prepared.view, name, image_type_name, class_name, error, values)
+                      for class_name, error in failures]
     if not produced:
         raise RuntimeError(f"pyradiomics could not build the {image_type} image type (a dependency is missing: "
                            "LBP-3D needs scipy < 1.17 and trimesh).")
-    return results
+    return results, notes
+
+
+def _failure_note(view: str, region: str, image_type_name: str, class_name: str, error: str,
+                  values: Mapping[str, float]) -> Note:
+    prefix = f"{image_type_name}_" if class_name == "all classes" else f"{image_type_name}_{class_name}_"
+    count = sum(1 for name in values if name.startswith(prefix))
+    return Note(view, region, f"{view}/{region}/{image_type_name}/{class_name}: pyradiomics failed ({error}); "
+                f"these {count} features are NaN", failed=prefix)
 
 
 def _shape_task(prepared: PreparedView, boxes: dict[str, np.ndarray], extractor_params: dict[str, Any],
-                settings: dict[str, Any]) -> dict[str, dict[str, float]]:
+                settings: dict[str, Any]) -> tuple[dict[str, dict[str, float]], list[Note]]:
     from radiomics import featureextractor
 
     quiet_radiomics()
     extractor = featureextractor.RadiomicsFeatureExtractor(extractor_params)
-    return {name: {k: float(v) for k, v in extractor.computeShape(prepared.image, prepared.regions[name], box,
-                                                                   **settings).items()}
-            for name, box in boxes.items()}
+    results: dict[str, dict[str, float]] = {}
+    notes: list[Note] = []
+    for name, box in boxes.items():
+        try:
+            results[name] = {k: float(v) for k, v in extractor.computeShape(prepared.image, prepared.regions[name],
+                                                                            box, **settings).items()}
+        except Exception as error:  # NaN + warning, never a crash
+            results[name] = {}
+            for class_name, feature_names in extractor.enabledFeatures.items():
+                if class_name.startswith("shape") and _shape_class_applies(class_name, prepared.image, box,
+                                                                           settings):
+                    results[name].update({f"original_{class_name}_{feature}": float("nan")
+                                          for feature in _class_feature_names(class_name, feature_names)})
+                    notes.append(_failure_note(prepared.view, name, "original", class_name, _describe_error(error),
+                                               results[name]))
+    return results, notes
 
 
-def _check_regions(prepared: PreparedView, settings: dict[str, Any]) -> tuple[dict[str, np.ndarray], list[str]]:
+def _shape_class_applies(class_name: str, image: sitk.Image, box: np.ndarray, settings: Mapping[str, Any]) -> bool:
+    """Whether pyradiomics' ``computeShape`` yields this shape class for this image and box (as its source)."""
+    if class_name == "shape":
+        return image.GetDimension() == 3
+    if image.GetDimension() == 2:
+        return True
+    if image.GetDimension() != 3 or not settings.get("force2D", False):
+        return False
+    box = np.asarray(box)
+    return bool((box[1::2] - box[0::2] + 1)[settings.get("force2Ddimension", 0)] > 1)
+
+
+
+def _check_regions(prepared: PreparedView, settings: dict[str, Any]) -> tuple[dict[str, np.ndarray], list[Note]]:
     """Bounding boxes of the regions pyradiomics accepts; warnings for the others."""
     from radiomics import imageoperations
 
-    boxes, warnings = {}, []
+    boxes, notes = {}, []
     for name, mask in prepared.regions.items():
         voxels = int(sitk.GetArrayViewFromImage(mask).sum())
+        where = f"{prepared.view}/{name}"
         if voxels == 0:
-            warnings.append(f"{prepared.view}/{name}: region is empty after resampling; its features are NaN")
+            notes.append(Note(prepared.view, name, f"{where}: region is empty after resampling; its features are NaN"))
             continue
         try:
             box, _ = imageoperations.checkMask(prepared.image, mask, **settings)
         except (ValueError, AssertionError) as error:
-            warnings.append(f"{prepared.view}/{name}: too small for pyradiomics ({voxels} voxel(s): {error}); "
-                            "its features are NaN")
+            notes.append(Note(prepared.view, name, f"{where}: too small for pyradiomics ({voxels} voxel(s): {error}); "
+                              "its features are NaN"))
             continue
         if box is None:
-            warnings.append(f"{prepared.view}/{name}: pyradiomics rejected the region; its features are NaN")
+            notes.append(Note(prepared.view, name, f"{where}: pyradiomics rejected the region; its features are NaN"))
             continue
         boxes[name] = box
-    return boxes, warnings
+    return boxes, notes
 
 
 def _extractor_params(profile: Profile) -> dict[str, Any]:
@@ -194,11 +299,11 @@ def _extractor_params(profile: Profile) -> dict[str, Any]:
 
 
 def _run_shared(prepared_views: list[PreparedView], profile: Profile, workers: int,
-                ) -> tuple[dict[tuple[str, str], dict[str, float]], list[str]]:
+                ) -> tuple[dict[tuple[str, str], dict[str, float]], list[Note]]:
     settings = profile.settings
     enabled = profile.parsed["featureClass"]
     params = _extractor_params(profile)
-    warnings: list[str] = []
+    warnings: list[Note] = []
     tasks = []
     for prepared in prepared_views:
         boxes, notes = _check_regions(prepared, settings)
@@ -218,9 +323,10 @@ def _run_shared(prepared_views: list[PreparedView], profile: Profile, workers: i
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {i: pool.submit(tasks[i][1], *tasks[i][2]) for i in order}
             outputs = [futures[i].result() for i in range(len(tasks))]
-    for (view, _, _), output in zip(tasks, outputs, strict=True):
+    for (view, _, _), (output, notes) in zip(tasks, outputs, strict=True):
         for region, features in output.items():
             values.setdefault((view, region), {}).update(features)
+        warnings += notes
     return values, warnings
 
 
@@ -233,12 +339,12 @@ def _task_weight(task: tuple) -> int:
 
 
 def _run_reference(prepared_views: list[PreparedView], profile: Profile,
-                   ) -> tuple[dict[tuple[str, str], dict[str, float]], list[str]]:
+                   ) -> tuple[dict[tuple[str, str], dict[str, float]], list[Note]]:
     settings = profile.settings
     extractor = profile.extractor()
     scaled = {kind: options for kind, options in profile.image_types.items() if kind in MAX_SCALED}
     values: dict[tuple[str, str], dict[str, float]] = {}
-    warnings: list[str] = []
+    warnings: list[Note] = []
     for prepared in prepared_views:
         boxes, notes = _check_regions(prepared, settings)
         warnings += notes
@@ -252,11 +358,16 @@ def _run_reference(prepared_views: list[PreparedView], profile: Profile,
             whole_extractor.enabledFeatures = {k: v for k, v in whole_extractor.enabledFeatures.items()
                                                if not k.startswith("shape")}
         for name in boxes:
-            result = dict(extractor.execute(prepared.image, prepared.regions[name]))
-            if scaled and prepared.whole is not None:
-                mask = sitk.Resample(prepared.regions[name], prepared.whole, sitk.Transform(),
-                                     sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-                result.update(whole_extractor.execute(prepared.whole, mask))
+            try:
+                result = dict(extractor.execute(prepared.image, prepared.regions[name]))
+                if scaled and prepared.whole is not None:
+                    mask = sitk.Resample(prepared.regions[name], prepared.whole, sitk.Transform(),
+                                         sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+                    result.update(whole_extractor.execute(prepared.whole, mask))
+            except Exception as error:  # pyradiomics' execute fails as a whole: NaN for the region
+                warnings.append(Note(prepared.view, name, f"{prepared.view}/{name}: pyradiomics failed "
+                                     f"({_describe_error(error)}); its features are NaN", failed=""))
+                continue
             values[(prepared.view, name)] = {k: float(v) for k, v in result.items()
                                              if not k.startswith("diagnostics_")}
     return values, warnings
@@ -301,7 +412,8 @@ def extract(
             if name not in names:
                 names.append(name)
     if not names:
-        raise ValueError("No region could be extracted: " + "; ".join(warnings))
+        raise ValueError("No region could be extracted: " + "; ".join(note.text for note in warnings))
+    warnings += _nan_notes(values, warnings)
     row: dict[str, float] = {}
     diagnostics = []
     for view_prepared in prepared:
@@ -311,10 +423,38 @@ def extract(
                 row[column_name(region, view_prepared.view, name)] = (features or {}).get(name, float("nan"))
             diagnostics.append({"case_id": case_id, "view": view_prepared.view, "region": region,
                                 "voxels": int(sitk.GetArrayViewFromImage(mask).sum()),
-                                "extracted": features is not None})
+                                "extracted": features is not None,
+                                "nan_features": sum(1 for name in names if np.isnan((features or {}).get(
+                                    name, float("nan")))),
+                                "warnings": [note.text for note in warnings
+                                             if (note.view, note.region) == (view_prepared.view, region)]})
     provenance = {"profile": profile.provenance(), "engine": engine, "versions": library_versions(),
                   "views": [describe(p) for p in prepared]}
-    return ExtractionResult(case_id, row, diagnostics, warnings, provenance)
+    return ExtractionResult(case_id, row, diagnostics, [note.text for note in warnings], provenance)
+
+
+def _nan_notes(values: Mapping[tuple[str, str], Mapping[str, float]], notes: list[Note]) -> list[Note]:
+    """One warning per (view, region, feature class) for the NaN values pyradiomics returned (it sets a
+    feature it cannot compute to NaN and only logs the error), leaving out those of failed classes,
+    which have their own warning."""
+    failed = {(note.view, note.region): [] for note in notes if note.failed is not None}
+    for note in notes:
+        if note.failed is not None:
+            failed[(note.view, note.region)].append(note.failed)
+    found: list[Note] = []
+    for (view, region), features in values.items():
+        prefixes = tuple(failed.get((view, region), []))
+        counts: dict[str, list[str]] = {}
+        for name, value in features.items():
+            if np.isnan(value) and not (prefixes and name.startswith(prefixes)):
+                class_name = name.split("_")[1]
+                counts.setdefault(class_name, []).append(name)
+        for class_name, nan_names in counts.items():
+            image_types = sorted({name.split("_")[0] for name in nan_names})
+            shown = ", ".join(image_types[:3]) + (", ..." if len(image_types) > 3 else "")
+            found.append(Note(view, region, f"{view}/{region}/{class_name}: pyradiomics returned NaN for "
+                              f"{len(nan_names)} feature value(s) (image type(s) {shown}; e.g. {nan_names[0]})"))
+    return found
 
 
 def extract_case(image: sitk.Image, tumor_mask: sitk.Image, *, view: str = "view", margins=(3, 5, 10),
@@ -342,17 +482,67 @@ def select_regions(available: Mapping[str, sitk.Image], wanted: list[str] | None
     return {name: available[name] for name in wanted}
 
 
+def output_paths(path: str | Path) -> dict[str, Path]:
+    """The files ``write_features`` writes for the table ``path`` (e.g. ``features.csv``): the table,
+    its provenance sidecar ``features.csv.json`` and the diagnostics table ``features.diagnostics.csv``."""
+    path = Path(path)
+    return {"features": path, "sidecar": Path(f"{path}.json"),
+            "diagnostics": path.with_name(f"{path.stem}.diagnostics.csv")}
+
+
+def discard_outputs(path: str | Path) -> None:
+    """Remove the output set of ``path`` (after a failed run: no stale set from an earlier run stays)."""
+    from AxillaryPredictorLib.io import remove_files
+
+    remove_files(list(output_paths(path).values()))
+
+
+DIAGNOSTICS_COLUMNS = ("case_id", "view", "region", "voxels", "extracted", "nan_features", "warnings")
+
+
+def diagnostics_frame(results: list[ExtractionResult]) -> pd.DataFrame:
+    """One row per (case, view, region): voxels on the shared grid, extracted yes/no, NaN features and
+    that region's warnings (joined by `` | ``); plus one row per case with case-level warnings (view
+    and region empty), e.g. those of the region building."""
+    rows = []
+    for result in results:
+        attached = set()
+        for entry in result.diagnostics:
+            warnings = list(entry.get("warnings", []))
+            attached.update(warnings)
+            rows.append({"case_id": result.case_id, "view": entry["view"], "region": entry["region"],
+                         "voxels": entry["voxels"], "extracted": "yes" if entry["extracted"] else "no",
+                         "nan_features": entry.get("nan_features", ""), "warnings": " | ".join(warnings)})
+        case_level = [w for w in result.warnings if w not in attached]
+        if case_level:
+            rows.append({"case_id": result.case_id, "view": "", "region": "", "voxels": "", "extracted": "",
+                         "nan_features": "", "warnings": " | ".join(case_level)})
+    return pd.DataFrame(rows, columns=list(DIAGNOSTICS_COLUMNS))
+
+
 def write_features(results: list[ExtractionResult], path: str | Path) -> Path:
-    """Write the feature table and its provenance sidecar ``<table>.json`` atomically."""
+    """Write the feature table, its provenance sidecar ``<table>.json`` and the diagnostics table
+    ``<stem>.diagnostics.csv`` as one set (``io.write_texts_atomic``): all go to temporary files
+    first and are renamed only when all are written, the feature table last; the sidecar records the
+    SHA-256 of the two tables. If anything fails, no file of the set is left — neither a partial one
+    nor the previous run's — and the error is raised."""
+    import hashlib
     import json
 
-    from AxillaryPredictorLib.io import write_text_atomic
+    from AxillaryPredictorLib.io import write_texts_atomic
 
-    path = Path(path)
-    frame = pd.concat([r.frame() for r in results], ignore_index=True)
-    sidecar = {"cases": [r.case_id for r in results], "provenance": results[0].provenance if results else {},
-               "warnings": [w for r in results for w in r.warnings],
-               "diagnostics": [d for r in results for d in r.diagnostics]}
-    write_text_atomic(Path(f"{path}.json"), json.dumps(sidecar, indent=2, default=str))
-    write_text_atomic(path, frame.to_csv(index=False))
-    return path
+    paths = output_paths(path)
+    try:
+        table = pd.concat([r.frame() for r in results], ignore_index=True).to_csv(index=False)
+        diagnostics = diagnostics_frame(results).to_csv(index=False)
+        sidecar = {"cases": [r.case_id for r in results], "provenance": results[0].provenance if results else {},
+                   "warnings": [w for r in results for w in r.warnings],
+                   "diagnostics": [d for r in results for d in r.diagnostics],
+                   "files": {paths[key].name: hashlib.sha256(text.encode("utf-8")).hexdigest()
+                             for key, text in (("features", table), ("diagnostics", diagnostics))}}
+        write_texts_atomic([(paths["sidecar"], json.dumps(sidecar, indent=2, default=str)),
+                            (paths["diagnostics"], diagnostics), (paths["features"], table)])
+    except BaseException:
+        discard_outputs(path)
+        raise
+    return paths["features"]

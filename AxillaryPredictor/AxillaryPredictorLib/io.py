@@ -1,19 +1,24 @@
 """Reading images and masks the way users have them; writing outputs atomically.
 
-- ``read_image``: an image file (NRRD, NIfTI, MHA ...) or a DICOM series folder;
+- ``read_image``: an image file (NRRD, NIfTI, MHA ...) or a DICOM series folder (``series=UID``
+  when it holds several; ``phase=N`` for a 4D image or a multi-phase series, ``dicom_phases``);
+  RGB(A) is converted to grey levels with the ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B;
 - ``read_mask``: a labelmap (choose ``label=N`` when it has several labels), a Slicer
   ``.seg.nrrd`` segmentation or a DICOM SEG (choose ``segment=NAME``), as a UInt8 0/1 image,
   optionally placed on a reference image's grid (``.seg.nrrd`` and DICOM SEG files store only
   the segments' extent);
-- ``write_image``: temporary file in the target folder + rename, so a failed or killed
-  run never leaves a half-written file.
+- ``write_image``, ``write_text_atomic``: temporary file in the target folder + rename, so a
+  failed or killed run never leaves a half-written file; ``write_texts_atomic``: several files
+  as one set (all or none).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +26,7 @@ import SimpleITK as sitk
 
 #: ITU-R BT.601 luma weights for converting RGB(A) ultrasound screenshots to grey levels.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+logger = logging.getLogger(__name__)
 
 
 def to_grayscale(image: sitk.Image) -> sitk.Image:
@@ -49,9 +55,11 @@ def select_phase(image: sitk.Image, phase: int) -> sitk.Image:
 
 def read_image(path: str | Path, *, series: str | None = None, phase: int | None = None) -> sitk.Image:
     """Read an image file or a DICOM series folder (``series``: SeriesInstanceUID when the
-    folder holds several series). A 4D image needs ``phase`` (DCE-MRI phase index); an RGB
-    image (ultrasound screenshots) is converted to grey levels (``to_grayscale``)."""
-    image = _read_any(path, series)
+    folder holds several series). A 4D image, or a DICOM series holding several volumes
+    (``dicom_phases``), needs ``phase`` (0-based DCE-MRI phase index); ``phase`` is ignored for a
+    single 3D volume. An RGB image (ultrasound screenshots) is converted to grey levels
+    (``to_grayscale``)."""
+    image = _read_any(path, series, phase)
     if image.GetDimension() == 4:
         if phase is None:
             raise ValueError(f"{Path(path).name} is a 4D series with {image.GetSize()[3]} phases; choose one "
@@ -60,7 +68,7 @@ def read_image(path: str | Path, *, series: str | None = None, phase: int | None
     return to_grayscale(image)
 
 
-def _read_any(path: str | Path, series: str | None) -> sitk.Image:
+def _read_any(path: str | Path, series: str | None, phase: int | None = None) -> sitk.Image:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No image at {path}.")
@@ -80,8 +88,80 @@ def _read_any(path: str | Path, series: str | None) -> sitk.Image:
     uid = series or series_ids[0]
     if uid not in series_ids:
         raise ValueError(f"Series {uid} is not in {path}; available: {', '.join(series_ids)}.")
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(path), uid))
+    files = list(reader.GetGDCMSeriesFileNames(str(path), uid))
+    phases = dicom_phases(files)
+    if phases is not None:
+        tag, groups = phases
+        values = ", ".join(f"{i}: {value}" for i, (value, _) in enumerate(groups))
+        if phase is None:
+            raise ValueError(f"The DICOM series {uid} in {path} holds {len(groups)} phases (volumes told apart by "
+                             f"{tag}: {values}); choose one (phase=N, 0-based; CLI: --phase N).")
+        if not 0 <= phase < len(groups):
+            raise ValueError(f"Phase {phase} does not exist: the DICOM series {uid} has phases 0 to "
+                             f"{len(groups) - 1} ({tag} {values}).")
+        files = groups[phase][1]
+    reader.SetFileNames(files)
     return reader.Execute()
+
+
+#: DICOM tags telling apart the volumes (phases) of one multi-phase series, in order of preference
+PHASE_TAGS = (("0020|0100", "TemporalPositionIdentifier"), ("0020|0012", "AcquisitionNumber"),
+              ("0018|1060", "TriggerTime"))
+
+
+def dicom_phases(files: Sequence[str]) -> tuple[str, list[tuple[str, list[str]]]] | None:
+    """The volumes of a DICOM series holding several (multi-phase DCE-MRI interleaved in one
+    SeriesInstanceUID): None when every file has its own slice position (one volume); otherwise
+    (tag name, [(tag value, files sorted along the slice normal)]) ordered by the tag's value, using
+    the first of TemporalPositionIdentifier (0020,0100), AcquisitionNumber (0020,0012) and
+    TriggerTime (0018,1060) that every file has and that splits the files into equal-sized volumes
+    with one file per slice position. When none does (or the positions are missing or unreliable),
+    None with a logged warning: the files are read as one volume, in GDCM's order, as before."""
+    headers = []
+    for name in files:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(name))
+        reader.ReadImageInformation()
+        tags = {key: reader.GetMetaData(key).strip() for key, _ in PHASE_TAGS if reader.HasMetaDataKey(key)}
+        headers.append((str(name), _slice_position(reader), tags))
+    if len({position for _, position, _ in headers}) == len(headers):
+        return None
+    for key, tag in PHASE_TAGS:
+        if not all(key in tags and tags[key] for _, _, tags in headers):
+            continue
+        groups: dict[str, list[tuple[str, float]]] = {}
+        for name, position, tags in headers:
+            groups.setdefault(tags[key], []).append((name, position))
+        sizes = {len(members) for members in groups.values()}
+        unique = all(len({p for _, p in members}) == len(members) for members in groups.values())
+        if len(groups) > 1 and len(sizes) == 1 and unique:
+            ordered = sorted(groups.items(), key=lambda item: _number_or_text(item[0]))
+            return tag, [(value, [n for n, _ in sorted(members, key=lambda m: m[1])]) for value, members in ordered]
+    logger.warning("The DICOM series has several images at the same slice position (%d files) and no "
+                   "TemporalPositionIdentifier, AcquisitionNumber or TriggerTime separates them into volumes; it is "
+                   "read as one volume in GDCM's order.", len(headers))
+    return None
+
+
+def _slice_position(reader: sitk.ImageFileReader) -> float:
+    """Position along the slice normal (ImagePositionPatient · (row x column of ImageOrientationPatient)),
+    rounded to 1 µm; from the image origin and direction when the tags are missing."""
+    try:
+        position = np.array([float(v) for v in reader.GetMetaData("0020|0032").split("\\") if v.strip()])
+        orientation = np.array([float(v) for v in reader.GetMetaData("0020|0037").split("\\") if v.strip()])
+        normal = np.cross(orientation[:3], orientation[3:6])
+    except (RuntimeError, ValueError, IndexError):
+        position = np.array(reader.GetOrigin())
+        direction = np.array(reader.GetDirection()).reshape(reader.GetDimension(), reader.GetDimension())
+        normal = direction[:, -1]
+    return round(float(position[: len(normal)] @ normal), 3)
+
+
+def _number_or_text(value: str) -> tuple[int, float | str]:
+    try:
+        return 0, float(value)
+    except ValueError:
+        return 1, value
 
 
 def _series_description(folder: Path, uid: str) -> str:
@@ -189,3 +269,38 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_texts_atomic(files: Sequence[tuple[str | Path, str]]) -> list[Path]:
+    """Write several files as one set, never a partial or mismatched one.
+
+    Every text first goes to a temporary file beside its target; only when all are written are
+    they renamed onto their targets, in the given order, the LAST one last — and that last target
+    is removed before the first rename, so while it exists the set is complete and from one run.
+    On any failure the temporary files and every target (including those of a previous run) are
+    removed, so no stale set is left that could be taken for this run's result; then the error is
+    raised again. (A killed process can leave hidden ``.<name>.*.tmp`` files, never a target.)"""
+    targets = [Path(path) for path, _ in files]
+    temporaries: list[Path] = []
+    try:
+        for path, (_, text) in zip(targets, files, strict=True):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            temporaries.append(Path(temporary))
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:  # bytes = text, on any OS
+                stream.write(text)
+        if targets:
+            remove_files(targets[-1:])
+        for temporary, path in zip(temporaries, targets, strict=True):
+            os.replace(temporary, path)
+    except BaseException:
+        remove_files(temporaries + targets)
+        raise
+    return targets
+
+
+def remove_files(paths: Sequence[str | Path]) -> None:
+    """Remove these files if they exist (folders and other non-files are left alone)."""
+    for path in map(Path, paths):
+        if path.is_file() or path.is_symlink():
+            path.unlink(missing_ok=True)
