@@ -210,3 +210,24 @@ def test_build_regions_excludes_air_and_chosen_segments(logic):
     assert regions.reports["margin10mm"].clipped_fraction > 0.3
     assert np.array_equal(sitk.GetArrayFromImage(segment_to_image(segmentation, "tumor", volume)).astype(bool), tumor)
     assert np.array_equal(sitk.GetArrayFromImage(segment_to_image(segmentation, "chest wall", volume)), before)
+
+
+def test_predict_reports_progress_per_filter_and_can_be_cancelled(logic):
+    volume, segmentation = logic.loadPhantomCase(make_phantom("dce", seed=4, lesion=LesionSpec(diameter_mm=16)))
+    steps = []
+    logic.predict("demo-dce-aln", {"DCE3": (volume, segmentation)}, clinical={"ki67": 30, "us_aln": "1"},
+                  progress=lambda f, m: steps.append((f, m)), workers=2)
+    fractions = [f for f, _ in steps]
+    assert len(steps) >= 6 and fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert any("wavelet" in m.lower() for _, m in steps)
+    tables = logic.scene.GetNodesByClass("vtkMRMLTableNode").GetNumberOfItems()
+
+    def cancel(fraction, message):
+        if 0.2 < fraction < 0.8:
+            raise RuntimeError("Cancelled by the user.")
+
+    for workers in (1, 2):
+        with pytest.raises(RuntimeError, match="Cancelled"):
+            logic.predict("demo-dce-aln", {"DCE3": (volume, segmentation)}, clinical={"ki67": 30, "us_aln": "1"},
+                          progress=cancel, workers=workers)
+    assert logic.scene.GetNodesByClass("vtkMRMLTableNode").GetNumberOfItems() == tables  # nothing added

@@ -20,7 +20,7 @@ Columns follow DESIGN.md: ``delta__<region>__<view>__<feature>`` and, when asked
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,6 +203,7 @@ def extract_delta(
     workers: int | None = None,
     baseline_meta: Mapping[str, object] | None = None,
     ontreatment_meta: Mapping[str, object] | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> DeltaExtraction:
     """Delta radiomics of a paired case.
 
@@ -213,7 +214,7 @@ def extract_delta(
     """
     import SimpleITK as sitk
 
-    from AxillaryPredictorLib.features import extract, select_regions
+    from AxillaryPredictorLib.features import extract, scaled_progress, select_regions
     from AxillaryPredictorLib.profiles import load_profile
     from AxillaryPredictorLib.regions import build_region_set
 
@@ -226,7 +227,7 @@ def extract_delta(
 
     base_set = build_region_set(base_mask, margins)
     base_result = extract({view: (base_image, select_regions(base_set.images, wanted))}, loaded,
-                          case_id=case_id, workers=workers)
+                          case_id=case_id, workers=workers, progress=scaled_progress(progress, 0.0, 0.5))
     warnings += base_set.warnings + base_result.warnings
     if not sitk.GetArrayViewFromImage(on_mask).any():
         on_features = None
@@ -234,7 +235,7 @@ def extract_delta(
     else:
         on_set = build_region_set(on_mask, margins)
         on_result = extract({view: (on_image, select_regions(on_set.images, wanted))}, loaded, case_id=case_id,
-                            workers=workers)
+                            workers=workers, progress=scaled_progress(progress, 0.5, 1.0))
         warnings += on_set.warnings + on_result.warnings
         on_features = on_result.features
     result = compute_delta(base_result.features, on_features, mode=mode, zero_tolerance=zero_tolerance)

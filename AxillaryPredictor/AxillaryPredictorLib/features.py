@@ -31,8 +31,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Mapping
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -299,6 +299,7 @@ def _extractor_params(profile: Profile) -> dict[str, Any]:
 
 
 def _run_shared(prepared_views: list[PreparedView], profile: Profile, workers: int,
+                progress: Callable[[float, str], None] | None = None,
                 ) -> tuple[dict[tuple[str, str], dict[str, float]], list[Note]]:
     settings = profile.settings
     enabled = profile.parsed["featureClass"]
@@ -315,14 +316,36 @@ def _run_shared(prepared_views: list[PreparedView], profile: Profile, workers: i
         for image_type, options in profile.image_types.items():
             tasks.append((prepared.view, _image_type_task, (prepared, boxes, image_type, options, settings, enabled)))
     values: dict[tuple[str, str], dict[str, float]] = {}
+    total = sum(_task_weight(task) for task in tasks) or 1
+    done = 0
+
+    def advance(task: tuple) -> None:  # progress by work done; the callback may raise to cancel
+        nonlocal done
+        done += _task_weight(task)
+        if progress is not None:
+            name = "shape" if task[1] is _shape_task else task[2][2]
+            progress(done / total, f"{task[0]}: {name} features")
+
     if workers <= 1 or len(tasks) <= 1:
-        outputs = [function(*arguments) for _, function, arguments in tasks]
+        outputs = []
+        for task in tasks:
+            outputs.append(task[1](*task[2]))
+            advance(task)
     else:
         # heaviest first: filters with several derived images (wavelet, LoG, LBP-3D) dominate
         order = sorted(range(len(tasks)), key=lambda i: -_task_weight(tasks[i]))
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {i: pool.submit(tasks[i][1], *tasks[i][2]) for i in order}
-            outputs = [futures[i].result() for i in range(len(tasks))]
+            futures = {pool.submit(tasks[i][1], *tasks[i][2]): i for i in order}
+            results = {}
+            try:
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    advance(tasks[futures[future]])
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+            outputs = [results[i] for i in range(len(tasks))]
     for (view, _, _), (output, notes) in zip(tasks, outputs, strict=True):
         for region, features in output.items():
             values.setdefault((view, region), {}).update(features)
@@ -384,12 +407,15 @@ def extract(
     engine: str = "shared",
     workers: int | None = None,
     prepared: list[PreparedView] | None = None,
+    progress: Callable[[float, str], None] | None = None,
 ) -> ExtractionResult:
     """Features of every region of every view of one case.
 
     ``views``: view name -> (image, {region name: mask on the image grid}); region masks
     usually come from ``regions.build_regions``. ``prepared``: already preprocessed views
-    (skips preprocessing; used by benchmarks and the padding check).
+    (skips preprocessing; used by benchmarks and the padding check). ``progress(fraction,
+    message)`` is called as each filter's features are done (shared engine); raising in it
+    cancels the extraction.
     """
     if engine not in ENGINES:
         raise ValueError(f"Unknown engine '{engine}'; choose one of {', '.join(ENGINES)}.")
@@ -402,7 +428,7 @@ def extract(
         prepared = [prepare_view(image, dict(regions), profile, view=view) for view, (image, regions) in views.items()]
     workers = max(1, workers or os.cpu_count() or 1)
     if engine == "shared":
-        values, warnings = _run_shared(prepared, profile, workers)
+        values, warnings = _run_shared(prepared, profile, workers, progress)
     else:
         values, warnings = _run_reference(prepared, profile)
     # every region of every view gets the same feature names; missing ones are NaN
@@ -546,3 +572,11 @@ def write_features(results: list[ExtractionResult], path: str | Path) -> Path:
         discard_outputs(path)
         raise
     return paths["features"]
+
+
+def scaled_progress(progress: Callable[[float, str], None] | None, start: float, end: float,
+                    ) -> Callable[[float, str], None] | None:
+    """``progress`` mapped from [0, 1] onto [start, end] (for a step of a longer job)."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)

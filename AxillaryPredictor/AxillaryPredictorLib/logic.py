@@ -209,6 +209,7 @@ class AxillaryPredictorLogicBase:
         """Predict one case from volume + segmentation nodes per view (``views``: view name
         -> (volume node, segmentation node)); adds a prediction table, the nomogram image
         and the report text to the scene. Returns a ``SceneResult``."""
+        from AxillaryPredictorLib.features import scaled_progress
         from AxillaryPredictorLib.predict import predict_case
         from AxillaryPredictorLib.scene import volume_node_to_image
         from AxillaryPredictorLib.scene_regions import tumor_mask_from_segment
@@ -228,7 +229,8 @@ class AxillaryPredictorLogicBase:
                 scans.append(tumor_mask_from_segment(segmentation, nodeSegment, volume))
             inputs[view] = tuple(scans)
         _report(progress, 0.2, "Extracting features and scoring")
-        prediction = predict_case(package, inputs, clinical=clinical or {}, case_id=caseId, workers=workers)
+        prediction = predict_case(package, inputs, clinical=clinical or {}, case_id=caseId, workers=workers,
+                                  progress=scaled_progress(progress, 0.2, 0.8))
         _report(progress, 0.8, "Writing the results to the scene")
         result = SceneResult(package, prediction)
         result.addToScene(self.scene)
@@ -240,6 +242,7 @@ class AxillaryPredictorLogicBase:
                      workers: int | None = None) -> Any:
         """Predict from a baseline and an on-treatment (volume, segmentation) pair (delta models).
         An empty on-treatment tumor segment is a complete response, not an error."""
+        from AxillaryPredictorLib.features import scaled_progress
         from AxillaryPredictorLib.predict import predict_case
         from AxillaryPredictorLib.scene_regions import paired_scans
 
@@ -248,7 +251,7 @@ class AxillaryPredictorLogicBase:
         _report(progress, 0.2, "Extracting baseline and on-treatment features")
         view = package.document["inputs"]["views"][0]
         prediction = predict_case(package, pairs={view: (scans[0], scans[1])}, clinical=clinical or {},
-                                  case_id=caseId, workers=workers)
+                                  case_id=caseId, workers=workers, progress=scaled_progress(progress, 0.2, 0.8))
         result = SceneResult(package, prediction)
         result.addToScene(self.scene)
         _report(progress, 1.0, prediction.summary())

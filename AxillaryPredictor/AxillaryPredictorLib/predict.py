@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,10 +65,12 @@ def _profile_check(package: ModelPackage) -> Any:
 
 def predict_case(package: ModelPackage, views: Mapping[str, tuple[sitk.Image, sitk.Image]] | None = None, *,
                  pairs: Mapping[str, tuple[tuple, tuple]] | None = None, clinical: Mapping[str, Any] | None = None,
-                 case_id: str = "case", workers: int | None = None) -> Prediction:
+                 case_id: str = "case", workers: int | None = None,
+                 progress: Callable[[float, str], None] | None = None) -> Prediction:
     """Score one case. ``views``: view -> (image, tumor mask[, lymph node mask]) for
     single-timepoint models; ``pairs``: view -> ((baseline image, mask), (on-treatment image,
-    mask)) for delta models."""
+    mask)) for delta models. ``progress(fraction, message)`` follows the extraction (raise in
+    it to cancel)."""
     from AxillaryPredictorLib.features import extract, library_versions, select_regions
     from AxillaryPredictorLib.regions import build_region_set
     from AxillaryPredictorLib.report import TimepointImages
@@ -92,7 +94,8 @@ def predict_case(package: ModelPackage, views: Mapping[str, tuple[sitk.Image, si
             baseline, ontreatment = pairs[view]
             result = extract_delta(baseline, ontreatment, case_id=case_id, view=view, margins=margins,
                                    regions=wanted_regions, profile=profile.name,
-                                   mode=inputs.get("delta_mode") or "relative", workers=workers)
+                                   mode=inputs.get("delta_mode") or "relative", workers=workers,
+                                   progress=progress)
             features.update(result.row())
             warnings += result.warnings
             for label, (image, mask) in (("Baseline", baseline), ("On-treatment", ontreatment)):
@@ -118,7 +121,7 @@ def predict_case(package: ModelPackage, views: Mapping[str, tuple[sitk.Image, si
             warnings += region_set.warnings
             prepared[view] = (image, select_regions(region_set.images, wanted_regions))
             images.append(TimepointImages(view, image, {n: region_set.images[n] for n in wanted_regions}))
-        result = extract(prepared, profile, case_id=case_id, workers=workers)
+        result = extract(prepared, profile, case_id=case_id, workers=workers, progress=progress)
         features.update(result.features)
         warnings += result.warnings
     clinical = dict(clinical or {})
