@@ -281,6 +281,10 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             "Select the images, their segmentations and a model first")
         self.ui.applyRegionsButton.enabled = bool(p.view1Volume and p.view1Segmentation) or bool(
             p.baselineVolume and p.baselineSegmentation)
+        feasibility = self.logic.marginFeasibility(p.baselineVolume if delta else p.view1Volume, p.marginsMm)
+        if feasibility:
+            self.ui.regionsStatusLabel.text = feasibility
+            self.ui.applyRegionsButton.enabled = False
         self.ui.segmentEditorWidget.setSegmentationNode(p.baselineSegmentation if delta else p.view1Segmentation)
         self.ui.segmentEditorWidget.setSourceVolumeNode(p.baselineVolume if delta else p.view1Volume)
 

@@ -231,3 +231,12 @@ def test_predict_reports_progress_per_filter_and_can_be_cancelled(logic):
             logic.predict("demo-dce-aln", {"DCE3": (volume, segmentation)}, clinical={"ki67": 30, "us_aln": "1"},
                           progress=cancel, workers=workers)
     assert logic.scene.GetNodesByClass("vtkMRMLTableNode").GetNumberOfItems() == tables  # nothing added
+
+
+def test_margin_feasibility_is_checked_before_any_work(logic):
+    volume, _ = logic.loadPhantomCase(make_phantom("dce", seed=1))  # 0.7 x 0.7 x 1.5 mm
+    assert logic.marginFeasibility(volume, "3,5,10") == ""
+    assert "0.5 mm margin is not feasible at the current resolution" in logic.marginFeasibility(volume, "0.5,3")
+    assert "outside the supported range" in logic.marginFeasibility(volume, "3,40")
+    assert logic.marginFeasibility(None, "3") == ""  # no image yet: nothing to say
+    assert logic.marginFeasibility(volume, "three") != ""

@@ -116,6 +116,15 @@ class AxillaryPredictorLogicBase:
             raise ValueError("Select a segmentation node first.")
         return segment_to_image(segmentationNode, segment, referenceVolumeNode)
 
+    def marginFeasibility(self, volumeNode: Any, margins: str) -> str:
+        """'' when ``margins`` (e.g. "3,5,10") can be grown at the volume's resolution, else why
+        not (shown next to the margins before the user applies them)."""
+        from AxillaryPredictorLib.regions import margin_feasibility
+
+        if volumeNode is None or volumeNode.GetImageData() is None:
+            return ""
+        return margin_feasibility(margins, volumeNode.GetSpacing(), volumeNode.GetImageData().GetDimensions())
+
     def buildRegions(self, segmentationNode: Any, segment: str, referenceVolumeNode: Any,
                      margins: str | Sequence[float] = "3,5,10", *, excludeBelow: float | None = None,
                      excludeSegments: Sequence[str] = (), components: str = "largest",

@@ -163,6 +163,17 @@ def _label_values(array: np.ndarray) -> np.ndarray:
     return np.unique(array)
 
 
+def margin_feasibility(margins: str | Sequence[float], spacing: Sequence[float], size: Sequence[int]) -> str:
+    """Why these margins cannot be grown on a grid of this spacing (mm) and size, or '' when they
+    can (the check Slicer's Margin effect makes, run before any work)."""
+    planar = len(size) == 2 or size[2] == 1
+    try:
+        _check_margins(parse_margins(margins), spacing, planar)
+    except ValueError as error:
+        return str(error)
+    return ""
+
+
 def _check_margins(margins: Sequence[float], spacing: Sequence[float], planar: bool) -> tuple[float, ...]:
     margins = tuple(float(m) for m in margins)
     if not margins:
