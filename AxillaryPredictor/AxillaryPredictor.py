@@ -467,7 +467,6 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             volumeNode, segmentationNode = self.logic.loadPhantomCase(seed=self._parameterNode.phantomSeed)
             self._parameterNode.view1Volume = volumeNode
             self._parameterNode.view1Segmentation = segmentationNode
-            self._parameterNode.view1Name = "DCE"
             slicer.util.setSliceViewerLayers(background=volumeNode, fit=True)
             self.ui.statusLabel.text = f"Loaded synthetic case '{volumeNode.GetName()}' (demonstration data)."
 
