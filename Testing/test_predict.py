@@ -38,6 +38,7 @@ def test_every_bundled_package_validates_and_matches_the_registry():
 
 def test_demonstration_model_rebuild_is_byte_identical():
     before = {p.name: p.read_bytes() for p in bundled_directory().glob("*.json")}
+    assert {"demo-dce-aln.json", "demo-us-aln.json", "demo-delta-pcr.json", "demo-dbt-aln.json"} <= set(before)
     environment = dict(os.environ, SOURCE_DATE_EPOCH="1767225600")
     try:
         for script in ("build_demo_models.py", "build_published_models.py"):
@@ -231,5 +232,77 @@ def test_pinned_demo_feature_table_is_reproduced_from_phantoms():
     for index, record in records[:2]:
         row = build._extract((index, record))
         expected = table.loc[row.pop("case_id")]
+        values = np.array([row[c] for c in expected.index])
+        assert np.allclose(values, expected.to_numpy(), rtol=1e-8, atol=1e-12, equal_nan=True)
+
+
+def test_dbt_demo_model_is_a_two_view_radscore_ki67_nomogram():
+    package = find_model("demo-dbt-aln")
+    document = package.document
+    inputs = document["inputs"]
+    assert package.status == "demonstration" and "synthetic DBT phantoms" in document["description"]
+    assert "no clinical meaning" in document["description"]
+    assert inputs["views"] == ["CC", "MLO"] and inputs["regions"] == ["tumor", "margin10mm"]
+    assert inputs["margins_mm"] == [10.0] and inputs["profile"]["name"] == "he2025-dbt"
+    assert document["features"] == ["radscore", "ki67"]
+    assert [v["name"] for v in document["clinical_variables"]] == ["ki67"]
+    assert document["clinical_variables"][0]["range"] == [0.0, 100.0]
+    (radscore,) = document["derived"]
+    assert radscore["name"] == "radscore" and radscore["features"]
+    for column in radscore["features"]:  # only the documented columns of the pinned table
+        region, view, feature = column.split("__", 2)
+        assert region in ("tumor", "margin10mm") and view in ("CC", "MLO")
+        assert feature.startswith("original_") or (feature.startswith("wavelet-") and "_firstorder_" in feature)
+    Nomogram.from_package(package)  # a logistic nomogram
+
+
+def _dbt_case(tmp_path, seed=6, diameter=16.0):
+    lesion = LesionSpec(diameter_mm=diameter, heterogeneity=0.3, lobulation=0.15, spiculation=0.2)
+    return {view: make_phantom(preset, seed=seed, lesion=lesion).write(tmp_path, view)
+            for view, preset in (("CC", "dbt-cc"), ("MLO", "dbt-mlo"))}
+
+
+@pytest.mark.slow
+def test_dbt_demo_model_end_to_end(tmp_path):
+    files = _dbt_case(tmp_path)
+    out = tmp_path / "dbt"
+    assert main(["predict", "--model", "demo-dbt-aln", "--image", str(files["CC"]["image"]), "--mask",
+                 str(files["CC"]["tumor"]), "--view", "CC", "--image", str(files["MLO"]["image"]), "--mask",
+                 str(files["MLO"]["tumor"]), "--view", "MLO", "--clinical", "ki67=30", "--workers", "2",
+                 "--out", str(out)]) == 0
+    prediction = json.loads((out / "prediction.json").read_text(encoding="utf-8"))
+    package = find_model("demo-dbt-aln")
+    assert set(prediction["features_used"]) == set(package.document["derived"][0]["features"])
+    frame = pd.DataFrame([{**prediction["features_used"], "ki67": 30}])
+    assert 0 < prediction["probability"] < 1
+    assert prediction["probability"] == pytest.approx(float(package.predict_proba(frame)[0]), abs=1e-12)
+    assert set(prediction["predictor_points"]) == {"radscore", "ki67"}
+    assert set(prediction["derived_scores"]) == {"radscore"}
+    assert Nomogram.from_package(package).probability_from_points(prediction["total_points"]) == pytest.approx(
+        prediction["probability"], abs=0.005)
+    for name in ("report.html", "report.pdf", "nomogram.png", "prediction.json"):
+        assert (out / name).stat().st_size > 500, name
+    assert "DEMONSTRATION" in (out / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_pinned_dbt_feature_table_is_reproduced_from_phantoms():
+    """The committed two-view DBT table (its documented column subset) is what the phantoms give."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import build_demo_models as build
+
+    from AxillaryPredictorLib.phantoms import simulate_aln_cohort
+
+    table = pd.read_csv(build.DATA / "phantom_dbt_features.csv").set_index("case_id")
+    assert len(table) == build.N_DBT_CASES and all(build.dbt_column_kept(c) for c in table.columns)
+    clinical = pd.read_csv(build.DATA / "phantom_dbt_clinical.csv").set_index("case_id")
+    cohort = simulate_aln_cohort(build.N_DBT_CASES, seed=build.SEED + 3)
+    assert np.allclose(clinical["ki67"].to_numpy(), cohort["ki67"].to_numpy(), rtol=1e-9)
+    assert (clinical["aln_metastasis"].to_numpy() == cohort["aln_metastasis"].to_numpy()).all()
+    records = list(enumerate(cohort.to_dict(orient="records")))
+    for index, record in records[:2]:
+        row = build._extract_dbt((index, record))
+        expected = table.loc[row.pop("case_id")]
+        assert set(row) == set(expected.index)
         values = np.array([row[c] for c in expected.index])
         assert np.allclose(values, expected.to_numpy(), rtol=1e-8, atol=1e-12, equal_nan=True)

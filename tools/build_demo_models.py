@@ -7,16 +7,23 @@ extract their features; write the tables to ``tools/demo_data`` with their SHA-2
 
 - ``phantom_aln_*``: DCE-MRI, tumor + 3 mm ring, ``zeng2025-dce-delta`` profile;
 - ``phantom_us_*``: 2D ultrasound, tumor + lymph node, ``zhang2025-us`` profile;
-- ``phantom_pcr_*``: baseline/on-treatment DCE-MRI pairs, relative delta of tumor and 3 mm ring.
+- ``phantom_pcr_*``: baseline/on-treatment DCE-MRI pairs, relative delta of tumor and 3 mm ring;
+- ``phantom_dbt_*``: DBT, the same lesion on a CC and an MLO view (``dbt-cc`` / ``dbt-mlo`` presets),
+  tumor + 10 mm ring, ``he2025-dbt`` profile. That profile gives 2060 features per region and view;
+  the committed table keeps only ``dbt_column_kept`` columns (all ``original_*`` features and the
+  first-order features of the eight ``wavelet-*`` sub-bands: 1004 columns, ~2 MB) so it stays small.
+  The package records the full profile (name, SHA-256): prediction extracts with it and uses the
+  selected columns.
 
-Step 2 (seconds): train the three demonstration models and write their packages to
+Step 2 (seconds): train the four demonstration models and write their packages to
 ``AxillaryPredictorLib/resources/models`` plus the registry ``Models.json``:
 ``demo-dce-aln`` (RadScore + Ki-67 + US-reported ALN), ``demo-us-aln`` (tumor score + lymph-node
 score + US-reported ALN, as Zhang et al.), ``demo-delta-pcr`` (intratumoral and peritumoral delta
-scores + post-NAT axillary ultrasound, as Zeng et al.). With SOURCE_DATE_EPOCH set the packages are
+scores + post-NAT axillary ultrasound, as Zeng et al.), ``demo-dbt-aln`` (two-view DBT tumor + 10 mm
+margin RadScore + Ki-67 nomogram, as He et al.). With SOURCE_DATE_EPOCH set the packages are
 byte-identical on every rebuild.
 
-Run: SOURCE_DATE_EPOCH=1767225600 python tools/build_demo_models.py [--extract]
+Run: SOURCE_DATE_EPOCH=1767225600 python tools/build_demo_models.py [--extract [--only aln|us|pcr|dbt]]
 """
 
 from __future__ import annotations
@@ -37,6 +44,17 @@ SEED = 2026
 VIEW = "DCE3"
 REGIONS = ["tumor", "margin3mm"]
 PROFILE = "zeng2025-dce-delta"
+N_DBT_CASES = 150
+DBT_VIEWS = {"CC": "dbt-cc", "MLO": "dbt-mlo"}  # view name -> phantom preset (the same lesion on both)
+DBT_REGIONS = ["tumor", "margin10mm"]
+DBT_PROFILE = "he2025-dbt"
+
+
+def dbt_column_kept(column: str) -> bool:
+    """Columns of the committed DBT table: every ``original_*`` feature and the first-order
+    features of the ``wavelet-*`` sub-bands, of both regions and both views."""
+    feature = column.split("__", 2)[2]
+    return feature.startswith("original_") or (feature.startswith("wavelet-") and "_firstorder_" in feature)
 
 
 def _extract(args: tuple[int, dict]) -> dict:
@@ -75,6 +93,24 @@ def _extract_pcr(args: tuple[int, dict]) -> dict:
     result = extract_delta((baseline.image, baseline.tumor), (ontreatment.image, ontreatment.tumor), view=VIEW,
                            margins=(3,), regions=REGIONS, profile=PROFILE, case_id=record["case_id"], workers=1)
     return {"case_id": record["case_id"], **result.row()}
+
+
+def _extract_dbt(args: tuple[int, dict]) -> dict:
+    import logging
+
+    from AxillaryPredictorLib.features import extract, select_regions
+    from AxillaryPredictorLib.phantoms import phantom_for_aln_record
+    from AxillaryPredictorLib.regions import build_region_set
+
+    logging.getLogger("radiomics").setLevel(logging.ERROR)
+    index, record = args
+    views = {}
+    for view, preset in DBT_VIEWS.items():
+        phantom = phantom_for_aln_record(record, preset, seed=SEED + 3 + index)  # same seed: same lesion
+        region_set = build_region_set(phantom.tumor, (10,))
+        views[view] = (phantom.image, select_regions(region_set.images, DBT_REGIONS))
+    result = extract(views, DBT_PROFILE, case_id=record["case_id"], workers=1)
+    return {"case_id": record["case_id"], **{k: v for k, v in result.features.items() if dbt_column_kept(k)}}
 
 
 def _pinned() -> None:
@@ -122,6 +158,13 @@ def extract_pcr_cohort() -> None:
     clinical = cohort[["case_id", "us_pcr", "subtype", "aln_pcr"]].copy()
     clinical["us_pcr"] = clinical["us_pcr"].map({0: "no", 1: "yes"})
     _write_tables("pcr", _extract_pcr, cohort, clinical)
+
+
+def extract_dbt_cohort() -> None:
+    from AxillaryPredictorLib.phantoms import simulate_aln_cohort
+
+    cohort = simulate_aln_cohort(N_DBT_CASES, seed=SEED + 3)
+    _write_tables("dbt", _extract_dbt, cohort, cohort[["case_id", "ki67", "aln_metastasis"]].copy())
 
 
 def verify_data() -> None:
@@ -208,6 +251,36 @@ def build_pcr_model() -> Path:
     return save_package(document, MODELS / "demo-delta-pcr.json")
 
 
+def build_dbt_model() -> Path:
+    from AxillaryPredictorLib.clinical import ClinicalVariable
+    from AxillaryPredictorLib.model_package import save_package
+    from AxillaryPredictorLib.profiles import load_profile
+    from AxillaryPredictorLib.training import to_package, train
+
+    features = pd.read_csv(DATA / "phantom_dbt_features.csv").set_index("case_id")
+    features = features.loc[:, features.notna().all() & (features.abs() < 1e12).all()]
+    clinical = pd.read_csv(DATA / "phantom_dbt_clinical.csv").set_index("case_id").loc[features.index]
+    y = clinical["aln_metastasis"].to_numpy()
+    design = pd.DataFrame({"ki67": clinical["ki67"].to_numpy()}, index=features.index)
+    result = train(features, y, _regularized_recipe(), clinical=design)  # RadScore (CC+MLO, tumor+10 mm) + Ki-67
+    profile = load_profile(DBT_PROFILE)
+    document = to_package(
+        result, features, y, model_id="demo-dbt-aln",
+        title="DEMONSTRATION: DBT RadScore (tumor + 10 mm margin, CC and MLO) + Ki-67 nomogram", task="ALN metastasis",
+        modality="DBT", views=list(DBT_VIEWS), regions=DBT_REGIONS, margins_mm=[10.0],
+        profile={"name": profile.name, "sha256": profile.hash, "version": profile.version},
+        clinical_variables=[ClinicalVariable("ki67", "continuous", "%", range=(0.0, 100.0), label="Ki-67")],
+        clinical_data=design.reset_index(drop=True), status="demonstration",
+        description=f"Trained on synthetic DBT phantoms (n={len(y)}; CC and MLO views of the same lesion, tumor and "
+                    "10 mm peritumoral ring; original and wavelet first-order features): demonstrates the He et al. "
+                    "design only; it carries no clinical meaning.",
+        intended_use="Demonstration of the software on synthetic data. NOT for clinical use.",
+        provenance={"training_data": "tools/demo_data (synthetic phantoms, SHA-256 pinned)",
+                    "recipe": "lasso-lr + combined logistic (RadScore, Ki-67)",
+                    "feature_columns": "original_* and wavelet-*_firstorder_* of the he2025-dbt profile"})
+    return save_package(document, MODELS / "demo-dbt-aln.json")
+
+
 def write_registry() -> Path:
     """Models.json: every package in the models folder, demonstration models first."""
     import json
@@ -263,14 +336,15 @@ def build_models() -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--extract", action="store_true", help="re-extract the synthetic feature table first")
-    parser.add_argument("--only", choices=("aln", "us", "pcr"), help="extract only this cohort (with --extract)")
+    parser.add_argument("--only", choices=("aln", "us", "pcr", "dbt"), help="extract only this cohort (with --extract)")
     args = parser.parse_args()
     if args.extract:
-        for name, function in (("aln", extract_cohort), ("us", extract_us_cohort), ("pcr", extract_pcr_cohort)):
+        for name, function in (("aln", extract_cohort), ("us", extract_us_cohort), ("pcr", extract_pcr_cohort),
+                               ("dbt", extract_dbt_cohort)):
             if args.only in (None, name):
                 function()
     verify_data()
-    for build in (build_models, build_us_model, build_pcr_model):
+    for build in (build_models, build_us_model, build_pcr_model, build_dbt_model):
         print(f"wrote {build()}")
     print(f"wrote {write_registry()}")
 
