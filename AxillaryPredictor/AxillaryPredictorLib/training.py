@@ -357,6 +357,10 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
                      "training_apparent_auc": float(auc_ci(y, in_sample).auc)},
         provenance={"date": build_date(), "axillary_predictor": __version__, "versions": library_versions(),
                     "training_data_sha256": table_hash(features), "n_cases": len(y), "n_events": int(y.sum()),
+                    "training_tables_sha256": {
+                        "features": table_hash(features),
+                        "outcome": table_hash(pd.DataFrame({"outcome": y}, index=features.index)),
+                        **({"clinical": table_hash(clinical_data)} if clinical_data is not None else {})},
                     **({"tuned_parameters": result.tuned} if result.tuned else {}),
                     **(provenance or {})})
     return document
