@@ -93,7 +93,8 @@ def test_predict_cli_writes_a_consistent_report(tmp_path):
     assert "nomogram.png" in [image["data-file"] for image in page.images]
     text = " ".join(page.text)
     for element in ("DEMONSTRATION", "RadScore", "Model card", "Total points (Nomo-score)", "risk group", "c1_image",
-                    "Versions and provenance"):
+                    "Versions and provenance", "setting: profile", "setting: margins (mm)", "clinical: ki67",
+                    "intended use", "cross-validated AUC", "95% CI", "no clinical meaning"):
         assert element in text, element
     if shutil.which("pdftoppm"):
         subprocess.run(["pdftoppm", "-png", "-r", "30", str(out / "report.pdf"), str(out / "page")], check=True)
