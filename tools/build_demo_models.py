@@ -189,11 +189,28 @@ def _binary(values: pd.Series, positive: str) -> pd.Series:
     return (values == positive).astype(float)
 
 
-def build_us_model() -> Path:
-    from AxillaryPredictorLib.clinical import ClinicalVariable
+def _save_demo(result, features: pd.DataFrame, y, design: pd.DataFrame, *, model_id: str, profile_name: str,
+               provenance: dict | None = None, **fields) -> Path:
+    """Export a demonstration package: synthetic-data status, intended use and provenance shared
+    by every demo model; ``fields`` are the model-specific ``to_package`` arguments."""
     from AxillaryPredictorLib.model_package import save_package
     from AxillaryPredictorLib.profiles import load_profile
-    from AxillaryPredictorLib.training import to_package, train
+    from AxillaryPredictorLib.training import to_package
+
+    profile = load_profile(profile_name)
+    document = to_package(
+        result, features, y, model_id=model_id,
+        profile={"name": profile.name, "sha256": profile.hash, "version": profile.version},
+        clinical_data=design.reset_index(drop=True), status="demonstration",
+        intended_use="Demonstration of the software on synthetic data. NOT for clinical use.",
+        provenance={"training_data": "tools/demo_data (synthetic phantoms, SHA-256 pinned)", **(provenance or {})},
+        **fields)
+    return save_package(document, MODELS / f"{model_id}.json")
+
+
+def build_us_model() -> Path:
+    from AxillaryPredictorLib.clinical import ClinicalVariable
+    from AxillaryPredictorLib.training import train
 
     features = pd.read_csv(DATA / "phantom_us_features.csv").set_index("case_id")
     clinical = pd.read_csv(DATA / "phantom_us_clinical.csv").set_index("case_id").loc[features.index]
@@ -202,27 +219,20 @@ def build_us_model() -> Path:
               "ln_score": [c for c in features.columns if c.startswith("node__")]}
     design = pd.DataFrame({"us_aln": _binary(clinical["us_aln"], "positive").to_numpy()}, index=features.index)
     result = train(features, y, _regularized_recipe(), clinical=design, score_groups=groups)
-    profile = load_profile("zhang2025-us")
-    document = to_package(
-        result, features, y, model_id="demo-us-aln",
+    return _save_demo(
+        result, features, y, design, model_id="demo-us-aln",
         title="DEMONSTRATION: ultrasound tumor score + lymph-node score + US-reported ALN", task="ALN metastasis",
         modality="US", views=["US"], regions=["tumor", "node"], margins_mm=[3.0],
-        profile={"name": profile.name, "sha256": profile.hash, "version": profile.version},
         clinical_variables=[ClinicalVariable("us_aln", "binary", levels=("negative", "positive"),
                                              label="US-reported ALN")],
-        clinical_data=design.reset_index(drop=True), status="demonstration",
         description="Trained on synthetic 2D ultrasound phantoms (n=120; tumor and lymph-node ROIs): demonstrates "
                     "the Zhang et al. design only; it carries no clinical meaning.",
-        intended_use="Demonstration of the software on synthetic data. NOT for clinical use.",
-        provenance={"training_data": "tools/demo_data (synthetic phantoms, SHA-256 pinned)"})
-    return save_package(document, MODELS / "demo-us-aln.json")
+        profile_name="zhang2025-us")
 
 
 def build_pcr_model() -> Path:
     from AxillaryPredictorLib.clinical import ClinicalVariable
-    from AxillaryPredictorLib.model_package import save_package
-    from AxillaryPredictorLib.profiles import load_profile
-    from AxillaryPredictorLib.training import to_package, train
+    from AxillaryPredictorLib.training import train
 
     table = pd.read_csv(DATA / "phantom_pcr_features.csv").set_index("case_id")
     deltas = table[[c for c in table.columns if c.startswith("delta__")]]
@@ -234,28 +244,21 @@ def build_pcr_model() -> Path:
               "radscore_dpr": [c for c in deltas.columns if c.startswith("delta__margin3mm__")]}
     design = pd.DataFrame({"us_pcr": _binary(clinical["us_pcr"], "yes").to_numpy()}, index=deltas.index)
     result = train(deltas, y, _regularized_recipe(), clinical=design, score_groups=groups)
-    profile = load_profile(PROFILE)
-    document = to_package(
-        result, deltas, y, model_id="demo-delta-pcr",
+    return _save_demo(
+        result, deltas, y, design, model_id="demo-delta-pcr",
         title="DEMONSTRATION: delta intratumoral + peritumoral scores + post-NAT ultrasound (ALN pCR)",
         task="ALN pCR after NAT", modality="MR", views=[VIEW], regions=REGIONS, margins_mm=[3.0],
         timepoints=["baseline", "ontreatment"], delta_mode="relative",
-        profile={"name": profile.name, "sha256": profile.hash, "version": profile.version},
         clinical_variables=[ClinicalVariable("us_pcr", "binary", levels=("no", "yes"),
                                              label="US-pCR (post-NAT axillary ultrasound normal)")],
-        clinical_data=design.reset_index(drop=True), status="demonstration",
         description="Trained on synthetic baseline/on-treatment DCE-MRI phantom pairs (n=120): demonstrates the "
                     "Zeng et al. delta dual-region design only; it carries no clinical meaning.",
-        intended_use="Demonstration of the software on synthetic data. NOT for clinical use.",
-        provenance={"training_data": "tools/demo_data (synthetic phantoms, SHA-256 pinned)"})
-    return save_package(document, MODELS / "demo-delta-pcr.json")
+        profile_name=PROFILE)
 
 
 def build_dbt_model() -> Path:
     from AxillaryPredictorLib.clinical import ClinicalVariable
-    from AxillaryPredictorLib.model_package import save_package
-    from AxillaryPredictorLib.profiles import load_profile
-    from AxillaryPredictorLib.training import to_package, train
+    from AxillaryPredictorLib.training import train
 
     features = pd.read_csv(DATA / "phantom_dbt_features.csv").set_index("case_id")
     features = features.loc[:, features.notna().all() & (features.abs() < 1e12).all()]
@@ -263,22 +266,18 @@ def build_dbt_model() -> Path:
     y = clinical["aln_metastasis"].to_numpy()
     design = pd.DataFrame({"ki67": clinical["ki67"].to_numpy()}, index=features.index)
     result = train(features, y, _regularized_recipe(), clinical=design)  # RadScore (CC+MLO, tumor+10 mm) + Ki-67
-    profile = load_profile(DBT_PROFILE)
-    document = to_package(
-        result, features, y, model_id="demo-dbt-aln",
-        title="DEMONSTRATION: DBT RadScore (tumor + 10 mm margin, CC and MLO) + Ki-67 nomogram", task="ALN metastasis",
+    return _save_demo(
+        result, features, y, design, model_id="demo-dbt-aln",
+        title="DEMONSTRATION: DBT RadScore (tumor + 10 mm margin, CC and MLO) + Ki-67 nomogram",
+        task="ALN metastasis",
         modality="DBT", views=list(DBT_VIEWS), regions=DBT_REGIONS, margins_mm=[10.0],
-        profile={"name": profile.name, "sha256": profile.hash, "version": profile.version},
         clinical_variables=[ClinicalVariable("ki67", "continuous", "%", range=(0.0, 100.0), label="Ki-67")],
-        clinical_data=design.reset_index(drop=True), status="demonstration",
         description=f"Trained on synthetic DBT phantoms (n={len(y)}; CC and MLO views of the same lesion, tumor and "
                     "10 mm peritumoral ring; original and wavelet first-order features): demonstrates the He et al. "
                     "design only; it carries no clinical meaning.",
-        intended_use="Demonstration of the software on synthetic data. NOT for clinical use.",
-        provenance={"training_data": "tools/demo_data (synthetic phantoms, SHA-256 pinned)",
-                    "recipe": "lasso-lr + combined logistic (RadScore, Ki-67)",
-                    "feature_columns": "original_* and wavelet-*_firstorder_* of the he2025-dbt profile"})
-    return save_package(document, MODELS / "demo-dbt-aln.json")
+        provenance={"recipe": "lasso-lr + combined logistic (RadScore, Ki-67)",
+                    "feature_columns": "original_* and wavelet-*_firstorder_* of the he2025-dbt profile"},
+        profile_name=DBT_PROFILE)
 
 
 def write_registry() -> Path:
@@ -305,9 +304,7 @@ def write_registry() -> Path:
 
 def build_models() -> Path:
     from AxillaryPredictorLib.clinical import ClinicalVariable
-    from AxillaryPredictorLib.model_package import save_package
-    from AxillaryPredictorLib.profiles import load_profile
-    from AxillaryPredictorLib.training import to_package, train
+    from AxillaryPredictorLib.training import train
 
     features = pd.read_csv(DATA / "phantom_aln_features.csv").set_index("case_id")
     clinical = pd.read_csv(DATA / "phantom_aln_clinical.csv").set_index("case_id").loc[features.index]
@@ -319,18 +316,15 @@ def build_models() -> Path:
                           index=features.index)
     recipe = _regularized_recipe()  # RadScore + Ki-67 + US-reported ALN
     result = train(features, y, recipe, clinical=design)
-    profile = load_profile(PROFILE)
-    document = to_package(
-        result, features, y, model_id="demo-dce-aln", title="DEMONSTRATION: DCE-MRI RadScore + Ki-67 + US-reported ALN",
+    return _save_demo(
+        result, features, y, design, model_id="demo-dce-aln",
+        title="DEMONSTRATION: DCE-MRI RadScore + Ki-67 + US-reported ALN",
         task="ALN metastasis", modality="MR", views=[VIEW], regions=REGIONS, margins_mm=[3.0],
-        profile={"name": profile.name, "sha256": profile.hash, "version": profile.version},
-        clinical_variables=variables, clinical_data=design.reset_index(drop=True), status="demonstration",
+        clinical_variables=variables,
         description="Trained on synthetic phantoms from phantoms.simulate_aln_cohort (n=120): demonstrates the "
                     "workflow only; it carries no clinical meaning.",
-        intended_use="Demonstration of the software on synthetic data. NOT for clinical use.",
-        provenance={"training_data": "tools/demo_data (synthetic phantoms, SHA-256 pinned)",
-                    "recipe": "lasso-lr + combined logistic (RadScore, Ki-67, US-reported ALN)"})
-    return save_package(document, MODELS / "demo-dce-aln.json")
+        provenance={"recipe": "lasso-lr + combined logistic (RadScore, Ki-67, US-reported ALN)"},
+        profile_name=PROFILE)
 
 
 def main() -> None:
