@@ -156,6 +156,15 @@ def _bootstrap_band(y: np.ndarray, p: np.ndarray, grid: np.ndarray, n_boot: int 
     return np.quantile(np.array(curves), [0.025, 0.975], axis=0)
 
 
+def _panels(axes, names: list[str], report: EvaluationReport):
+    """(axis, cohort) for the cohorts with curves; the others get a 'no curves' panel."""
+    for ax, cohort in zip(axes, names, strict=True):
+        if report.curves[cohort]:
+            yield ax, cohort
+        else:
+            _no_curves(ax, cohort)
+
+
 def _no_curves(ax, cohort: str) -> None:
     ax.text(0.5, 0.5, f"no model could be evaluated on {cohort}\n(see the problems column)", ha="center",
             va="center", transform=ax.transAxes)
@@ -182,11 +191,8 @@ def write_plots(report: EvaluationReport, cohorts: dict[str, pd.DataFrame], outc
         return figure, [figure.add_subplot(1, len(names), i + 1) for i in range(len(names))]
 
     figure, axes = figure_for("roc")
-    for ax, cohort in zip(axes, names, strict=True):
+    for ax, cohort in _panels(axes, names, report):
         y = cohorts[cohort][outcome].to_numpy()
-        if not report.curves[cohort]:
-            _no_curves(ax, cohort)
-            continue
         for model, curve in report.curves[cohort].items():
             row = report.table[(report.table.cohort == cohort) & (report.table.model == model)].iloc[0]
             ax.plot(curve["roc"]["fpr"], curve["roc"]["tpr"],
@@ -209,10 +215,7 @@ def write_plots(report: EvaluationReport, cohorts: dict[str, pd.DataFrame], outc
     paths["calibration"] = _save(figure, out_dir / "calibration.png")
 
     figure, axes = figure_for("dca")
-    for ax, cohort in zip(axes, names, strict=True):
-        if not report.curves[cohort]:
-            _no_curves(ax, cohort)
-            continue
+    for ax, cohort in _panels(axes, names, report):
         first = None
         for model, curve in report.curves[cohort].items():
             dca = curve["dca"]
@@ -226,10 +229,7 @@ def write_plots(report: EvaluationReport, cohorts: dict[str, pd.DataFrame], outc
     paths["dca"] = _save(figure, out_dir / "decision_curve.png")
 
     figure, axes = figure_for("impact")
-    for ax, cohort in zip(axes, names, strict=True):
-        if not report.curves[cohort]:
-            _no_curves(ax, cohort)
-            continue
+    for ax, cohort in _panels(axes, names, report):
         model, curve = next(iter(report.curves[cohort].items()))
         impact = curve["impact"]
         ax.plot(impact.thresholds, impact.high_risk, color="#d62728", label="number high risk")
