@@ -256,17 +256,27 @@ def write_image(image: sitk.Image, path: str | Path, *, compress: bool = True) -
     return path
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` through a temporary file in the same folder + rename (never partial)."""
-    path = Path(path)
+def _write_beside(path: Path, text: str, newline: str | None = None) -> Path:
+    """``text`` in a new hidden temporary file in ``path``'s folder (removed again on failure)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        with os.fdopen(handle, "w", encoding="utf-8", newline=newline) as stream:
             stream.write(text)
-        os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
+        raise
+    return Path(temporary)
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` through a temporary file in the same folder + rename (never partial)."""
+    path = Path(path)
+    temporary = _write_beside(path, text)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
         raise
     return path
 
@@ -284,11 +294,7 @@ def write_texts_atomic(files: Sequence[tuple[str | Path, str]]) -> list[Path]:
     temporaries: list[Path] = []
     try:
         for path, (_, text) in zip(targets, files, strict=True):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            temporaries.append(Path(temporary))
-            with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:  # bytes = text, on any OS
-                stream.write(text)
+            temporaries.append(_write_beside(path, text, newline=""))  # bytes = text, on any OS
         if targets:
             remove_files(targets[-1:])
         for temporary, path in zip(temporaries, targets, strict=True):
