@@ -3,11 +3,11 @@
 16 phantom DBT cases, he2025-dbt profile, tumor + 3/5/10 mm regions (engine workers=1 in every
 case, so parallelism is over cases). Prints cases/minute for each, the speed-up ratios measured in
 one run, and the peak resident memory of the worker processes. The machine is shared and noisy, so
-the three configurations run in interleaved rounds (``--rounds``, default 2) and each one's best
+the three configurations run in interleaved rounds (``--rounds``, default 3) and each one's best
 round is compared (as ``timeit`` takes the minimum); every round's rates are printed too.
 Targets: 2 local workers >= 1.7x and 2-worker Dask >= 1.6x the cases/minute of 1 worker.
 
-Run: python Testing/benchmarks/bench_cohort.py [--cases 16] [--rounds 2]
+Run: python Testing/benchmarks/bench_cohort.py [--cases 16] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=16)
     parser.add_argument("--profile", default="he2025-dbt")
-    parser.add_argument("--rounds", type=int, default=2,
+    parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of (1 worker, 2 workers, Dask); each configuration's best round is compared")
     args = parser.parse_args()
     rates: dict[str, list[float]] = {"1 worker": [], "2 workers": [], "dask x2": []}
