@@ -3,7 +3,8 @@
 Each case is independent: failures go to ``DIR/errors.csv`` (case_id, step, message) and the
 run goes on; the exit code is non-zero when any case failed. ``--resume`` skips cases whose
 input files and settings are unchanged. ``--scheduler tcp://HOST:PORT`` runs on a Dask
-cluster (every worker needs this package installed: pip install 'axillary-predictor[cluster]').
+cluster (every worker needs this package installed: pip install 'axillary-predictor[cluster]';
+docs/batch.md gives the recommended worker command).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", default="relative", choices=("relative", "absolute", "log-ratio"),
                         help="delta definition (delta)")
     parser.add_argument("--workers", type=int, help="local processes (default: number of cores)")
-    parser.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
+    parser.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (workers: see docs/batch.md)")
     parser.add_argument("--resume", action="store_true", help="skip cases whose inputs and settings are unchanged")
     parser.add_argument("--strict", action="store_true", help="stop before any work when the manifest has a problem "
                         "(default: record those cases as failed, step 'validate', and run the others)")

@@ -5,6 +5,8 @@ case, so parallelism is over cases). Prints cases/minute for each, the speed-up 
 one run, and the peak resident memory of the worker processes. The machine is shared and noisy, so
 the three configurations run in interleaved rounds (``--rounds``, default 3): each round gives
 paired ratios, and their median and range are reported; every round's rates are printed too.
+The Dask workers run as docs/batch.md recommends (one thread, Dask's profiler off; ``--dask-profiler``
+keeps Dask's default profiler on).
 Targets: 2 local workers >= 1.7x and 2-worker Dask >= 1.6x the cases/minute of 1 worker.
 
 Run: python Testing/benchmarks/bench_cohort.py [--cases 16] [--rounds 3]
@@ -63,12 +65,17 @@ def timed_run(manifest: Path, out_dir: Path, cases: int, profile: str, **options
                   f"summed case compute {case_seconds(out_dir):.1f} s)")
 
 
-def dask_run(manifest: Path, out_dir: Path, cases: int, profile: str) -> tuple[float, str, list[float]]:
-    """The same on a fresh 2-worker LocalCluster on loopback (warmed up, as a running cluster is);
-    also returns the workers' peak memory in MB."""
+def dask_run(manifest: Path, out_dir: Path, cases: int, profile: str,
+             dask_profiler: bool = False) -> tuple[float, str, list[float]]:
+    """The same on a fresh 2-worker LocalCluster on loopback (warmed up, as a running cluster is),
+    configured as docs/batch.md recommends for workers: one thread each and Dask's statistical
+    profiler off (it samples the task's stack every 10 ms, ~6% of a radiomics case) unless
+    ``dask_profiler``; also returns the workers' peak memory in MB."""
+    import dask
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster, \
+    with dask.config.set({"distributed.worker.profile.enabled": dask_profiler}), \
+            LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster, \
             Client(cluster) as client:
         client.run(warm_up, profile)
         rate, line = timed_run(manifest, out_dir, cases, profile, scheduler=client)
@@ -89,6 +96,8 @@ def main() -> None:
     parser.add_argument("--profile", default="he2025-dbt")
     parser.add_argument("--rounds", type=rounds_argument, default=3,
                         help="rounds of (1 worker, 2 workers, Dask); the median of the per-round ratios is reported")
+    parser.add_argument("--dask-profiler", action="store_true",
+                        help="keep Dask's statistical profiler on in the workers (Dask's default; costs ~6%%)")
     args = parser.parse_args()
     rates: dict[str, list[float]] = {"1 worker": [], "2 workers": [], "dask x2": []}
     ratios: dict[str, list[float]] = {"2 workers": [], "dask x2": []}
@@ -105,7 +114,8 @@ def main() -> None:
                 print(f"round {round_} {label:10s} {line}", flush=True)
             if round_ == 1:  # only the local pool's processes have ended so far
                 local_memory = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            rate, line, worker_memory = dask_run(manifest, Path(folder) / f"dask_{round_}", args.cases, args.profile)
+            rate, line, worker_memory = dask_run(manifest, Path(folder) / f"dask_{round_}", args.cases, args.profile,
+                                                     args.dask_profiler)
             rates["dask x2"].append(rate)
             dask_memory += worker_memory
             print(f"round {round_} {'dask x2':10s} {line}", flush=True)
