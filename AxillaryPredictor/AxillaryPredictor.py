@@ -477,7 +477,7 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
 
 class AxillaryPredictorLogic(ScriptedLoadableModuleLogic):
-    """Thin facade over ``AxillaryPredictorLib.logic.AxillaryPredictorLogicBase``, which holds
+    """Thin facade over ``AxillaryPredictorLib.scene.logic.AxillaryPredictorLogicBase``, which holds
     every Logic method (camelCase, tested headless on the real MRML scene).
 
     Attribute look-ups the Logic does not define go to a base instance created here,
@@ -487,7 +487,7 @@ class AxillaryPredictorLogic(ScriptedLoadableModuleLogic):
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
-        from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
+        from AxillaryPredictorLib.scene.logic import AxillaryPredictorLogicBase
 
         self._base = AxillaryPredictorLogicBase(slicer.mrmlScene, userModelFolder())
 

@@ -10,8 +10,8 @@ import time
 
 import SimpleITK as sitk
 
-from AxillaryPredictorLib.batch import CaseError
-from AxillaryPredictorLib.manifest import CaseEntry
+from AxillaryPredictorLib.batch.manifest import CaseEntry
+from AxillaryPredictorLib.batch.runner import CaseError
 
 
 def firstorder_worker(case: CaseEntry) -> dict:

@@ -12,7 +12,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 @pytest.fixture
 def headless():
     """A fresh MRML scene with Slicer's application and module logics registered."""
-    from AxillaryPredictorLib.scene import create_headless_scene
+    from AxillaryPredictorLib.scene.nodes import create_headless_scene
 
     slicer_app = create_headless_scene()
     yield slicer_app

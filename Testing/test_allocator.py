@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from AxillaryPredictorLib.allocator import INT_MAX, _glibc, parse_thresholds
+from AxillaryPredictorLib.batch.allocator import INT_MAX, _glibc, parse_thresholds
 
 LIB = Path(__file__).resolve().parents[1] / "AxillaryPredictor"
 
 CHURN = """
 import json, os, resource
 import numpy as np
-from AxillaryPredictorLib.allocator import case_allocator
+from AxillaryPredictorLib.batch.allocator import case_allocator
 
 def faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt

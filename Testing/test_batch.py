@@ -15,8 +15,8 @@ import pytest
 import SimpleITK as sitk
 from batch_workers import firstorder_worker
 
-from AxillaryPredictorLib.batch import run_cohort
-from AxillaryPredictorLib.manifest import load_manifest
+from AxillaryPredictorLib.batch.manifest import load_manifest
+from AxillaryPredictorLib.batch.runner import run_cohort
 from AxillaryPredictorLib.phantoms import LesionSpec, make_phantom
 
 TESTING = Path(__file__).parent
@@ -136,8 +136,8 @@ KILL_SCRIPT = """
 import sys
 sys.path.insert(0, {testing!r})
 from batch_workers import firstorder_worker
-from AxillaryPredictorLib.batch import run_cohort
-from AxillaryPredictorLib.manifest import load_manifest
+from AxillaryPredictorLib.batch.runner import run_cohort
+from AxillaryPredictorLib.batch.manifest import load_manifest
 summary = run_cohort(load_manifest({manifest!r}), firstorder_worker, {out!r}, settings="s",
                      output_name="features.csv", workers=1, resume=True, progress=None)
 print("finished", summary.done, summary.skipped)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import SimpleITK as sitk
 
-from AxillaryPredictorLib.cli import COMMANDS, main
+from AxillaryPredictorLib.cli.main import COMMANDS, main
 
 
 def test_help_lists_every_command(capsys):
@@ -20,7 +20,7 @@ def test_help_lists_every_command(capsys):
 
 
 def test_console_script_runs_as_a_process():
-    result = subprocess.run([sys.executable, "-m", "AxillaryPredictorLib.cli", "--version"],
+    result = subprocess.run([sys.executable, "-m", "AxillaryPredictorLib.cli.main", "--version"],
                             capture_output=True, text=True)
     assert result.returncode == 0 and "axillary-predictor" in result.stdout
 
@@ -46,8 +46,8 @@ def test_phantom_pair_command(tmp_path, capsys):
 
 
 def test_demo_case_segments_round_trip_through_the_saved_scene(tmp_path):
-    from AxillaryPredictorLib.demo import run_demo
-    from AxillaryPredictorLib.scene import load_scene, segment_to_image
+    from AxillaryPredictorLib.cli.demo import run_demo
+    from AxillaryPredictorLib.scene.nodes import load_scene, segment_to_image
 
     summary = run_demo(tmp_path / "demo", seed=1, workers=2)
     reloaded = load_scene(summary["scene"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from AxillaryPredictorLib.cli import main
+from AxillaryPredictorLib.cli.main import main
 from AxillaryPredictorLib.phantoms import LesionSpec, make_pair, make_phantom
 
 
@@ -87,7 +87,7 @@ def test_real_extraction_identical_with_one_two_workers_and_dask(tmp_path):
     local workers and a 2-worker Dask LocalCluster."""
     from distributed import Client, LocalCluster
 
-    from AxillaryPredictorLib.cohort_run import run_cohort_command
+    from AxillaryPredictorLib.batch.cohort import run_cohort_command
 
     manifest = _manifest(tmp_path, n=3)
     options = {"margins": "3", "regions": "tumor,margin3mm"}

@@ -6,8 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from AxillaryPredictorLib.clinical import ClinicalEncoder, ClinicalVariable, add_blood_indices, validate_clinical
-from AxillaryPredictorLib.cohort import load_cohort
+from AxillaryPredictorLib.modeling.clinical import (
+    ClinicalEncoder,
+    ClinicalVariable,
+    add_blood_indices,
+    validate_clinical,
+)
+from AxillaryPredictorLib.modeling.cohort_tables import load_cohort
 
 
 def _tables(n=40, seed=0):
@@ -74,8 +79,8 @@ def test_typed_clinical_variables_encode_and_explain_errors():
 
 
 def test_train_command_exports_a_verified_package(tmp_path, capsys):
-    from AxillaryPredictorLib.cli import main
-    from AxillaryPredictorLib.model_package import load_package
+    from AxillaryPredictorLib.cli.main import main
+    from AxillaryPredictorLib.packages.package import load_package
 
     rng = np.random.default_rng(3)
     n = 120
@@ -100,10 +105,10 @@ def test_train_command_exports_a_verified_package(tmp_path, capsys):
 def test_train_holds_out_the_split_and_evaluate_scores_the_package(tmp_path, capsys):
     """Cases marked validation/test take no part in training; ``evaluate --model`` scores them.
     Declared clinical types (ordinal BI-RADS) reach the package and the coefficient table is written."""
-    from AxillaryPredictorLib.cli import main
-    from AxillaryPredictorLib.cohort import table_hash
-    from AxillaryPredictorLib.evaluation import auc_ci
-    from AxillaryPredictorLib.model_package import load_package
+    from AxillaryPredictorLib.cli.main import main
+    from AxillaryPredictorLib.evaluation.statistics import auc_ci
+    from AxillaryPredictorLib.modeling.cohort_tables import table_hash
+    from AxillaryPredictorLib.packages.package import load_package
 
     rng = np.random.default_rng(4)
     n = 160

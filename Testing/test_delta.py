@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from AxillaryPredictorLib.delta import extract_delta, inverse_relative
+from AxillaryPredictorLib.extraction.delta import extract_delta, inverse_relative
 from AxillaryPredictorLib.phantoms import LesionSpec, make_pair, make_phantom
 
 VOLUME = "delta__tumor__DCE3__original_shape_MeshVolume"
@@ -96,7 +96,7 @@ def test_mismatched_pairs_are_refused():
 
 
 def test_delta_cli_writes_delta_and_raw_columns(tmp_path):
-    from AxillaryPredictorLib.cli import main
+    from AxillaryPredictorLib.cli.main import main
 
     baseline, ontreatment = make_pair(seed=8, volume_factor=0.6, lesion=LesionSpec(diameter_mm=16))
     b = baseline.write(tmp_path, "b")
@@ -114,9 +114,9 @@ def test_delta_cli_writes_delta_and_raw_columns(tmp_path):
 
 
 def test_scene_delta_table_and_empty_ontreatment_segment(headless):
-    from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
-    from AxillaryPredictorLib.scene_features import extract_delta_from_scene
-    from AxillaryPredictorLib.scene_results import frame_from_table_node
+    from AxillaryPredictorLib.scene.features import extract_delta_from_scene
+    from AxillaryPredictorLib.scene.logic import AxillaryPredictorLogicBase
+    from AxillaryPredictorLib.scene.results import frame_from_table_node
 
     logic = AxillaryPredictorLogicBase(headless.scene)
     baseline, ontreatment = make_pair(seed=9, volume_factor=0.5, lesion=LesionSpec(diameter_mm=18))
@@ -130,7 +130,7 @@ def test_scene_delta_table_and_empty_ontreatment_segment(headless):
     assert volume["delta"] == pytest.approx(volume["ontreatment"] / volume["baseline"] - 1)
     assert table.GetAttribute("AxillaryPredictor.CompleteResponse") == "false"
     # a bar chart of the largest changes, its data saved as a table node
-    from AxillaryPredictorLib.scene_features import delta_changes_chart
+    from AxillaryPredictorLib.scene.features import delta_changes_chart
 
     chart = delta_changes_chart(headless.scene, table, top=10)
     series = chart.GetNthPlotSeriesNode(0)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from AxillaryPredictorLib.delta import compute_delta, delta_value, inverse_relative, is_size_feature
+from AxillaryPredictorLib.extraction.delta import compute_delta, delta_value, inverse_relative, is_size_feature
 
 BASE = {
     "tumor__DCE3__original_shape_MeshVolume": 4000.0,

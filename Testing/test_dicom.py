@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from AxillaryPredictorLib.cli import main
-from AxillaryPredictorLib.io import read_image, read_mask
+from AxillaryPredictorLib.cli.main import main
+from AxillaryPredictorLib.imaging.io import read_image, read_mask
 from AxillaryPredictorLib.phantoms import LesionSpec, make_phantom
 from AxillaryPredictorLib.phantoms.dicom import write_dicom_seg, write_dicom_series
 

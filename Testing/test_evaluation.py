@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from AxillaryPredictorLib import evaluation as E
+from AxillaryPredictorLib.evaluation import statistics as E
 
 FIXTURES = json.loads(
     (Path(__file__).parent / "fixtures" / "evaluation" / "evaluation_fixtures.json").read_text(encoding="utf-8"))
@@ -350,7 +350,7 @@ def test_evaluate_command_writes_the_report_directory(tmp_path):
 
     import pandas as pd
 
-    from AxillaryPredictorLib.cli import main
+    from AxillaryPredictorLib.cli.main import main
     from AxillaryPredictorLib.phantoms import ALN_MODEL, simulate_aln_cohort
 
     cohort = simulate_aln_cohort(600, seed=1)
@@ -395,7 +395,7 @@ def test_evaluate_command_writes_the_report_directory(tmp_path):
 def test_report_records_a_constant_or_broken_model_and_goes_on(tmp_path):
     import pandas as pd
 
-    from AxillaryPredictorLib.evaluation_report import evaluate_cohorts, write_evaluation_report
+    from AxillaryPredictorLib.evaluation.comparison import evaluate_cohorts, write_evaluation_report
 
     y, p1, p2, _ = _data("n200")
     frame = pd.DataFrame({"y": y, "new": p1, "constant": np.full(y.size, 0.4), "old": p2})
@@ -432,9 +432,9 @@ def test_report_records_a_constant_or_broken_model_and_goes_on(tmp_path):
 def test_evaluation_charts_in_the_scene(headless):
     import pandas as pd
 
-    from AxillaryPredictorLib.evaluation_report import evaluate_cohorts
-    from AxillaryPredictorLib.scene_plots import evaluation_charts
-    from AxillaryPredictorLib.scene_results import frame_from_table_node
+    from AxillaryPredictorLib.evaluation.comparison import evaluate_cohorts
+    from AxillaryPredictorLib.scene.plots import evaluation_charts
+    from AxillaryPredictorLib.scene.results import frame_from_table_node
 
     y, p1, p2, _ = _data("n200")
     frame = pd.DataFrame({"y": y, "new": p1, "old": p2})

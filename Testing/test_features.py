@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from AxillaryPredictorLib.features import extract, extract_case, write_features
+from AxillaryPredictorLib.extraction.engine import extract, extract_case
+from AxillaryPredictorLib.extraction.profiles import list_profiles, load_profile
+from AxillaryPredictorLib.extraction.tables import write_features
+from AxillaryPredictorLib.imaging.preprocessing import prepare_view
+from AxillaryPredictorLib.imaging.regions import build_regions
 from AxillaryPredictorLib.phantoms import LesionSpec, make_phantom
-from AxillaryPredictorLib.preprocessing import prepare_view
-from AxillaryPredictorLib.profiles import list_profiles, load_profile
-from AxillaryPredictorLib.regions import build_regions
 
 #: Documented features per region (docs/extraction.md); 93 = 18 first order + 24 GLCM + 16 GLRLM
 #: + 16 GLSZM + 14 GLDM + 5 NGTDM per image; 3D shape 14, 2D shape 9 (SphericalDisproportion is deprecated).
@@ -175,7 +176,7 @@ def test_a_regions_features_do_not_depend_on_the_other_regions_extracted():
 
 
 def test_cli_extract_two_views_and_profiles_listing(tmp_path, capsys):
-    from AxillaryPredictorLib.cli import main
+    from AxillaryPredictorLib.cli.main import main
 
     assert main(["profiles"]) == 0
     assert capsys.readouterr().out.split() == list_profiles()
@@ -194,9 +195,9 @@ def test_cli_extract_two_views_and_profiles_listing(tmp_path, capsys):
 
 
 def test_scene_extraction_gives_a_table_node(headless):
-    from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
-    from AxillaryPredictorLib.scene_features import extract_from_scene
-    from AxillaryPredictorLib.scene_results import frame_from_table_node
+    from AxillaryPredictorLib.scene.features import extract_from_scene
+    from AxillaryPredictorLib.scene.logic import AxillaryPredictorLogicBase
+    from AxillaryPredictorLib.scene.results import frame_from_table_node
 
     phantom = make_phantom("dce", seed=1, lesion=LesionSpec(diameter_mm=8))
     volume, segmentation = AxillaryPredictorLogicBase(headless.scene).loadPhantomCase(phantom)
@@ -208,7 +209,7 @@ def test_scene_extraction_gives_a_table_node(headless):
 
 
 def test_cli_views_file(tmp_path):
-    from AxillaryPredictorLib.cli import main
+    from AxillaryPredictorLib.cli.main import main
 
     files = make_phantom("us", seed=3, lesion=LesionSpec(diameter_mm=9)).write(tmp_path, "u")
     pd.DataFrame([{"view": "US", "image": files["image"].name, "mask": files["tumor"].name}]).to_csv(
@@ -398,7 +399,7 @@ def test_a_failed_write_leaves_no_output_set_and_no_temporary_files(tmp_path, mo
 
 
 def test_cli_failed_run_removes_the_previous_output_set(tmp_path):
-    from AxillaryPredictorLib.cli import main
+    from AxillaryPredictorLib.cli.main import main
 
     files = make_phantom("us", seed=3, lesion=LesionSpec(diameter_mm=9)).write(tmp_path, "u")
     out = tmp_path / "out" / "f.csv"
@@ -429,7 +430,7 @@ def _write_dicom_phases(folder, volume: sitk.Image, series_uid: str, phases: int
 def test_cli_series_phase_and_json_views_file(tmp_path, capsys):
     """--series picks a DICOM series in a folder with several, --phase a phase of a multi-phase series;
     a JSON views file gives the same per view."""
-    from AxillaryPredictorLib.cli import main
+    from AxillaryPredictorLib.cli.main import main
 
     phantom = make_phantom("dce", seed=2, lesion=LesionSpec(diameter_mm=9))
     files = phantom.write(tmp_path, "c")

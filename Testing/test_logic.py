@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
-from AxillaryPredictorLib.model_package import save_package, seal
+from AxillaryPredictorLib.extraction.profiles import load_profile
+from AxillaryPredictorLib.packages.package import save_package, seal
 from AxillaryPredictorLib.phantoms import LesionSpec, make_pair, make_phantom
-from AxillaryPredictorLib.profiles import load_profile
-from AxillaryPredictorLib.scene import load_scene, save_scene
+from AxillaryPredictorLib.scene.logic import AxillaryPredictorLogicBase
+from AxillaryPredictorLib.scene.nodes import load_scene, save_scene
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_models_listing_card_and_clinical_form(logic, tmp_path, monkeypatch):
 
 
 def test_load_model_package_verifies_and_registers(logic, tmp_path, monkeypatch):
-    from AxillaryPredictorLib.registry import bundled_directory
+    from AxillaryPredictorLib.packages.registry import bundled_directory
 
     monkeypatch.setenv("AXILLARY_PREDICTOR_MODELS", str(tmp_path / "user"))
     document = json.loads((bundled_directory() / "demo-dce-aln.json").read_text(encoding="utf-8"))
@@ -143,8 +143,9 @@ def test_parameters_regions_tables_and_report_survive_scene_save_and_reload(logi
 
 
 def test_extract_features_equals_the_engine_and_fills_a_table_node(logic):
-    from AxillaryPredictorLib.features import extract, select_regions
-    from AxillaryPredictorLib.regions import build_region_set
+    from AxillaryPredictorLib.extraction.engine import extract
+    from AxillaryPredictorLib.extraction.tables import select_regions
+    from AxillaryPredictorLib.imaging.regions import build_region_set
 
     phantom = make_phantom("dce", seed=5, lesion=LesionSpec(diameter_mm=12))
     volume, segmentation = logic.loadPhantomCase(phantom)
@@ -161,8 +162,8 @@ def test_extract_features_equals_the_engine_and_fills_a_table_node(logic):
 
 
 def test_user_model_folder_setting_view_mapping_and_registry_hash(logic, tmp_path, monkeypatch):
-    from AxillaryPredictorLib import registry
-    from AxillaryPredictorLib.registry import bundled_directory
+    from AxillaryPredictorLib.packages import registry
+    from AxillaryPredictorLib.packages.registry import bundled_directory
 
     monkeypatch.setenv("AXILLARY_PREDICTOR_MODELS", str(tmp_path / "env-folder"))
     setting = tmp_path / "setting-folder"
@@ -189,7 +190,7 @@ def test_user_model_folder_setting_view_mapping_and_registry_hash(logic, tmp_pat
 def test_build_regions_excludes_air_and_chosen_segments(logic):
     """buildRegions with excludeBelow and excludeSegments: no ring voxel is dark (air) or in the excluded
     segment, the clipped fraction is reported, the tumor and the user's segments are untouched."""
-    from AxillaryPredictorLib.scene import import_label_image, segment_to_image
+    from AxillaryPredictorLib.scene.nodes import import_label_image, segment_to_image
 
     phantom = make_phantom("dce", seed=6, lesion=LesionSpec(diameter_mm=12))
     volume, segmentation = logic.loadPhantomCase(phantom)

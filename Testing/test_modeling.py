@@ -13,12 +13,14 @@ from sklearn.base import clone
 from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 
-from AxillaryPredictorLib import selection
-from AxillaryPredictorLib.classifiers import PostFusionClassifier, make_classifier
-from AxillaryPredictorLib.combined import CombinedLogisticModel, stepwise_aic
-from AxillaryPredictorLib.model_package import PackageError, load_package, nomogram_axis, r_pretty, save_package
-from AxillaryPredictorLib.reproducibility import icc
-from AxillaryPredictorLib.training import build_pipeline, leaky_control_auc, load_recipe, to_package, train
+from AxillaryPredictorLib.modeling import selection
+from AxillaryPredictorLib.modeling.classifiers import PostFusionClassifier, make_classifier
+from AxillaryPredictorLib.modeling.combined import CombinedLogisticModel, stepwise_aic
+from AxillaryPredictorLib.modeling.recipes import build_pipeline, load_recipe
+from AxillaryPredictorLib.modeling.reproducibility import icc
+from AxillaryPredictorLib.modeling.training import leaky_control_auc, train
+from AxillaryPredictorLib.packages.export import to_package
+from AxillaryPredictorLib.packages.package import PackageError, load_package, nomogram_axis, r_pretty, save_package
 
 FIXTURES = json.loads(
     (Path(__file__).parent / "fixtures" / "modeling" / "modeling_fixtures.json").read_text(encoding="utf-8"))
@@ -103,7 +105,7 @@ def test_null_cohort_cv_auc_stays_near_chance_and_leaky_control_does_not(recipe)
     """Random labels: every recipe's pooled out-of-fold AUC stays near 0.5 on 3 seeds (5,000 noise
     features; 1,000 for recipes marked slow; a noise second reader and noise clinical variables
     for recipes that need them), while selecting on all data first does not."""
-    from AxillaryPredictorLib.reproducibility import icc_table
+    from AxillaryPredictorLib.modeling.reproducibility import icc_table
 
     loaded = load_recipe(recipe)
     for seed in (0, 1, 2):
@@ -153,7 +155,7 @@ def test_package_scorer_reproduces_the_fitted_estimator(kind, tmp_path):
     X, y = _fitted_models()
     recipe = {"name": "t", "steps": [{"variance": {}}], "classifier": {"kind": kind}}
     pipeline = build_pipeline(recipe).fit(X, y)
-    from AxillaryPredictorLib.training import TrainingResult
+    from AxillaryPredictorLib.modeling.training import TrainingResult
 
     result = TrainingResult(pipeline, pipeline.predict_proba(X)[:, 1], 0.5, [0.5], list(X.columns))
     document = to_package(result, X, y, model_id=f"t-{kind}", title="t", task="ALN metastasis", modality="MR",
@@ -163,8 +165,8 @@ def test_package_scorer_reproduces_the_fitted_estimator(kind, tmp_path):
 
 
 def test_stacked_post_fusion_package_round_trip(tmp_path):
-    from AxillaryPredictorLib.classifiers import export_estimator
-    from AxillaryPredictorLib.model_package import seal
+    from AxillaryPredictorLib.modeling.classifiers import export_estimator
+    from AxillaryPredictorLib.packages.package import seal
 
     X, y = _fitted_models()
     members = {"clinical": (["f0", "f1", "f2"], make_classifier("logistic")),
@@ -184,7 +186,7 @@ def test_stacked_post_fusion_package_round_trip(tmp_path):
 def test_tampered_or_malformed_packages_are_refused(tmp_path):
     X, y = _fitted_models()
     pipeline = build_pipeline({"name": "t", "classifier": {"kind": "logistic"}}).fit(X, y)
-    from AxillaryPredictorLib.training import TrainingResult
+    from AxillaryPredictorLib.modeling.training import TrainingResult
 
     result = TrainingResult(pipeline, pipeline.predict_proba(X)[:, 1], 0.5, [0.5], list(X.columns))
     path = save_package(to_package(result, X, y, model_id="ok", title="t", task="ALN metastasis", modality="MR",
@@ -286,7 +288,7 @@ def test_post_fusion_recipe_trains_exports_and_scores(tmp_path):
 
 
 def test_every_shipped_recipe_loads_and_builds():
-    from AxillaryPredictorLib.training import list_recipes
+    from AxillaryPredictorLib.modeling.recipes import list_recipes
 
     assert {"he2025", "zeng2025", "zhang2025", "lu2025", "liu2025", "lasso-lr"} <= set(list_recipes())
     for name in list_recipes():

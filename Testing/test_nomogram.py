@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from AxillaryPredictorLib.nomogram import Nomogram, NomogramPredictor, case_values
+from AxillaryPredictorLib.reporting.nomogram import Nomogram, NomogramPredictor, case_values
 
 FIXTURES = json.loads(
     (Path(__file__).parent / "fixtures" / "nomogram" / "nomogram_fixtures.json").read_text(encoding="utf-8"))
@@ -122,7 +122,8 @@ def _synthetic_cohort(n: int = 240, seed: int = 4) -> tuple[pd.DataFrame, np.nda
 
 
 def _document(X: pd.DataFrame, y: np.ndarray, kind: str = "logistic") -> dict:
-    from AxillaryPredictorLib.training import to_package, train
+    from AxillaryPredictorLib.modeling.training import train
+    from AxillaryPredictorLib.packages.export import to_package
 
     recipe = {"name": "t", "steps": [{"variance": {}}], "classifier": {"kind": kind}, "cv": {"folds": 3, "seed": 0}}
     result = train(X, y, recipe)
@@ -132,7 +133,7 @@ def _document(X: pd.DataFrame, y: np.ndarray, kind: str = "logistic") -> dict:
 
 @pytest.fixture(scope="module")
 def plain_package():
-    from AxillaryPredictorLib.model_package import load_package, seal
+    from AxillaryPredictorLib.packages.package import load_package, seal
 
     X, y = _synthetic_cohort()
     document = _document(X, y)
@@ -159,7 +160,7 @@ def test_plain_logistic_package_total_points_map_back_to_its_probability(plain_p
 
 
 def test_plain_logistic_package_points_follow_the_standardized_coefficients(plain_package):
-    from AxillaryPredictorLib.model_package import r_pretty
+    from AxillaryPredictorLib.packages.package import r_pretty
 
     package, X = plain_package
     beta = dict(zip(package.features, package.document["estimator"]["coefficients"], strict=True))
@@ -191,7 +192,7 @@ def test_plain_logistic_package_points_follow_the_standardized_coefficients(plai
 
 
 def test_nomogram_section_with_top_level_standardization_is_applied(plain_package):
-    from AxillaryPredictorLib.model_package import ModelPackage, nomogram_axis
+    from AxillaryPredictorLib.packages.package import ModelPackage, nomogram_axis
 
     package, X = plain_package
     document = dict(package.document)
@@ -214,7 +215,7 @@ def test_nomogram_section_with_top_level_standardization_is_applied(plain_packag
 
 def test_standardized_categorical_clinical_inputs():
     """Binary and categorical clinical design columns under a top-level standardization."""
-    from AxillaryPredictorLib.model_package import ModelPackage
+    from AxillaryPredictorLib.packages.package import ModelPackage
 
     document = {
         "id": "clin", "status": "demonstration", "task": "ALN metastasis",
@@ -241,9 +242,9 @@ def test_standardized_categorical_clinical_inputs():
 
 
 def test_locally_recalibrated_published_signature_gets_a_nomogram():
-    from AxillaryPredictorLib.model_package import ModelPackage
-    from AxillaryPredictorLib.recalibration import recalibrate
-    from AxillaryPredictorLib.registry import find_model
+    from AxillaryPredictorLib.packages.package import ModelPackage
+    from AxillaryPredictorLib.packages.recalibration import recalibrate
+    from AxillaryPredictorLib.packages.registry import find_model
 
     published = find_model("he2025-dbt-signature")
     with pytest.raises(ValueError, match="must be recalibrated"):

@@ -172,7 +172,7 @@ class Blocker(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in BLOCKED:
             raise ImportError(f"blocked: {name}")
 sys.meta_path.insert(0, Blocker())
-import AxillaryPredictorLib, AxillaryPredictorLib.logic, AxillaryPredictorLib.dependencies
+import AxillaryPredictorLib, AxillaryPredictorLib.scene.logic, AxillaryPredictorLib.dependencies
 print("imported", AxillaryPredictorLib.__version__)
 """
 
@@ -231,7 +231,7 @@ def test_console_script_and_readme_commands():
 
 
 def test_every_logic_method_the_widget_calls_exists_in_the_lib():
-    from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
+    from AxillaryPredictorLib.scene.logic import AxillaryPredictorLogicBase
 
     used = set(re.findall(r"self\.logic\.(\w+)\(", MODULE_FILE.read_text(encoding="utf-8")))
     used |= set(re.findall(r"logic\.(\w+)\(", MODULE_FILE.read_text(encoding="utf-8")))

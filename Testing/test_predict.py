@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from AxillaryPredictorLib.cli import main
-from AxillaryPredictorLib.model_package import load_package
-from AxillaryPredictorLib.nomogram import Nomogram
+from AxillaryPredictorLib.cli.main import main
+from AxillaryPredictorLib.packages.package import load_package
+from AxillaryPredictorLib.packages.registry import bundled_directory, find_model, registry_entries
 from AxillaryPredictorLib.phantoms import LesionSpec, make_phantom
-from AxillaryPredictorLib.registry import bundled_directory, find_model, registry_entries
+from AxillaryPredictorLib.reporting.nomogram import Nomogram
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,8 +148,8 @@ def test_models_cli_lists_and_verifies(tmp_path, capsys, monkeypatch):
 
 
 def test_demo_runs_end_to_end(tmp_path):
-    from AxillaryPredictorLib.demo import run_demo
-    from AxillaryPredictorLib.scene import load_scene
+    from AxillaryPredictorLib.cli.demo import run_demo
+    from AxillaryPredictorLib.scene.nodes import load_scene
 
     summary = run_demo(tmp_path / "demo", seed=3, workers=2)
     assert 0 < summary["probability"] < 1 and summary["model_status"] == "demonstration"
@@ -193,10 +193,10 @@ def test_delta_demo_model_end_to_end(tmp_path):
 
 @pytest.mark.slow
 def test_recalibrated_published_dbt_signature_scores_a_phantom_case(tmp_path):
-    from AxillaryPredictorLib.features import extract
-    from AxillaryPredictorLib.model_package import save_package
-    from AxillaryPredictorLib.recalibration import recalibrate
-    from AxillaryPredictorLib.regions import build_regions
+    from AxillaryPredictorLib.extraction.engine import extract
+    from AxillaryPredictorLib.imaging.regions import build_regions
+    from AxillaryPredictorLib.packages.package import save_package
+    from AxillaryPredictorLib.packages.recalibration import recalibrate
 
     package = find_model("he2025-dbt-signature")
     cc = make_phantom("dbt-cc", seed=2, lesion=LesionSpec(diameter_mm=12))

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from AxillaryPredictorLib.cli import main
-from AxillaryPredictorLib.evaluation import calibration
-from AxillaryPredictorLib.model_package import load_package, save_package
-from AxillaryPredictorLib.recalibration import recalibrate
-from AxillaryPredictorLib.registry import find_model
+from AxillaryPredictorLib.cli.main import main
+from AxillaryPredictorLib.evaluation.statistics import calibration
+from AxillaryPredictorLib.packages.package import load_package, save_package
+from AxillaryPredictorLib.packages.recalibration import recalibrate
+from AxillaryPredictorLib.packages.registry import find_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from AxillaryPredictorLib.phantoms import LesionSpec, make_phantom
-from AxillaryPredictorLib.regions import (
+from AxillaryPredictorLib.imaging.regions import (
     build_region_set,
     build_regions,
     margin_label,
     region_names,
     tissue_mask,
 )
+from AxillaryPredictorLib.phantoms import LesionSpec, make_phantom
 
 
 def _array(image: sitk.Image) -> np.ndarray:
@@ -124,8 +124,8 @@ def test_components_largest_and_all_are_reported():
 
 
 def test_scene_shows_the_lesion_component_the_regions_were_grown_from(headless):
-    from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
-    from AxillaryPredictorLib.scene import add_volume_node, import_label_image, segment_to_image
+    from AxillaryPredictorLib.scene.logic import AxillaryPredictorLogicBase
+    from AxillaryPredictorLib.scene.nodes import add_volume_node, import_label_image, segment_to_image
 
     array = np.zeros((30, 40, 40), np.uint8)
     array[5:15, 5:15, 5:15] = 1
@@ -195,9 +195,9 @@ def test_bad_inputs_give_clear_errors_and_leave_inputs_unchanged():
 
 
 def test_scene_segments_round_trip_and_rerun_replaces_only_our_segments(headless):
-    from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
-    from AxillaryPredictorLib.scene import segment_to_image
-    from AxillaryPredictorLib.scene_regions import REGION_TAG, created_segments
+    from AxillaryPredictorLib.scene.logic import AxillaryPredictorLogicBase
+    from AxillaryPredictorLib.scene.nodes import segment_to_image
+    from AxillaryPredictorLib.scene.regions import REGION_TAG, created_segments
 
     phantom = make_phantom("dbt-mlo", seed=4, node=True)
     logic = AxillaryPredictorLogicBase(headless.scene)
@@ -219,9 +219,9 @@ def test_scene_segments_round_trip_and_rerun_replaces_only_our_segments(headless
 
 
 def test_seg_nrrd_written_by_slicer_reads_back_on_the_image_grid(headless, tmp_path):
-    from AxillaryPredictorLib.io import read_mask, segment_names
-    from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
-    from AxillaryPredictorLib.scene import save_node
+    from AxillaryPredictorLib.imaging.io import read_mask, segment_names
+    from AxillaryPredictorLib.scene.logic import AxillaryPredictorLogicBase
+    from AxillaryPredictorLib.scene.nodes import save_node
 
     phantom = make_phantom("dce", seed=6, node=True)
     _, segmentation = AxillaryPredictorLogicBase(headless.scene).loadPhantomCase(phantom)
@@ -241,7 +241,7 @@ def _digest(path) -> str:
 
 
 def test_cli_writes_regions_and_report_without_touching_inputs(tmp_path, capsys):
-    from AxillaryPredictorLib.cli import main
+    from AxillaryPredictorLib.cli.main import main
 
     paths = make_phantom("dce", seed=3).write(tmp_path / "in", "case7")
     before = {role: _digest(p) for role, p in paths.items()}
@@ -261,7 +261,7 @@ def test_cli_writes_regions_and_report_without_touching_inputs(tmp_path, capsys)
 
 
 def test_image_reading_rgb_ultrasound_4d_phases_and_dicom(tmp_path):
-    from AxillaryPredictorLib.io import read_image, select_phase, to_grayscale
+    from AxillaryPredictorLib.imaging.io import read_image, select_phase, to_grayscale
 
     rgb = sitk.Compose([sitk.Image([8, 6], sitk.sitkUInt8) + v for v in (100, 50, 10)])
     grey = to_grayscale(rgb)
@@ -292,8 +292,8 @@ def test_image_reading_rgb_ultrasound_4d_phases_and_dicom(tmp_path):
 
 
 def test_regions_can_go_to_a_separate_segmentation_node(headless):
-    from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
-    from AxillaryPredictorLib.scene import add_segmentation_node
+    from AxillaryPredictorLib.scene.logic import AxillaryPredictorLogicBase
+    from AxillaryPredictorLib.scene.nodes import add_segmentation_node
 
     logic = AxillaryPredictorLogicBase(headless.scene)
     volume, segmentation = logic.loadPhantomCase(make_phantom("dce", seed=2))
@@ -304,7 +304,7 @@ def test_regions_can_go_to_a_separate_segmentation_node(headless):
 
 
 def test_cli_refuses_a_mask_on_another_grid_unless_a_tolerance_allows_resampling(tmp_path, capsys):
-    from AxillaryPredictorLib.cli import main
+    from AxillaryPredictorLib.cli.main import main
 
     phantom = make_phantom("dce", seed=3)
     files = phantom.write(tmp_path, "c")
@@ -350,7 +350,7 @@ def test_dicom_multi_phase_series_and_series_choice(tmp_path, tag):
     """A DCE series holding two volumes in one SeriesInstanceUID: read_image(folder, phase=N) reads one
     phase (grouped by TemporalPositionIdentifier, else AcquisitionNumber, else TriggerTime); a folder
     with several series needs series=UID."""
-    from AxillaryPredictorLib.io import read_image
+    from AxillaryPredictorLib.imaging.io import read_image
 
     volume = sitk.Cast(make_phantom("dce", seed=1).image, sitk.sitkInt16)[:, :, 10:22]
     folder = tmp_path / "dce"
@@ -378,7 +378,7 @@ def test_dicom_multi_phase_series_and_series_choice(tmp_path, tag):
 def test_write_texts_atomic_leaves_no_partial_or_stale_set(tmp_path, monkeypatch):
     import os
 
-    from AxillaryPredictorLib.io import write_texts_atomic
+    from AxillaryPredictorLib.files import write_texts_atomic
 
     targets = [tmp_path / "a.json", tmp_path / "a.csv"]
     write_texts_atomic([(targets[0], "old json"), (targets[1], "old csv")])

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from AxillaryPredictorLib.nomogram import Nomogram, NomogramPredictor
 from AxillaryPredictorLib.phantoms import make_phantom
-from AxillaryPredictorLib.report import (
+from AxillaryPredictorLib.reporting.nomogram import Nomogram, NomogramPredictor
+from AxillaryPredictorLib.reporting.report import (
     DEMONSTRATION_WARNING,
     CaseReport,
     TimepointImages,
@@ -144,8 +144,9 @@ def test_pdf_is_written_with_embedded_html(tmp_path):
 
 
 def _plain_package():
-    from AxillaryPredictorLib.model_package import load_package, seal
-    from AxillaryPredictorLib.training import to_package, train
+    from AxillaryPredictorLib.modeling.training import train
+    from AxillaryPredictorLib.packages.export import to_package
+    from AxillaryPredictorLib.packages.package import load_package, seal
 
     rng = np.random.default_rng(9)
     z = rng.normal(size=(160, 3))
@@ -182,7 +183,7 @@ def test_plain_logistic_package_contributions_are_beta_times_z():
 
 
 def test_combined_package_contributions_add_up_to_its_radscore():
-    from AxillaryPredictorLib.registry import find_model
+    from AxillaryPredictorLib.packages.registry import find_model
 
     package = find_model("demo-dce-aln")
     derived = package.document["derived"][0]

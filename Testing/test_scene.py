@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from AxillaryPredictorLib import scene as S
+from AxillaryPredictorLib.scene import nodes as S
 
 
 def _oblique_image(array: np.ndarray, spacing=(0.7, 0.8, 1.5), origin=(12.0, -30.5, 7.25)) -> sitk.Image:
@@ -145,8 +145,8 @@ def test_scene_save_and_reload_restores_segments(headless, tmp_path):
 
 
 def test_logic_base_loads_a_phantom_case(headless):
-    from AxillaryPredictorLib.logic import AxillaryPredictorLogicBase
     from AxillaryPredictorLib.phantoms import make_phantom
+    from AxillaryPredictorLib.scene.logic import AxillaryPredictorLogicBase
 
     phantom = make_phantom("dbt-mlo", seed=3, node=True)
     logic = AxillaryPredictorLogicBase(headless.scene)

@@ -6,8 +6,8 @@ import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 
-from AxillaryPredictorLib import scene as S
-from AxillaryPredictorLib.scene_results import (
+from AxillaryPredictorLib.scene import nodes as S
+from AxillaryPredictorLib.scene.results import (
     frame_from_table_node,
     image_node_from_png,
     rgb_array_from_node,

@@ -60,7 +60,7 @@ def dbt_column_kept(column: str) -> bool:
 def _extract(args: tuple[int, dict]) -> dict:
     import logging
 
-    from AxillaryPredictorLib.features import extract_case
+    from AxillaryPredictorLib.extraction.engine import extract_case
     from AxillaryPredictorLib.phantoms import phantom_for_aln_record
 
     logging.getLogger("radiomics").setLevel(logging.ERROR)
@@ -72,9 +72,10 @@ def _extract(args: tuple[int, dict]) -> dict:
 
 
 def _extract_us(args: tuple[int, dict]) -> dict:
-    from AxillaryPredictorLib.features import extract, select_regions
+    from AxillaryPredictorLib.extraction.engine import extract
+    from AxillaryPredictorLib.extraction.tables import select_regions
+    from AxillaryPredictorLib.imaging.regions import build_region_set
     from AxillaryPredictorLib.phantoms import phantom_for_aln_record
-    from AxillaryPredictorLib.regions import build_region_set
 
     index, record = args
     phantom = phantom_for_aln_record(record, "us", seed=SEED + 1 + index)
@@ -85,7 +86,7 @@ def _extract_us(args: tuple[int, dict]) -> dict:
 
 
 def _extract_pcr(args: tuple[int, dict]) -> dict:
-    from AxillaryPredictorLib.delta import extract_delta
+    from AxillaryPredictorLib.extraction.delta import extract_delta
     from AxillaryPredictorLib.phantoms import phantoms_for_pcr_record
 
     index, record = args
@@ -98,9 +99,10 @@ def _extract_pcr(args: tuple[int, dict]) -> dict:
 def _extract_dbt(args: tuple[int, dict]) -> dict:
     import logging
 
-    from AxillaryPredictorLib.features import extract, select_regions
+    from AxillaryPredictorLib.extraction.engine import extract
+    from AxillaryPredictorLib.extraction.tables import select_regions
+    from AxillaryPredictorLib.imaging.regions import build_region_set
     from AxillaryPredictorLib.phantoms import phantom_for_aln_record
-    from AxillaryPredictorLib.regions import build_region_set
 
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     index, record = args
@@ -176,7 +178,7 @@ def verify_data() -> None:
 
 
 def _regularized_recipe() -> dict:
-    from AxillaryPredictorLib.training import load_recipe
+    from AxillaryPredictorLib.modeling.recipes import load_recipe
 
     # small, regularized scores keep the combined model away from separation on 120 cases
     return load_recipe("lasso-lr") | {"combined": {"selection": "none"},
@@ -193,9 +195,9 @@ def _save_demo(result, features: pd.DataFrame, y, design: pd.DataFrame, *, model
                provenance: dict | None = None, **fields) -> Path:
     """Export a demonstration package: synthetic-data status, intended use and provenance shared
     by every demo model; ``fields`` are the model-specific ``to_package`` arguments."""
-    from AxillaryPredictorLib.model_package import save_package
-    from AxillaryPredictorLib.profiles import load_profile
-    from AxillaryPredictorLib.training import to_package
+    from AxillaryPredictorLib.extraction.profiles import load_profile
+    from AxillaryPredictorLib.packages.export import to_package
+    from AxillaryPredictorLib.packages.package import save_package
 
     profile = load_profile(profile_name)
     document = to_package(
@@ -209,8 +211,8 @@ def _save_demo(result, features: pd.DataFrame, y, design: pd.DataFrame, *, model
 
 
 def build_us_model() -> Path:
-    from AxillaryPredictorLib.clinical import ClinicalVariable
-    from AxillaryPredictorLib.training import train
+    from AxillaryPredictorLib.modeling.clinical import ClinicalVariable
+    from AxillaryPredictorLib.modeling.training import train
 
     features = pd.read_csv(DATA / "phantom_us_features.csv").set_index("case_id")
     clinical = pd.read_csv(DATA / "phantom_us_clinical.csv").set_index("case_id").loc[features.index]
@@ -231,8 +233,8 @@ def build_us_model() -> Path:
 
 
 def build_pcr_model() -> Path:
-    from AxillaryPredictorLib.clinical import ClinicalVariable
-    from AxillaryPredictorLib.training import train
+    from AxillaryPredictorLib.modeling.clinical import ClinicalVariable
+    from AxillaryPredictorLib.modeling.training import train
 
     table = pd.read_csv(DATA / "phantom_pcr_features.csv").set_index("case_id")
     deltas = table[[c for c in table.columns if c.startswith("delta__")]]
@@ -257,8 +259,8 @@ def build_pcr_model() -> Path:
 
 
 def build_dbt_model() -> Path:
-    from AxillaryPredictorLib.clinical import ClinicalVariable
-    from AxillaryPredictorLib.training import train
+    from AxillaryPredictorLib.modeling.clinical import ClinicalVariable
+    from AxillaryPredictorLib.modeling.training import train
 
     features = pd.read_csv(DATA / "phantom_dbt_features.csv").set_index("case_id")
     features = features.loc[:, features.notna().all() & (features.abs() < 1e12).all()]
@@ -303,8 +305,8 @@ def write_registry() -> Path:
 
 
 def build_models() -> Path:
-    from AxillaryPredictorLib.clinical import ClinicalVariable
-    from AxillaryPredictorLib.training import train
+    from AxillaryPredictorLib.modeling.clinical import ClinicalVariable
+    from AxillaryPredictorLib.modeling.training import train
 
     features = pd.read_csv(DATA / "phantom_aln_features.csv").set_index("case_id")
     clinical = pd.read_csv(DATA / "phantom_aln_clinical.csv").set_index("case_id").loc[features.index]

@@ -34,9 +34,9 @@ ZENG2025_TERMS = [(0.61, 0.52, "us_pcr"), (8.03, 1.66, "radscore_dir"), (11.59, 
 
 
 def he2025() -> dict:
-    from AxillaryPredictorLib.features import column_name
-    from AxillaryPredictorLib.model_package import build_date
-    from AxillaryPredictorLib.profiles import load_profile
+    from AxillaryPredictorLib.extraction.profiles import load_profile
+    from AxillaryPredictorLib.extraction.tables import column_name
+    from AxillaryPredictorLib.packages.package import build_date
 
     profile = load_profile("he2025-dbt")
     features = [column_name(region, view, name) for _, name, view, region in HE2025_TERMS]
@@ -67,8 +67,8 @@ def he2025() -> dict:
 
 
 def zeng2025() -> dict:
-    from AxillaryPredictorLib.model_package import build_date
-    from AxillaryPredictorLib.profiles import load_profile
+    from AxillaryPredictorLib.extraction.profiles import load_profile
+    from AxillaryPredictorLib.packages.package import build_date
 
     profile = load_profile("zeng2025-dce-delta")
     return {
@@ -100,7 +100,7 @@ def zeng2025() -> dict:
 
 
 def main() -> None:
-    from AxillaryPredictorLib.model_package import save_package
+    from AxillaryPredictorLib.packages.package import save_package
 
     for document in (he2025(), zeng2025()):
         print(f"wrote {save_package(document, MODELS / (document['id'] + '.json'))}")

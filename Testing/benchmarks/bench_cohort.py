@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from AxillaryPredictorLib.cohort_run import run_cohort_command
+from AxillaryPredictorLib.batch.cohort import run_cohort_command
 from AxillaryPredictorLib.phantoms import LesionSpec, make_phantom
 
 
@@ -42,8 +42,8 @@ def warm_up(profile: str = "he2025-dbt") -> bool:
     """One small extraction, so every process timed has its modules imported and its C
     extensions loaded (as a long-running workstation or cluster has): the cold start of the
     first case is not what the benchmark compares."""
-    from AxillaryPredictorLib.features import extract
-    from AxillaryPredictorLib.regions import build_regions
+    from AxillaryPredictorLib.extraction.engine import extract
+    from AxillaryPredictorLib.imaging.regions import build_regions
 
     phantom = make_phantom("dbt-cc", seed=99, lesion=LesionSpec(diameter_mm=8))
     extract({"CC": (phantom.image, {"tumor": build_regions(phantom.tumor, (3,))["tumor"]})}, profile, workers=1)

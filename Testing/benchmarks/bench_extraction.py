@@ -16,11 +16,11 @@ import time
 
 import numpy as np
 
-from AxillaryPredictorLib.features import extract
+from AxillaryPredictorLib.extraction.engine import extract
+from AxillaryPredictorLib.extraction.profiles import load_profile
+from AxillaryPredictorLib.imaging.preprocessing import prepare_view
+from AxillaryPredictorLib.imaging.regions import build_regions
 from AxillaryPredictorLib.phantoms import LesionSpec, make_phantom
-from AxillaryPredictorLib.preprocessing import prepare_view
-from AxillaryPredictorLib.profiles import load_profile
-from AxillaryPredictorLib.regions import build_regions
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import SimpleITK as sitk
 
-from AxillaryPredictorLib.regions import build_regions
+from AxillaryPredictorLib.imaging.regions import build_regions
 
 
 def lesion_volume(shape=(120, 256, 256), spacing=(0.7, 0.7, 1.5)) -> sitk.Image:

@@ -1,0 +1,87 @@
+"""``axillary-predictor evaluate``: compare models on one or more cohorts and write a report."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--predictions", help="CSV with the outcome and one probability column per model")
+    parser.add_argument("--cohort", action="append", default=[], metavar="NAME=CSV",
+                        help="a cohort's predictions CSV; repeat for training / internal / external ...")
+    parser.add_argument("--cohort-column", help="column of --predictions that names the cohort (e.g. split)")
+    parser.add_argument("--outcome", required=True, help="binary outcome column (1 = event)")
+    parser.add_argument("--models", default="", help="probability columns to compare, comma-separated")
+    parser.add_argument("--model", action="append", default=[], metavar="PACKAGE",
+                        help="a model package (id or path) to score on every cohort; the cohort CSVs then hold "
+                        "its features and clinical values (e.g. a cohort run's features.csv joined with cases.csv)")
+    parser.add_argument("--clinical", help="clinical CSV with case_id, joined to every cohort CSV (for --model)")
+    parser.add_argument("--out", required=True, help="report folder")
+
+
+def load_cohorts(args: argparse.Namespace) -> dict:
+    import pandas as pd
+
+    cohorts = {}
+    if args.predictions:
+        frame = pd.read_csv(args.predictions)
+        if args.cohort_column:
+            if args.cohort_column not in frame.columns:
+                raise ValueError(f"No column '{args.cohort_column}' in {args.predictions}.")
+            order = ["train", "training", "validation", "internal", "test", "external", "prospective"]
+            names = sorted(frame[args.cohort_column].unique(), key=lambda n: (order.index(n) if n in order else 99, n))
+            cohorts = {str(n): frame[frame[args.cohort_column] == n] for n in names}
+        else:
+            cohorts = {"all": frame}
+    for item in args.cohort:
+        name, _, path = item.partition("=")
+        if not path:
+            raise ValueError(f"--cohort takes NAME=CSV, got '{item}'.")
+        cohorts[name] = pd.read_csv(path)
+    if not cohorts:
+        raise ValueError("Give --predictions or at least one --cohort NAME=CSV.")
+    return cohorts
+
+
+def score_packages(cohorts: dict, packages: list[str], clinical_path: str | None = None) -> tuple[dict, list[str]]:
+    """Add one probability column per model package (named by its id) to every cohort."""
+    import pandas as pd
+
+    from AxillaryPredictorLib.packages.registry import find_model
+
+    clinical = pd.read_csv(clinical_path, dtype={"case_id": str}) if clinical_path else None
+    loaded = [find_model(spec) for spec in packages]
+    scored = {}
+    for name, frame in cohorts.items():
+        frame = frame.copy()
+        if clinical is not None:
+            if "case_id" not in frame.columns:
+                raise ValueError(f"Cohort '{name}' has no case_id column to join the clinical table on.")
+            frame["case_id"] = frame["case_id"].astype(str)
+            extra = [c for c in clinical.columns if c == "case_id" or c not in frame.columns]
+            frame = frame.merge(clinical[extra], on="case_id", how="left", validate="one_to_one")
+        for package in loaded:
+            try:
+                frame[package.id] = package.predict_proba(frame)
+            except ValueError as error:
+                raise ValueError(f"Model '{package.id}' cannot score cohort '{name}': {error}") from None
+        scored[name] = frame
+    return scored, [package.id for package in loaded]
+
+
+def run(args: argparse.Namespace) -> int:
+    from AxillaryPredictorLib.evaluation.comparison import evaluate_cohorts, write_evaluation_report
+
+    cohorts = load_cohorts(args)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    if args.model:
+        cohorts, scored = score_packages(cohorts, args.model, args.clinical)
+        models += scored
+    if not models:
+        raise ValueError("Name the probability columns to compare (--models) or give model packages (--model).")
+    report = evaluate_cohorts(cohorts, args.outcome, models)
+    paths = write_evaluation_report(report, cohorts, args.outcome, args.out)
+    print(report.table[["cohort", "model", "n", "auc", "auc_lower", "auc_upper", "sensitivity", "specificity"]]
+          .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"report: {paths['html']}")
+    return 0

@@ -1,0 +1,170 @@
+"""``axillary-predictor extract``: features of every region of one case (one or more views)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+#: keys of a view in a --views-file (CSV columns or JSON object keys); the first three are required
+VIEW_KEYS = ("view", "image", "mask", "label", "segment", "series", "phase")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from AxillaryPredictorLib.cli.regions import add_tolerance_argument
+
+    parser.add_argument("--image", action="append", default=[],
+                        help="image file or DICOM folder; repeat with --mask and --view for several views")
+    parser.add_argument("--mask", action="append", default=[],
+                        help="tumor labelmap, .seg.nrrd or DICOM SEG (one per --image)")
+    parser.add_argument("--views-file", help="CSV (columns) or JSON (a list of objects) with view, image, mask and "
+                        "optionally label, segment, series, phase per view, instead of repeated options; paths "
+                        "relative to the file")
+    parser.add_argument("--view", action="append", help="view name per image ([A-Za-z0-9-]+; default: the "
+                        "profile's modality tag, then V2, V3 ...)")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--label", type=int, help="tumor label in multi-label labelmaps")
+    choice.add_argument("--segment", help="tumor segment name in .seg.nrrd or DICOM SEG files")
+    parser.add_argument("--series", action="append", help="SeriesInstanceUID to read from a DICOM folder holding "
+                        "several series; give it once (all images) or once per --image")
+    parser.add_argument("--phase", type=int, help="phase index (0-based) of a 4D image or of a multi-phase DICOM "
+                        "series (DCE-MRI), for every image")
+    parser.add_argument("--case-id", help="case ID (default: the first image file's stem)")
+    parser.add_argument("--margins", default="3,5,10", help="margins in mm (default 3,5,10)")
+    parser.add_argument("--regions", help="regions to extract, comma-separated (default: all built)")
+    profile = parser.add_mutually_exclusive_group()
+    profile.add_argument("--profile", default="zeng2025-dce-delta", help="shipped profile name (see 'profiles')")
+    profile.add_argument("--params", help="your own pyradiomics parameter file (YAML)")
+    parser.add_argument("--engine", choices=("shared", "pyradiomics"), default="shared")
+    parser.add_argument("--workers", type=int, help="processes (default: number of cores)")
+    parser.add_argument("--out", required=True, help="features CSV; provenance goes to <out>.json, diagnostics to "
+                        "<stem>.diagnostics.csv; a failed run leaves none of the three")
+    add_tolerance_argument(parser)
+
+
+def read_views_file(path: str | Path) -> list[dict[str, Any]]:
+    """Views of a case from a CSV (one row per view) or a JSON file (a list of objects), with the keys
+    ``VIEW_KEYS`` (view, image, mask required); image and mask paths relative to the file."""
+    import json
+
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No views file at {path}.")
+    if path.suffix.lower() == ".json":
+        try:
+            entries = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path.name} is not valid JSON: {error}") from None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ValueError(f"{path.name} must hold a list of objects with view, image and mask.")
+    else:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        entries = [{k: v for k, v in row.items() if v.strip() != ""} for row in table.to_dict("records")]
+        for key in table.columns:
+            if key not in VIEW_KEYS:
+                raise ValueError(f"{path.name} has the unknown column '{key}'; columns: {', '.join(VIEW_KEYS)}.")
+    if not entries:
+        raise ValueError(f"{path.name} lists no views.")
+    views = []
+    for number, entry in enumerate(entries, start=1):
+        unknown = [k for k in entry if k not in VIEW_KEYS]
+        if unknown:
+            raise ValueError(f"{path.name}, view {number}: unknown key(s) {', '.join(unknown)}; "
+                             f"keys: {', '.join(VIEW_KEYS)}.")
+        missing = [k for k in VIEW_KEYS[:3] if entry.get(k) in (None, "")]
+        if missing:
+            raise ValueError(f"{path.name}, view {number}: {', '.join(missing)} missing.")
+        view = {k: entry.get(k) for k in VIEW_KEYS}
+        for key in ("view", "image", "mask", "segment", "series"):
+            view[key] = None if view[key] is None else str(view[key])
+        for key in ("label", "phase"):
+            if view[key] is not None:
+                try:
+                    view[key] = int(view[key])
+                except (TypeError, ValueError):
+                    raise ValueError(f"{path.name}, view {number}: {key} must be an integer, not "
+                                     f"'{view[key]}'.") from None
+        if view["label"] is not None and view["segment"] is not None:
+            raise ValueError(f"{path.name}, view {number}: give label or segment, not both.")
+        view["image"] = str(path.parent / view["image"])
+        view["mask"] = str(path.parent / view["mask"])
+        views.append(view)
+    return views
+
+
+def _views_from_options(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if args.views_file:
+        if args.image or args.mask or args.view:
+            raise ValueError("Give the views either with --views-file or with --image/--mask/--view, not both.")
+        views = read_views_file(args.views_file)
+        for view in views:  # command-line options are the defaults of what the file leaves out
+            if view["label"] is None and view["segment"] is None:
+                view["label"], view["segment"] = args.label, args.segment
+            view["phase"] = args.phase if view["phase"] is None else view["phase"]
+            if view["series"] is None and args.series:
+                if len(args.series) != 1:
+                    raise ValueError("With --views-file give --series once (or a series column per view).")
+                view["series"] = args.series[0]
+        return views
+    if not args.image or len(args.mask) != len(args.image):
+        raise ValueError("Give one --mask per --image (or --views-file).")
+    series = args.series or [None]
+    if len(series) == 1:
+        series = series * len(args.image)
+    if len(series) != len(args.image):
+        raise ValueError(f"Give --series once or once per --image ({len(args.image)}), not {len(args.series)} times.")
+    names = args.view or []
+    if len(names) > len(args.image):
+        raise ValueError("More --view names than --image options.")
+    return [{"view": names[i] if i < len(names) else None, "image": image, "mask": mask, "label": args.label,
+             "segment": args.segment, "series": series[i], "phase": args.phase}
+            for i, (image, mask) in enumerate(zip(args.image, args.mask, strict=True))]
+
+
+def run(args: argparse.Namespace) -> int:
+    from AxillaryPredictorLib.extraction.tables import discard_outputs
+
+    try:
+        return _run(args)
+    except BaseException:
+        discard_outputs(args.out)  # a failed run leaves no output set, not even the previous run's
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
+    from AxillaryPredictorLib.cli.regions import case_id_from
+    from AxillaryPredictorLib.extraction.engine import extract
+    from AxillaryPredictorLib.extraction.profiles import load_profile
+    from AxillaryPredictorLib.extraction.tables import output_paths, select_regions, write_features
+    from AxillaryPredictorLib.imaging.io import read_image, read_mask
+    from AxillaryPredictorLib.imaging.regions import build_region_set
+
+    entries = _views_from_options(args)
+    profile = load_profile(args.params or args.profile)
+    default = profile.modality or "V"
+    for i, entry in enumerate(entries):
+        entry["view"] = entry["view"] or (default if i == 0 else f"V{i + 1}")
+    names = [entry["view"] for entry in entries]
+    if len(set(names)) != len(names):
+        raise ValueError(f"View names must differ: {', '.join(names)}.")
+    wanted = [r.strip() for r in args.regions.split(",")] if args.regions else None
+    views, warnings = {}, []
+    for entry in entries:
+        image = read_image(entry["image"], series=entry["series"], phase=entry["phase"])
+        mask = read_mask(entry["mask"], label=entry["label"], segment=entry["segment"], reference=image,
+                         tolerance=args.tolerance)
+        region_set = build_region_set(mask, args.margins)
+        warnings += region_set.warnings
+        views[entry["view"]] = (image, select_regions(region_set.images, wanted))
+    case_id = args.case_id or case_id_from(entries[0]["image"])
+    result = extract(views, profile, case_id=case_id, engine=args.engine, workers=args.workers)
+    result.warnings = warnings + result.warnings
+    path = write_features([result], args.out)
+    paths = output_paths(path)
+    print(f"{len(result.features)} features of case {case_id} -> {path} (provenance: {paths['sidecar'].name}, "
+          f"diagnostics: {paths['diagnostics'].name})")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    return 0

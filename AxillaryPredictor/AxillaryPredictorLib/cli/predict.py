@@ -1,0 +1,86 @@
+"""``axillary-predictor predict``: one case in, report out (HTML, PDF, nomogram, prediction.json)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from AxillaryPredictorLib.cli.regions import add_tolerance_argument
+
+    parser.add_argument("--model", required=True, help="model package (.json) or registry id ('models list')")
+    parser.add_argument("--image", action="append", default=[], help="image per view (single-timepoint models)")
+    parser.add_argument("--mask", action="append", default=[], help="tumor mask per --image")
+    parser.add_argument("--view", action="append", help="view name per --image (default: the model's views)")
+    parser.add_argument("--node-mask", action="append", default=[], help="lymph node ROI mask per --image "
+                        "(models with a 'node' region, e.g. ultrasound tumor + lymph node)")
+    for timepoint in ("baseline", "ontreatment"):
+        parser.add_argument(f"--{timepoint}-image", help=f"{timepoint} image (delta models)")
+        parser.add_argument(f"--{timepoint}-mask", help=f"{timepoint} tumor mask (delta models)")
+    choice = parser.add_mutually_exclusive_group()
+    choice.add_argument("--label", type=int, help="tumor label in multi-label labelmaps")
+    choice.add_argument("--segment", help="tumor segment name in .seg.nrrd or DICOM SEG files")
+    parser.add_argument("--clinical", action="append", default=[], metavar="NAME=VALUE",
+                        help="clinical input, e.g. --clinical ki67=35 --clinical us_aln=positive")
+    parser.add_argument("--case-id", help="case ID shown in the report (default: the image file's stem)")
+    parser.add_argument("--workers", type=int, help="processes for extraction (default: cores)")
+    parser.add_argument("--out", required=True, help="output folder")
+    add_tolerance_argument(parser)
+
+
+def parse_clinical(items: list[str]) -> dict[str, str]:
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--clinical takes NAME=VALUE, got '{item}'.")
+        values[name.strip()] = value.strip()
+    return values
+
+
+def run(args: argparse.Namespace) -> int:
+    from AxillaryPredictorLib.cli.regions import case_id_from
+    from AxillaryPredictorLib.imaging.io import read_image, read_mask
+    from AxillaryPredictorLib.packages.registry import find_model
+    from AxillaryPredictorLib.pipeline import predict_case, write_prediction
+
+    package = find_model(args.model)
+    clinical = parse_clinical(args.clinical)
+    model_views = package.document["inputs"]["views"]
+    if package.document["inputs"].get("timepoints"):
+        paths = {t: (getattr(args, f"{t}_image"), getattr(args, f"{t}_mask")) for t in ("baseline", "ontreatment")}
+        if not all(all(p) for p in paths.values()):
+            raise ValueError("This model compares two scans: give --baseline-image/--baseline-mask and "
+                             "--ontreatment-image/--ontreatment-mask.")
+        scans = []
+        for image_path, mask_path in paths.values():
+            image = read_image(image_path)
+            scans.append((image, read_mask(mask_path, label=args.label, segment=args.segment, reference=image,
+                                           tolerance=args.tolerance)))
+        case_id = args.case_id or case_id_from(paths["baseline"][0])
+        prediction = predict_case(package, pairs={model_views[0]: (scans[0], scans[1])}, clinical=clinical,
+                                  case_id=case_id, workers=args.workers)
+        sources = {"baseline image": paths["baseline"][0], "on-treatment image": paths["ontreatment"][0]}
+    else:
+        if not args.image or len(args.image) != len(args.mask):
+            raise ValueError("Give --image and --mask for each view the model needs "
+                             f"({', '.join(model_views)}).")
+        names = args.view or model_views[: len(args.image)]
+        views = {}
+        nodes = args.node_mask + [None] * (len(args.image) - len(args.node_mask))
+        for view, image_path, mask_path, node_path in zip(names, args.image, args.mask, nodes, strict=True):
+            image = read_image(image_path)
+            scans = [image, read_mask(mask_path, label=args.label, segment=args.segment, reference=image,
+                                      tolerance=args.tolerance)]
+            if node_path:
+                scans.append(read_mask(node_path, reference=image, tolerance=args.tolerance))
+            views[view] = tuple(scans)
+        case_id = args.case_id or case_id_from(args.image[0])
+        prediction = predict_case(package, views, clinical=clinical, case_id=case_id, workers=args.workers)
+        sources = {f"image ({v})": p for v, p in zip(names, args.image, strict=True)}
+    paths = write_prediction(package, prediction, args.out, inputs=sources)
+    print(prediction.summary())
+    for warning in prediction.warnings:
+        print(f"warning: {warning}")
+    print(f"report: {paths['html']}  pdf: {paths['pdf']}  json: {paths['json']}")
+    return 0

@@ -1,0 +1,159 @@
+"""``axillary-predictor train``: cross-validate a recipe on a cohort and export a model package.
+
+A model trained here is marked ``demonstration`` until it is validated on held-out data."""
+
+from __future__ import annotations
+
+import argparse
+
+TRAINING_SPLITS = ("train", "training")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--features", action="append", required=True, help="feature table(s) with case_id")
+    parser.add_argument("--clinical", help="clinical table with case_id (and the outcome, split, center columns)")
+    parser.add_argument("--outcome", required=True, help="binary outcome column (1 = event)")
+    parser.add_argument("--recipe", default="lasso-lr", help="shipped recipe name or recipe YAML path")
+    parser.add_argument("--clinical-vars", help="clinical columns for a combined model, comma-separated")
+    parser.add_argument("--clinical-spec", help="YAML list of clinical variable declarations (name, kind: continuous|"
+                        "binary|ordinal|categorical, unit, levels, range); variables not declared are typed from "
+                        "their values")
+    parser.add_argument("--reader2", action="append", default=[],
+                        help="second reader's feature table(s), for ICC-filtering recipes")
+    parser.add_argument("--groups", choices=("view", "region"), help="split the radiomics columns into groups by view "
+                        "or region: one RadScore per group in combined models, one model per group in post-fusion "
+                        "recipes (e.g. liu2025: CC and MLO fused by an SVM)")
+    parser.add_argument("--folds", type=int, help="CV folds (default: the recipe's)")
+    parser.add_argument("--seed", type=int, help="CV seed (default: the recipe's)")
+    parser.add_argument("--id", default="user-model", help="model id")
+    parser.add_argument("--task", default="ALN metastasis", choices=("ALN metastasis", "ALN pCR after NAT"))
+    parser.add_argument("--profile", default="zeng2025-dce-delta", help="extraction profile the features came from")
+    parser.add_argument("--out", required=True, help="model package (.json); the coefficient table of a combined "
+                        "model goes to <out>.coefficients.csv")
+
+
+def training_cases(cohort):
+    """The cohort's training cases: rows with split train/training when there is a split column
+    (validation and test cases are held out of selection, CV and the final fit)."""
+    if cohort.split is None:
+        return cohort, ""
+    split = cohort.split.str.strip().str.lower()
+    keep = split.isin(TRAINING_SPLITS)
+    if not keep.any():
+        raise ValueError(f"The split column has no training rows (values: {', '.join(sorted(split.unique()))}); "
+                         "mark the training cases 'train'.")
+    held = split[~keep].value_counts()
+    note = ""
+    if len(held):
+        listing = ", ".join(f"{name}: {count}" for name, count in held.items())
+        note = (f"training on the {int(keep.sum())} 'train' cases; held out ({listing}) - score them with "
+                "'axillary-predictor evaluate --model PKG --cohort NAME=CSV'")
+    subset = type(cohort)(cohort.features[keep], cohort.y[keep],
+                          None if cohort.clinical is None else cohort.clinical[keep], cohort.split[keep],
+                          None if cohort.center is None else cohort.center[keep], list(cohort.warnings))
+    return subset, note
+
+
+def clinical_design(cohort, names: list[str], spec_path: str | None):
+    """(design columns, ClinicalVariable list) for the chosen clinical variables."""
+    from pathlib import Path
+
+    import pandas as pd
+    import yaml
+
+    from AxillaryPredictorLib.modeling.clinical import ClinicalVariable, validate_clinical
+
+    declared = {}
+    if spec_path:
+        entries = yaml.safe_load(Path(spec_path).read_text(encoding="utf-8")) or []
+        entries = entries.get("variables", entries) if isinstance(entries, dict) else entries
+        declared = {entry["name"]: ClinicalVariable.from_dict(entry) for entry in entries}
+    missing = [n for n in names if cohort.clinical is None or n not in cohort.clinical.columns]
+    if missing:
+        raise ValueError(f"Clinical variable(s) not in the clinical table: {', '.join(missing)}.")
+    variables = []
+    for name in names:
+        values = cohort.clinical[name]
+        absent = values.isna() | (values.astype(str).str.strip() == "")
+        if absent.any():
+            raise ValueError(f"Clinical variable {name} is missing for {int(absent.sum())} case(s) (e.g. "
+                             f"{', '.join(map(str, values.index[absent][:5]))}); complete it or leave it out.")
+        if name in declared:
+            variables.append(declared[name])
+        elif pd.api.types.is_numeric_dtype(values) and set(values.unique()) <= {0, 1}:
+            variables.append(ClinicalVariable(name, "binary", levels=("0", "1")))
+        elif pd.api.types.is_numeric_dtype(values):
+            variables.append(ClinicalVariable(name, "continuous", range=(float(values.min()), float(values.max()))))
+        else:
+            variables.append(ClinicalVariable(name, "categorical", levels=tuple(sorted(values.astype(str).unique()))))
+        if values.nunique() < 2:
+            raise ValueError(f"Clinical variable {name} has a single value in the training cases; leave it out.")
+    rows = [validate_clinical(record, variables) for record in cohort.clinical[names].to_dict(orient="records")]
+    return pd.DataFrame(rows, index=cohort.features.index).astype(float), variables
+
+
+def run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from AxillaryPredictorLib.extraction.profiles import load_profile
+    from AxillaryPredictorLib.extraction.tables import split_column
+    from AxillaryPredictorLib.files import write_text_atomic
+    from AxillaryPredictorLib.modeling.cohort_tables import load_cohort
+    from AxillaryPredictorLib.modeling.recipes import load_recipe, recipe_imputes
+    from AxillaryPredictorLib.modeling.reproducibility import icc_table
+    from AxillaryPredictorLib.modeling.training import train
+    from AxillaryPredictorLib.packages.export import to_package
+    from AxillaryPredictorLib.packages.package import save_package
+
+    recipe = load_recipe(args.recipe)
+    cohort = load_cohort(args.features, args.clinical, args.outcome, allow_missing=recipe_imputes(recipe))
+    for warning in cohort.warnings:
+        print(f"note: {warning}")
+    cohort, note = training_cases(cohort)
+    if note:
+        print(f"note: {note}")
+    reliability = None
+    if args.reader2:
+        second = pd.concat([pd.read_csv(f, dtype={"case_id": str}).set_index("case_id") for f in args.reader2],
+                           axis=1)
+        reliability = icc_table(cohort.features, second)
+        absent = [c for c in cohort.features.columns if c not in second.columns]
+        if absent:
+            print(f"note: {len(absent)} feature(s) have no second-reader values (e.g. {absent[0]}); "
+                  "the ICC filter drops them.")
+    clinical, variables = None, []
+    if args.clinical_vars:
+        clinical, variables = clinical_design(cohort, [c.strip() for c in args.clinical_vars.split(",")],
+                                              args.clinical_spec)
+        if "combined" not in recipe:
+            recipe = {**recipe, "combined": {"selection": "none"}}
+            print(f"note: recipe '{recipe['name']}' has no combined model; RadScore + {args.clinical_vars} are "
+                  "combined in one logistic model with every given variable kept.")
+    groups = None
+    if args.groups:
+        part = 1 if args.groups == "view" else 0
+        groups = {}
+        for column in cohort.features.columns:
+            groups.setdefault(split_column(column)[part], []).append(column)
+    result = train(cohort.features, cohort.y, recipe, clinical=clinical, reliability=reliability, folds=args.folds,
+                   seed=args.seed, score_groups=groups)
+    profile = load_profile(args.profile)
+    columns = list(cohort.features.columns)
+    views = sorted({split_column(c)[1] for c in columns})
+    document = to_package(result, cohort.features, cohort.y, model_id=args.id, title=f"User model {args.id}",
+                          task=args.task, modality=profile.modality, views=views,
+                          regions=sorted({split_column(c)[0] for c in columns}),
+                          profile={"name": profile.name, "sha256": profile.hash, "version": profile.version},
+                          clinical_variables=variables, clinical_data=None if clinical is None else
+                          clinical.reset_index(drop=True), status="demonstration",
+                          description=f"Trained with recipe {recipe['name']} on {len(cohort.y)} cases.")
+    path = save_package(document, args.out)
+    print(f"cross-validated AUC {result.cv_auc:.3f} (folds: {', '.join(f'{a:.3f}' for a in result.cv_auc_folds)})")
+    print(f"{len(result.features)} features selected; package -> {path}")
+    if document.get("radscore_formula"):
+        print(document["radscore_formula"])
+    if result.combined is not None:
+        table = result.combined.summary_table()
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        write_text_atomic(path.with_name(path.stem + ".coefficients.csv"), table.to_csv(index=False))
+    return 0

@@ -1,0 +1,479 @@
+"""Radiomics extraction for every region of every view: the shared-grid engine.
+
+``extract(views, profile, case_id=..., engine="shared", workers=None)`` returns one row per
+case with columns ``<region>__<view>__<pyradiomics feature name>`` (DESIGN.md).
+
+Engines, both on the same preprocessed shared-grid image and masks (``preprocessing``):
+
+- ``shared`` (default): per view, every filtered image is computed once (not once per
+  region), each (filtered image, region) is discretized once and the discretized matrix is
+  shared by all feature classes; the pyradiomics feature classes and C matrix routines do
+  the rest, so values are pyradiomics' own. Work is spread over ``workers`` processes
+  (default: the number of cores) by view and image type.
+- ``pyradiomics``: the reference — ``RadiomicsFeatureExtractor.execute`` once per region
+  on the identical image and mask (preCrop off, no resampling, no normalization: those
+  were done once by ``preprocessing``).
+
+A region too small for pyradiomics (e.g. one voxel) or empty after resampling gives NaN
+for its features and a warning in the diagnostics — never a crash, never a silent zero. A
+feature class that raises for one (image type, region) gives NaN for exactly that class's
+features there (same columns as a normal run) and a warning naming view/region/image
+type/class and the error; NaN values pyradiomics itself returns (it turns a failing feature
+into NaN and only logs it) get one warning per (view, region, class).
+
+``write_features`` writes ``features.csv``, its provenance sidecar ``features.csv.json`` and the
+diagnostics table ``features.diagnostics.csv`` (one row per case/view/region) as one set: all
+or none (see ``io.write_texts_atomic``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+from AxillaryPredictorLib.extraction.profiles import Profile, load_profile, quiet_radiomics
+from AxillaryPredictorLib.extraction.tables import column_name, select_regions
+from AxillaryPredictorLib.imaging.preprocessing import MAX_SCALED, PreparedView, describe, prepare_view
+from AxillaryPredictorLib.provenance import library_versions
+
+ENGINES = ("shared", "pyradiomics")
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Note:
+    """A warning, attached to a (view, region) when it concerns one (None: the whole case)."""
+
+    view: str | None
+    region: str | None
+    text: str
+    #: feature-name prefix (``<image type>_<class>_``) whose values are NaN because pyradiomics failed
+    failed: str | None = None
+
+
+@dataclass
+class ExtractionResult:
+    """One case: its feature row, per-region diagnostics and provenance.
+
+    ``diagnostics``: one dict per (view, region): voxels on the shared grid, ``extracted`` (False when
+    the whole region was rejected), ``nan_features`` and that region's ``warnings``. ``warnings``: every
+    warning as text — those of the regions plus case-level ones (callers prepend e.g. the region
+    building's warnings)."""
+
+    case_id: str
+    features: dict[str, float]
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"case_id": self.case_id, **self.features}])
+
+
+# ------------------------------------------------------------------------------ engine
+
+
+def _prebinned_class(base: type, binned: np.ndarray, gray_levels: np.ndarray) -> type:
+    """``base`` whose discretization returns the matrix computed once for this region."""
+
+    class Prebinned(base):
+        def _applyBinning(self, matrix):  # noqa: N802 - pyradiomics' name
+            self.coefficients["grayLevels"] = gray_levels
+            self.coefficients["Ng"] = int(np.max(gray_levels))
+            return binned.copy()
+
+    Prebinned.__name__ = base.__name__
+    Prebinned.__module__ = base.__module__  # pyradiomics names its loggers after the class's module
+    return Prebinned
+
+
+@functools.cache
+def _known_features(class_name: str) -> dict[str, bool]:
+    """pyradiomics' feature names of a class -> deprecated (``getFeatureNames``, cached: it inspects the class)."""
+    from radiomics import getFeatureClasses
+
+    return dict(getFeatureClasses()[class_name].getFeatureNames())
+
+
+def _class_feature_names(class_name: str, feature_names: list[str] | None) -> list[str]:
+    """The features a class yields: the enabled list, else its non-deprecated features (as ``enableAllFeatures``),
+    in the order pyradiomics' ``execute`` returns them."""
+    if feature_names:
+        return list(feature_names)
+    return [name for name, deprecated in _known_features(class_name).items() if not deprecated]
+
+
+def _describe_error(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or "no message"
+    return f"{type(error).__name__}: {text}"
+
+
+def _region_features(filtered: sitk.Image, mask: sitk.Image, bounding_box: np.ndarray, image_type_name: str,
+                     settings: dict[str, Any], enabled: Mapping[str, Any],
+                     ) -> tuple[dict[str, float], list[tuple[str, str]]]:
+    """All non-shape classes for one (filtered image, region), discretized once.
+
+    A class that raises gives NaN for exactly its features (the names are still produced, so the
+    columns do not change) and a ``(class name, error)`` failure; the other classes go on. A failure
+    of the shared cropping/discretization gives NaN for every class (class name ``"all classes"``)."""
+    from radiomics import getFeatureClasses, imageoperations
+
+    texture = {name: features for name, features in enabled.items() if not name.startswith("shape")}
+    values: dict[str, float] = {}
+    failures: list[tuple[str, str]] = []
+    try:
+        image, region = imageoperations.cropToTumorMask(filtered, mask, bounding_box)
+        image_array = sitk.GetArrayFromImage(image)
+        mask_array = sitk.GetArrayFromImage(region) == settings.get("label", 1)
+        binned, _ = imageoperations.binImage(image_array.copy(), mask_array, **settings)
+        gray_levels = np.unique(binned[mask_array])
+    except Exception as error:  # any pyradiomics failure becomes NaN + warning, never a crash
+        for class_name, feature_names in texture.items():
+            for name in _class_feature_names(class_name, feature_names):
+                values[f"{image_type_name}_{class_name}_{name}"] = float("nan")
+        return values, [("all classes", _describe_error(error))]
+    classes = getFeatureClasses()
+    for class_name, feature_names in texture.items():
+        unknown = [name for name in feature_names or [] if name not in _known_features(class_name)]
+        if unknown:  # a profile error, not a property of this region: fail as pyradiomics would
+            raise ValueError(f"The profile enables unknown {class_name} feature(s): {', '.join(unknown)}.")
+        try:
+            feature_class = _prebinned_class(classes[class_name], binned, gray_levels)(image, region, **settings)
+            for feature in feature_names or []:
+                feature_class.enableFeatureByName(feature)
+            computed = {name: float(value) for name, value in feature_class.execute().items()}
+        except Exception as error:  # see the docstring
+            computed = {name: float("nan") for name in _class_feature_names(class_name, feature_names)}
+            failures.append((class_name, _describe_error(error)))
+        for name, value in computed.items():
+            values[f"{image_type_name}_{class_name}_{name}"] = value
+    return values, failures
+
+
+def _image_type_task(prepared: PreparedView, boxes: dict[str, np.ndarray], image_type: str,
+                     options: dict[str, Any], settings: dict[str, Any], enabled: Mapping[str, Any],
+                     ) -> tuple[dict[str, dict[str, float]], list[Note]]:
+    """One filter (all its derived images) for every valid region of a view; warnings for the
+    (derived image, region, class) combinations pyradiomics failed on (their features are NaN)."""
+    from radiomics import imageoperations
+
+    quiet_radiomics()
+    union = None
+    for name in boxes:
+        union = prepared.regions[name] if union is None else sitk.Or(union, prepared.regions[name])
+    arguments = {**settings, **(options or {})}
+    results: dict[str, dict[str, float]] = {name: {} for name in boxes}
+    notes: list[Note] = []
+    generator = getattr(imageoperations, f"get{image_type}Image")
+    produced = False
+    scaled = image_type in MAX_SCALED and prepared.whole is not None
+    source = prepared.whole if scaled else prepared.image
+    for filtered, image_type_name, kwargs in generator(source, union, **arguments):
+        produced = True
+        if scaled:  # filtered on the whole image, then cropped to the shared grid (same lattice)
+            filtered = sitk.Resample(filtered, prepared.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0.0,
+                                     filtered.GetPixelID())
+        for name, box in boxes.items():
+            values, failures = _region_features(filtered, prepared.regions[name], box, image_type_name, kwargs,
+                                                enabled)
+            results[name].update(values)
+            notes += [_failure_note(prepared.view, name, image_type_name, class_name, error, values)
+                      for class_name, error in failures]
+    if not produced:
+        raise RuntimeError(f"pyradiomics could not build the {image_type} image type (a dependency is missing: "
+                           "LBP-3D needs scipy < 1.17 and trimesh).")
+    return results, notes
+
+
+def _failure_note(view: str, region: str, image_type_name: str, class_name: str, error: str,
+                  values: Mapping[str, float]) -> Note:
+    prefix = f"{image_type_name}_" if class_name == "all classes" else f"{image_type_name}_{class_name}_"
+    count = sum(1 for name in values if name.startswith(prefix))
+    return Note(view, region, f"{view}/{region}/{image_type_name}/{class_name}: pyradiomics failed ({error}); "
+                f"these {count} features are NaN", failed=prefix)
+
+
+def _shape_task(prepared: PreparedView, boxes: dict[str, np.ndarray], extractor_params: dict[str, Any],
+                settings: dict[str, Any]) -> tuple[dict[str, dict[str, float]], list[Note]]:
+    from radiomics import featureextractor
+
+    quiet_radiomics()
+    extractor = featureextractor.RadiomicsFeatureExtractor(extractor_params)
+    results: dict[str, dict[str, float]] = {}
+    notes: list[Note] = []
+    for name, box in boxes.items():
+        try:
+            results[name] = {k: float(v) for k, v in extractor.computeShape(prepared.image, prepared.regions[name],
+                                                                            box, **settings).items()}
+        except Exception as error:  # NaN + warning, never a crash
+            results[name] = {}
+            for class_name, feature_names in extractor.enabledFeatures.items():
+                if class_name.startswith("shape") and _shape_class_applies(class_name, prepared.image, box,
+                                                                           settings):
+                    results[name].update({f"original_{class_name}_{feature}": float("nan")
+                                          for feature in _class_feature_names(class_name, feature_names)})
+                    notes.append(_failure_note(prepared.view, name, "original", class_name, _describe_error(error),
+                                               results[name]))
+    return results, notes
+
+
+def _shape_class_applies(class_name: str, image: sitk.Image, box: np.ndarray, settings: Mapping[str, Any]) -> bool:
+    """Whether pyradiomics' ``computeShape`` yields this shape class for this image and box (as its source)."""
+    if class_name == "shape":
+        return image.GetDimension() == 3
+    if image.GetDimension() == 2:
+        return True
+    if image.GetDimension() != 3 or not settings.get("force2D", False):
+        return False
+    box = np.asarray(box)
+    return bool((box[1::2] - box[0::2] + 1)[settings.get("force2Ddimension", 0)] > 1)
+
+
+
+def _check_regions(prepared: PreparedView, settings: dict[str, Any]) -> tuple[dict[str, np.ndarray], list[Note]]:
+    """Bounding boxes of the regions pyradiomics accepts; warnings for the others."""
+    from radiomics import imageoperations
+
+    boxes, notes = {}, []
+    for name, mask in prepared.regions.items():
+        voxels = int(sitk.GetArrayViewFromImage(mask).sum())
+        where = f"{prepared.view}/{name}"
+        if voxels == 0:
+            notes.append(Note(prepared.view, name, f"{where}: region is empty after resampling; its features are NaN"))
+            continue
+        try:
+            box, _ = imageoperations.checkMask(prepared.image, mask, **settings)
+        except (ValueError, AssertionError) as error:
+            notes.append(Note(prepared.view, name, f"{where}: too small for pyradiomics ({voxels} voxel(s): {error}); "
+                              "its features are NaN"))
+            continue
+        if box is None:
+            notes.append(Note(prepared.view, name, f"{where}: pyradiomics rejected the region; its features are NaN"))
+            continue
+        boxes[name] = box
+    return boxes, notes
+
+
+def _extractor_params(profile: Profile) -> dict[str, Any]:
+    from AxillaryPredictorLib.extraction.profiles import FORCED_SETTINGS
+
+    params = {k: v for k, v in profile.params.items()}
+    params["setting"] = {**(params.get("setting") or {}), **FORCED_SETTINGS}
+    return params
+
+
+def _run_shared(prepared_views: list[PreparedView], profile: Profile, workers: int,
+                progress: Callable[[float, str], None] | None = None,
+                ) -> tuple[dict[tuple[str, str], dict[str, float]], list[Note]]:
+    settings = profile.settings
+    enabled = profile.parsed["featureClass"]
+    params = _extractor_params(profile)
+    warnings: list[Note] = []
+    tasks = []
+    for prepared in prepared_views:
+        boxes, notes = _check_regions(prepared, settings)
+        warnings += notes
+        if not boxes:
+            continue
+        if any(name.startswith("shape") for name in enabled):
+            tasks.append((prepared.view, _shape_task, (prepared, boxes, params, settings)))
+        for image_type, options in profile.image_types.items():
+            tasks.append((prepared.view, _image_type_task, (prepared, boxes, image_type, options, settings, enabled)))
+    values: dict[tuple[str, str], dict[str, float]] = {}
+    total = sum(_task_weight(task) for task in tasks) or 1
+    done = 0
+
+    def advance(task: tuple) -> None:  # progress by work done; the callback may raise to cancel
+        nonlocal done
+        done += _task_weight(task)
+        if progress is not None:
+            name = "shape" if task[1] is _shape_task else task[2][2]
+            progress(done / total, f"{task[0]}: {name} features")
+
+    if workers <= 1 or len(tasks) <= 1:
+        outputs = []
+        for task in tasks:
+            outputs.append(task[1](*task[2]))
+            advance(task)
+    else:
+        # heaviest first: filters with several derived images (wavelet, LoG, LBP-3D) dominate
+        order = sorted(range(len(tasks)), key=lambda i: -_task_weight(tasks[i]))
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(tasks[i][1], *tasks[i][2]): i for i in order}
+            results = {}
+            try:
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    advance(tasks[futures[future]])
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+            outputs = [results[i] for i in range(len(tasks))]
+    for (view, _, _), (output, notes) in zip(tasks, outputs, strict=True):
+        for region, features in output.items():
+            values.setdefault((view, region), {}).update(features)
+        warnings += notes
+    return values, warnings
+
+
+def _task_weight(task: tuple) -> int:
+    _, function, arguments = task
+    if function is _shape_task:
+        return 1
+    image_type, options = arguments[2], arguments[3] or {}
+    return {"Wavelet": 8, "LBP3D": 6, "LoG": len(options.get("sigma", [1]))}.get(image_type, 1)
+
+
+def _run_reference(prepared_views: list[PreparedView], profile: Profile,
+                   ) -> tuple[dict[tuple[str, str], dict[str, float]], list[Note]]:
+    settings = profile.settings
+    extractor = profile.extractor()
+    scaled = {kind: options for kind, options in profile.image_types.items() if kind in MAX_SCALED}
+    values: dict[tuple[str, str], dict[str, float]] = {}
+    warnings: list[Note] = []
+    for prepared in prepared_views:
+        boxes, notes = _check_regions(prepared, settings)
+        warnings += notes
+        if scaled and prepared.whole is not None:
+            # as the engine: these image types are computed by pyradiomics on the whole image
+            extractor = profile.extractor()
+            whole_extractor = profile.extractor()
+            for kind in scaled:
+                extractor.enabledImagetypes.pop(kind, None)
+            whole_extractor.enabledImagetypes = dict(scaled)
+            whole_extractor.enabledFeatures = {k: v for k, v in whole_extractor.enabledFeatures.items()
+                                               if not k.startswith("shape")}
+        for name in boxes:
+            try:
+                result = dict(extractor.execute(prepared.image, prepared.regions[name]))
+                if scaled and prepared.whole is not None:
+                    mask = sitk.Resample(prepared.regions[name], prepared.whole, sitk.Transform(),
+                                         sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+                    result.update(whole_extractor.execute(prepared.whole, mask))
+            except Exception as error:  # pyradiomics' execute fails as a whole: NaN for the region
+                warnings.append(Note(prepared.view, name, f"{prepared.view}/{name}: pyradiomics failed "
+                                     f"({_describe_error(error)}); its features are NaN", failed=""))
+                continue
+            values[(prepared.view, name)] = {k: float(v) for k, v in result.items()
+                                             if not k.startswith("diagnostics_")}
+    return values, warnings
+
+
+# --------------------------------------------------------------------------------- API
+
+
+def extract(
+    views: Mapping[str, tuple[sitk.Image, Mapping[str, sitk.Image]]],
+    profile: str | Profile = "zeng2025-dce-delta",
+    *,
+    case_id: str = "case",
+    engine: str = "shared",
+    workers: int | None = None,
+    prepared: list[PreparedView] | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> ExtractionResult:
+    """Features of every region of every view of one case.
+
+    ``views``: view name -> (image, {region name: mask on the image grid}); region masks
+    usually come from ``regions.build_regions``. ``prepared``: already preprocessed views
+    (skips preprocessing; used by benchmarks and the padding check). ``progress(fraction,
+    message)`` is called as each filter's features are done (shared engine); raising in it
+    cancels the extraction.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"Unknown engine '{engine}'; choose one of {', '.join(ENGINES)}.")
+    quiet_radiomics()
+    profile = profile if isinstance(profile, Profile) else load_profile(profile)
+    for view in views:
+        if not view or not all(c.isalnum() or c == "-" for c in view):
+            raise ValueError(f"View name '{view}' must use letters, digits and '-' only (e.g. CC, MLO, DCE3).")
+    if prepared is None:
+        prepared = [prepare_view(image, dict(regions), profile, view=view) for view, (image, regions) in views.items()]
+    workers = max(1, workers or os.cpu_count() or 1)
+    if engine == "shared":
+        values, warnings = _run_shared(prepared, profile, workers, progress)
+    else:
+        values, warnings = _run_reference(prepared, profile)
+    # every region of every view gets the same feature names; missing ones are NaN
+    names: list[str] = []
+    for features in values.values():
+        for name in features:
+            if name not in names:
+                names.append(name)
+    if not names:
+        raise ValueError("No region could be extracted: " + "; ".join(note.text for note in warnings))
+    warnings += _nan_notes(values, warnings)
+    row: dict[str, float] = {}
+    diagnostics = []
+    for view_prepared in prepared:
+        for region, mask in view_prepared.regions.items():
+            features = values.get((view_prepared.view, region))
+            for name in names:
+                row[column_name(region, view_prepared.view, name)] = (features or {}).get(name, float("nan"))
+            diagnostics.append({"case_id": case_id, "view": view_prepared.view, "region": region,
+                                "voxels": int(sitk.GetArrayViewFromImage(mask).sum()),
+                                "extracted": features is not None,
+                                "nan_features": sum(1 for name in names if np.isnan((features or {}).get(
+                                    name, float("nan")))),
+                                "warnings": [note.text for note in warnings
+                                             if (note.view, note.region) == (view_prepared.view, region)]})
+    provenance = {"profile": profile.provenance(), "engine": engine, "versions": library_versions(),
+                  "views": [describe(p) for p in prepared]}
+    return ExtractionResult(case_id, row, diagnostics, [note.text for note in warnings], provenance)
+
+
+def _nan_notes(values: Mapping[tuple[str, str], Mapping[str, float]], notes: list[Note]) -> list[Note]:
+    """One warning per (view, region, feature class) for the NaN values pyradiomics returned (it sets a
+    feature it cannot compute to NaN and only logs the error), leaving out those of failed classes,
+    which have their own warning."""
+    failed = {(note.view, note.region): [] for note in notes if note.failed is not None}
+    for note in notes:
+        if note.failed is not None:
+            failed[(note.view, note.region)].append(note.failed)
+    found: list[Note] = []
+    for (view, region), features in values.items():
+        prefixes = tuple(failed.get((view, region), []))
+        counts: dict[str, list[str]] = {}
+        for name, value in features.items():
+            if np.isnan(value) and not (prefixes and name.startswith(prefixes)):
+                class_name = name.split("_")[1]
+                counts.setdefault(class_name, []).append(name)
+        for class_name, nan_names in counts.items():
+            image_types = sorted({name.split("_")[0] for name in nan_names})
+            shown = ", ".join(image_types[:3]) + (", ..." if len(image_types) > 3 else "")
+            found.append(Note(view, region, f"{view}/{region}/{class_name}: pyradiomics returned NaN for "
+                              f"{len(nan_names)} feature value(s) (image type(s) {shown}; e.g. {nan_names[0]})"))
+    return found
+
+
+def extract_case(image: sitk.Image, tumor_mask: sitk.Image, *, view: str = "view", margins=(3, 5, 10),
+                 regions: list[str] | None = None, profile: str | Profile = "zeng2025-dce-delta",
+                 case_id: str = "case", engine: str = "shared", workers: int | None = None,
+                 node_mask: sitk.Image | None = None, allowed_mask: sitk.Image | None = None) -> ExtractionResult:
+    """Build the regions of one image and extract them (convenience over ``extract``)."""
+    from AxillaryPredictorLib.imaging.regions import build_region_set
+
+    region_set = build_region_set(tumor_mask, margins, allowed_mask=allowed_mask, node_mask=node_mask)
+    chosen = select_regions(region_set.images, regions)
+    result = extract({view: (image, chosen)}, profile, case_id=case_id, engine=engine, workers=workers)
+    result.warnings = region_set.warnings + result.warnings
+    result.provenance["regions"] = region_set.summary()
+    return result
+
+
+def scaled_progress(progress: Callable[[float, str], None] | None, start: float, end: float,
+                    ) -> Callable[[float, str], None] | None:
+    """``progress`` mapped from [0, 1] onto [start, end] (for a step of a longer job)."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(start + (end - start) * fraction, message)

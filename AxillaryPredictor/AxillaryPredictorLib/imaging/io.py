@@ -1,0 +1,255 @@
+"""Reading images and masks the way users have them; writing outputs atomically.
+
+- ``read_image``: an image file (NRRD, NIfTI, MHA ...) or a DICOM series folder (``series=UID``
+  when it holds several; ``phase=N`` for a 4D image or a multi-phase series, ``dicom_phases``);
+  RGB(A) is converted to grey levels with the ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B;
+- ``read_mask``: a labelmap (choose ``label=N`` when it has several labels), a Slicer
+  ``.seg.nrrd`` segmentation or a DICOM SEG (choose ``segment=NAME``), as a UInt8 0/1 image,
+  optionally placed on a reference image's grid (``.seg.nrrd`` and DICOM SEG files store only
+  the segments' extent);
+- ``write_image``, ``write_text_atomic``: temporary file in the target folder + rename, so a
+  failed or killed run never leaves a half-written file; ``write_texts_atomic``: several files
+  as one set (all or none).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+#: ITU-R BT.601 luma weights for converting RGB(A) ultrasound screenshots to grey levels.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+logger = logging.getLogger(__name__)
+
+
+def to_grayscale(image: sitk.Image) -> sitk.Image:
+    """RGB(A) -> grey levels Y = 0.299·R + 0.587·G + 0.114·B (alpha ignored); scalars unchanged."""
+    components = image.GetNumberOfComponentsPerPixel()
+    if components == 1:
+        return image
+    if components not in (3, 4):
+        raise ValueError(f"Cannot convert a {components}-component image to grey levels (expected RGB or RGBA).")
+    channels = [sitk.Cast(sitk.VectorIndexSelectionCast(image, i), sitk.sitkFloat32) for i in range(3)]
+    grey = channels[0] * LUMA_WEIGHTS[0] + channels[1] * LUMA_WEIGHTS[1] + channels[2] * LUMA_WEIGHTS[2]
+    grey.CopyInformation(image)
+    return grey
+
+
+def select_phase(image: sitk.Image, phase: int) -> sitk.Image:
+    """One 3D volume of a 4D (multi-phase DCE-MRI) image, by 0-based phase index."""
+    if image.GetDimension() != 4:
+        raise ValueError("select_phase needs a 4D image (e.g. a multi-phase DCE-MRI series).")
+    phases = image.GetSize()[3]
+    if not 0 <= phase < phases:
+        raise ValueError(f"Phase {phase} does not exist: the series has phases 0 to {phases - 1}.")
+    size = [*image.GetSize()[:3], 0]
+    return sitk.Extract(image, size, [0, 0, 0, phase])
+
+
+def read_image(path: str | Path, *, series: str | None = None, phase: int | None = None) -> sitk.Image:
+    """Read an image file or a DICOM series folder (``series``: SeriesInstanceUID when the
+    folder holds several series). A 4D image, or a DICOM series holding several volumes
+    (``dicom_phases``), needs ``phase`` (0-based DCE-MRI phase index); ``phase`` is ignored for a
+    single 3D volume. An RGB image (ultrasound screenshots) is converted to grey levels
+    (``to_grayscale``)."""
+    image = _read_any(path, series, phase)
+    if image.GetDimension() == 4:
+        if phase is None:
+            raise ValueError(f"{Path(path).name} is a 4D series with {image.GetSize()[3]} phases; choose one "
+                             "(phase=N, 0-based), e.g. the 3rd post-contrast phase.")
+        image = select_phase(image, phase)
+    return to_grayscale(image)
+
+
+def _read_any(path: str | Path, series: str | None, phase: int | None = None) -> sitk.Image:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"No image at {path}.")
+    if path.is_file():
+        try:
+            return sitk.ReadImage(str(path))
+        except RuntimeError as error:
+            raise ValueError(f"Cannot read the image {path}: {str(error).splitlines()[0]}") from None
+    reader = sitk.ImageSeriesReader()
+    series_ids = list(reader.GetGDCMSeriesIDs(str(path)))
+    if not series_ids:
+        raise ValueError(f"The folder {path} holds no DICOM series.")
+    if series is None and len(series_ids) > 1:
+        listing = "; ".join(f"{uid} ({_series_description(path, uid)})" for uid in series_ids)
+        raise ValueError(f"The folder {path} holds {len(series_ids)} DICOM series: {listing}. "
+                         "Choose one by its SeriesInstanceUID.")
+    uid = series or series_ids[0]
+    if uid not in series_ids:
+        raise ValueError(f"Series {uid} is not in {path}; available: {', '.join(series_ids)}.")
+    files = list(reader.GetGDCMSeriesFileNames(str(path), uid))
+    phases = dicom_phases(files)
+    if phases is not None:
+        tag, groups = phases
+        values = ", ".join(f"{i}: {value}" for i, (value, _) in enumerate(groups))
+        if phase is None:
+            raise ValueError(f"The DICOM series {uid} in {path} holds {len(groups)} phases (volumes told apart by "
+                             f"{tag}: {values}); choose one (phase=N, 0-based; CLI: --phase N).")
+        if not 0 <= phase < len(groups):
+            raise ValueError(f"Phase {phase} does not exist: the DICOM series {uid} has phases 0 to "
+                             f"{len(groups) - 1} ({tag} {values}).")
+        files = groups[phase][1]
+    reader.SetFileNames(files)
+    return reader.Execute()
+
+
+#: DICOM tags telling apart the volumes (phases) of one multi-phase series, in order of preference
+PHASE_TAGS = (("0020|0100", "TemporalPositionIdentifier"), ("0020|0012", "AcquisitionNumber"),
+              ("0018|1060", "TriggerTime"))
+
+
+def dicom_phases(files: Sequence[str]) -> tuple[str, list[tuple[str, list[str]]]] | None:
+    """The volumes of a DICOM series holding several (multi-phase DCE-MRI interleaved in one
+    SeriesInstanceUID): None when every file has its own slice position (one volume); otherwise
+    (tag name, [(tag value, files sorted along the slice normal)]) ordered by the tag's value, using
+    the first of TemporalPositionIdentifier (0020,0100), AcquisitionNumber (0020,0012) and
+    TriggerTime (0018,1060) that every file has and that splits the files into equal-sized volumes
+    with one file per slice position. When none does (or the positions are missing or unreliable),
+    None with a logged warning: the files are read as one volume, in GDCM's order, as before."""
+    headers = []
+    for name in files:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(name))
+        reader.ReadImageInformation()
+        tags = {key: reader.GetMetaData(key).strip() for key, _ in PHASE_TAGS if reader.HasMetaDataKey(key)}
+        headers.append((str(name), _slice_position(reader), tags))
+    if len({position for _, position, _ in headers}) == len(headers):
+        return None
+    for key, tag in PHASE_TAGS:
+        if not all(key in tags and tags[key] for _, _, tags in headers):
+            continue
+        groups: dict[str, list[tuple[str, float]]] = {}
+        for name, position, tags in headers:
+            groups.setdefault(tags[key], []).append((name, position))
+        sizes = {len(members) for members in groups.values()}
+        unique = all(len({p for _, p in members}) == len(members) for members in groups.values())
+        if len(groups) > 1 and len(sizes) == 1 and unique:
+            ordered = sorted(groups.items(), key=lambda item: _number_or_text(item[0]))
+            return tag, [(value, [n for n, _ in sorted(members, key=lambda m: m[1])]) for value, members in ordered]
+    logger.warning("The DICOM series has several images at the same slice position (%d files) and no "
+                   "TemporalPositionIdentifier, AcquisitionNumber or TriggerTime separates them into volumes; it is "
+                   "read as one volume in GDCM's order.", len(headers))
+    return None
+
+
+def _slice_position(reader: sitk.ImageFileReader) -> float:
+    """Position along the slice normal (ImagePositionPatient · (row x column of ImageOrientationPatient)),
+    rounded to 1 µm; from the image origin and direction when the tags are missing."""
+    try:
+        position = np.array([float(v) for v in reader.GetMetaData("0020|0032").split("\\") if v.strip()])
+        orientation = np.array([float(v) for v in reader.GetMetaData("0020|0037").split("\\") if v.strip()])
+        normal = np.cross(orientation[:3], orientation[3:6])
+    except (RuntimeError, ValueError, IndexError):
+        position = np.array(reader.GetOrigin())
+        direction = np.array(reader.GetDirection()).reshape(reader.GetDimension(), reader.GetDimension())
+        normal = direction[:, -1]
+    return round(float(position[: len(normal)] @ normal), 3)
+
+
+def _number_or_text(value: str) -> tuple[int, float | str]:
+    try:
+        return 0, float(value)
+    except ValueError:
+        return 1, value
+
+
+def _series_description(folder: Path, uid: str) -> str:
+    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(folder), uid)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(files[0])
+    reader.ReadImageInformation()
+    description = reader.GetMetaData("0008|103e").strip() if reader.HasMetaDataKey("0008|103e") else "no description"
+    return f"{description}, {len(files)} files"
+
+
+def segment_names(path: str | Path) -> dict[str, tuple[int, int]]:
+    """Segments of a ``.seg.nrrd``: name -> (layer, label value)."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    keys = set(reader.GetMetaDataKeys())
+    segments: dict[str, tuple[int, int]] = {}
+    index = 0
+    while f"Segment{index}_Name" in keys:
+        name = reader.GetMetaData(f"Segment{index}_Name")
+        layer = int(reader.GetMetaData(f"Segment{index}_Layer")) if f"Segment{index}_Layer" in keys else 0
+        value = int(reader.GetMetaData(f"Segment{index}_LabelValue")) if f"Segment{index}_LabelValue" in keys \
+            else index + 1
+        segments[name] = (layer, value)
+        index += 1
+    return segments
+
+
+def read_mask(path: str | Path, *, label: int | None = None, segment: str | None = None,
+              reference: sitk.Image | None = None, tolerance: float | None = None) -> sitk.Image:
+    """A UInt8 0/1 mask from a labelmap, a ``.seg.nrrd`` or a DICOM SEG file (see module docstring).
+
+    With ``reference``, a labelmap must be on the image's grid: a ValueError names the
+    difference, unless ``tolerance`` (mm) allows nearest-neighbour resampling onto it."""
+    from AxillaryPredictorLib.imaging.dicom_seg import is_dicom_seg, read_dicom_seg
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No mask at {path}.")
+    if is_dicom_seg(path):
+        return read_dicom_seg(path, segment=segment, label=label, reference=reference)
+    image = sitk.ReadImage(str(path))
+    if path.name.endswith(".seg.nrrd"):
+        segments = segment_names(path)
+        if segment is None:
+            if len(segments) != 1:
+                raise ValueError(f"{path.name} has {len(segments)} segments ({', '.join(segments) or 'none'}); "
+                                 "choose one with segment=NAME (CLI: --segment NAME).")
+            segment = next(iter(segments))
+        if segment not in segments:
+            raise ValueError(f"No segment '{segment}' in {path.name}; segments: {', '.join(segments) or 'none'}.")
+        layer, value = segments[segment]
+        if image.GetNumberOfComponentsPerPixel() > 1:
+            image = sitk.VectorIndexSelectionCast(image, layer)
+        mask = sitk.Cast(sitk.Equal(image, value), sitk.sitkUInt8)
+        if reference is not None:
+            mask = sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+        return mask
+    if segment is not None:
+        raise ValueError(f"{path.name} is a labelmap, not a .seg.nrrd segmentation: use label=N instead of segment.")
+    if image.GetNumberOfComponentsPerPixel() > 1:
+        raise ValueError(f"{path.name} has several components per voxel; give a scalar labelmap.")
+    array = sitk.GetArrayViewFromImage(image)
+    values = [int(v) for v in np.unique(array) if v != 0]
+    if label is None:
+        if len(values) > 1:
+            raise ValueError(f"{path.name} has several labels ({', '.join(map(str, values))}); choose the tumor with "
+                             "label=N (CLI: --label N).")
+        mask = sitk.Cast(sitk.NotEqual(image, 0), sitk.sitkUInt8)
+    else:
+        if label not in values:
+            raise ValueError(f"Label {label} is not in {path.name}; labels present: {', '.join(map(str, values))}.")
+        mask = sitk.Cast(sitk.Equal(image, label), sitk.sitkUInt8)
+    if reference is not None:
+        from AxillaryPredictorLib.imaging.regions import match_grid
+
+        mask = match_grid(mask, reference, f"mask {path.name}", tolerance, against="image")
+    return mask
+
+
+def write_image(image: sitk.Image, path: str | Path, *, compress: bool = True) -> Path:
+    """Write ``image`` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".tmp-{uuid.uuid4().hex[:8]}-{path.name}")
+    try:
+        sitk.WriteImage(image, str(temporary), compress)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,108 @@
+"""Combined clinical-radiomics models: multivariable logistic regression with variable
+selection by stepwise AIC (as R's ``step()``) or backward elimination at p < 0.05, and the
+coefficient table the studies print (β, SE, z, p, OR with 95% CI)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from AxillaryPredictorLib.evaluation.glm import LogisticFit, logistic_mle
+
+
+def _fit(frame: pd.DataFrame, y: np.ndarray, terms: list[str]) -> LogisticFit:
+    x = np.column_stack([np.ones(len(y))] + [frame[t].to_numpy(float) for t in terms])
+    return logistic_mle(x, y)
+
+
+def stepwise_aic(frame: pd.DataFrame, y, direction: str = "both", start: list[str] | None = None) -> list[str]:
+    """Terms chosen by AIC = −2·logL + 2·k, moving one term at a time from ``start`` (default:
+    all terms for "both"/"backward", none for "forward") while AIC decreases (R ``step``)."""
+    y = np.asarray(y, float)
+    scope = list(frame.columns)
+    current = list(start) if start is not None else ([] if direction == "forward" else list(scope))
+    best_aic = _fit(frame, y, current).aic
+    while True:
+        moves = []
+        if direction in ("both", "backward"):
+            moves += [[t for t in current if t != drop] for drop in current]
+        if direction in ("both", "forward"):
+            moves += [[*current, add] for add in scope if add not in current]
+        if not moves:
+            return current
+        scored = [(_fit(frame, y, terms).aic, terms) for terms in moves]
+        aic, terms = min(scored, key=lambda item: item[0])
+        if aic >= best_aic - 1e-10:
+            return current
+        best_aic, current = aic, [t for t in scope if t in terms]
+
+
+def backward_p(frame: pd.DataFrame, y, p_threshold: float = 0.05) -> list[str]:
+    """Drop the term with the largest Wald p-value while it exceeds ``p_threshold``."""
+    y = np.asarray(y, float)
+    current = list(frame.columns)
+    while current:
+        fit = _fit(frame, y, current)
+        p = 2 * stats.norm.sf(np.abs(fit.beta[1:] / fit.se[1:]))
+        worst = int(np.argmax(p))
+        if p[worst] <= p_threshold:
+            break
+        current.pop(worst)
+    return current
+
+
+class CombinedLogisticModel(ClassifierMixin, BaseEstimator):
+    """Multivariable logistic regression of RadScore(s) + clinical factors.
+
+    ``selection``: "aic" (stepwise, ``direction`` both/backward/forward), "p" (backward at
+    ``p_threshold``) or "none". Works on DataFrames so terms keep their names.
+    """
+
+    def __init__(self, selection: str = "aic", direction: str = "both", p_threshold: float = 0.05):
+        self.selection = selection
+        self.direction = direction
+        self.p_threshold = p_threshold
+
+    def fit(self, X, y):
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+        y = np.asarray(y, float)
+        if self.selection == "aic":
+            terms = stepwise_aic(frame, y, self.direction)
+        elif self.selection == "p":
+            terms = backward_p(frame, y, self.p_threshold)
+        elif self.selection == "none":
+            terms = list(frame.columns)
+        else:
+            raise ValueError("selection must be 'aic', 'p' or 'none'.")
+        self.feature_names_in_ = np.array(frame.columns, dtype=object)
+        self.terms_ = terms
+        self.fit_ = _fit(frame, y, terms)
+        self.intercept_ = float(self.fit_.beta[0])
+        self.coef_ = dict(zip(terms, self.fit_.beta[1:].tolist(), strict=True))
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        check_is_fitted(self, "terms_")
+        frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=self.feature_names_in_)
+        return self.intercept_ + sum(frame[t].to_numpy(float) * b for t, b in self.coef_.items())
+
+    def predict_proba(self, X) -> np.ndarray:
+        p = 1 / (1 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def summary_table(self) -> pd.DataFrame:
+        """β, SE, z, p and OR (95% CI) per term, intercept first."""
+        check_is_fitted(self, "terms_")
+        beta, se = self.fit_.beta, self.fit_.se
+        z = beta / se
+        return pd.DataFrame({"term": ["(Intercept)", *self.terms_], "beta": beta, "se": se, "z": z,
+                             "p": 2 * stats.norm.sf(np.abs(z)), "odds_ratio": np.exp(beta),
+                             "or_lower": np.exp(beta - 1.959963984540054 * se),
+                             "or_upper": np.exp(beta + 1.959963984540054 * se)})

@@ -1,0 +1,363 @@
+"""Model packages: JSON documents that hold everything needed to score a case and draw its
+nomogram — and nothing that can execute code.
+
+A package is validated against ``resources/schemas/model-package.schema.json`` and carries
+a SHA-256 over its canonical JSON (sorted keys, no whitespace, UTF-8) without the
+``sha256`` field; ``load_package`` refuses a package whose hash does not match, whose
+estimator type is unknown, or that breaks the schema (the error names the JSON path).
+
+Scoring (``ModelPackage.predict_proba``) is our own numpy code for every estimator type:
+derived linear scores (RadScores) first, then standardization, then the estimator
+(``logistic``, ``linear-svm``/``rbf-svm`` with Platt scaling, ``xgboost`` from its native
+JSON, ``stacked`` sub-models under a meta model).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ESTIMATOR_TYPES = ("logistic", "linear-svm", "rbf-svm", "xgboost", "stacked")
+STATUSES = ("demonstration", "published-needs-recalibration", "locally-recalibrated", "locally-validated")
+TASKS = ("ALN metastasis", "ALN pCR after NAT")
+
+
+class PackageError(ValueError):
+    """A model package that cannot be used, with the reason and where in the JSON."""
+
+
+def canonical_json(document: dict) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def package_hash(document: dict) -> str:
+    """SHA-256 of the canonical JSON without the ``sha256`` field."""
+    body = {k: v for k, v in document.items() if k != "sha256"}
+    return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def schema() -> dict:
+    path = resources.files("AxillaryPredictorLib") / "resources" / "schemas" / "model-package.schema.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def validate_document(document: dict) -> None:
+    """Schema check; PackageError naming the JSON path of the first problem."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        raise PackageError(f"Invalid model package at {path}: {error.message}")
+
+
+def seal(document: dict) -> dict:
+    """A copy with its ``sha256`` set (call after every edit)."""
+    sealed = copy.deepcopy(document)
+    sealed["sha256"] = package_hash(sealed)
+    return sealed
+
+
+def build_date() -> str:
+    """ISO date of the build: from ``SOURCE_DATE_EPOCH`` when set (reproducible builds)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def save_package(document: dict, path: str | Path) -> Path:
+    """Seal, validate and write a package (pretty, sorted keys: byte-reproducible)."""
+    from AxillaryPredictorLib.files import write_text_atomic
+
+    sealed = seal(document)
+    validate_document(sealed)
+    return write_text_atomic(Path(path), json.dumps(sealed, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+# ---------------------------------------------------------------------------- scoring
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    return frame[name].to_numpy(dtype=float)
+
+
+def _fill(x: np.ndarray, values: list[float] | None) -> np.ndarray:
+    """Missing inputs (NaN) -> the package's training fill values, when it has them."""
+    if values is None or not np.isnan(x).any():
+        return x
+    return np.where(np.isnan(x), np.asarray(values, float)[None, :], x)
+
+
+def _linear_score(frame: pd.DataFrame, spec: dict) -> np.ndarray:
+    """intercept + Σ coef·(x − mean)/scale over ``spec['features']`` (missing values filled by ``impute``);
+    its probability when ``link`` is ``logistic``."""
+    x = _fill(np.column_stack([_column(frame, f) for f in spec["features"]]), spec.get("impute"))
+    mean = np.asarray(spec.get("mean", np.zeros(x.shape[1])), float)
+    scale = np.asarray(spec.get("scale", np.ones(x.shape[1])), float)
+    score = float(spec.get("intercept", 0.0)) + ((x - mean) / scale) @ np.asarray(spec["coefficients"], float)
+    return _sigmoid(score) if spec.get("link") == "logistic" else score
+
+
+def _estimator_probability(estimator: dict, x: np.ndarray, frame: pd.DataFrame | None = None) -> np.ndarray:
+    kind = estimator["type"]
+    if kind == "logistic":
+        return _sigmoid(float(estimator["intercept"]) + x @ np.asarray(estimator["coefficients"], float))
+    if kind in ("linear-svm", "rbf-svm"):
+        if kind == "linear-svm":
+            decision = float(estimator["intercept"]) + x @ np.asarray(estimator["coefficients"], float)
+        else:
+            vectors = np.asarray(estimator["support_vectors"], float)
+            squared = (x**2).sum(axis=1)[:, None] + (vectors**2).sum(axis=1)[None, :] - 2 * x @ vectors.T
+            kernel = np.exp(-float(estimator["gamma"]) * np.maximum(squared, 0.0))
+            decision = kernel @ np.asarray(estimator["dual_coef"], float) + float(estimator["intercept"])
+        platt = estimator["platt"]
+        return _sigmoid(-(float(platt["a"]) * decision + float(platt["b"])))
+    if kind == "xgboost":
+        import xgboost
+
+        booster = xgboost.Booster()
+        booster.load_model(bytearray(json.dumps(estimator["booster"]).encode("utf-8")))
+        return booster.predict(xgboost.DMatrix(x)).astype(float)
+    if kind == "stacked":
+        members = []
+        for member in estimator["members"]:
+            member_x = _prepare(frame, member["features"], member.get("standardization"))
+            members.append(_estimator_probability(member["estimator"], member_x, frame))
+        return _estimator_probability(estimator["meta"], np.column_stack(members))
+    raise PackageError(f"Unknown estimator type '{kind}'; supported: {', '.join(ESTIMATOR_TYPES)}.")
+
+
+def _prepare(frame: pd.DataFrame, features: list[str], standardization: dict | None,
+             imputation: dict | None = None) -> np.ndarray:
+    x = np.column_stack([_column(frame, f) for f in features]) if features else np.zeros((len(frame), 0))
+    x = _fill(x, imputation["values"] if imputation else None)
+    if standardization:
+        x = (x - np.asarray(standardization["mean"], float)) / np.asarray(standardization["scale"], float)
+    return x
+
+
+@dataclass
+class ModelPackage:
+    """A loaded, verified package (``document`` is the JSON)."""
+
+    document: dict
+    path: Path | None = None
+
+    @property
+    def id(self) -> str:
+        return self.document["id"]
+
+    @property
+    def status(self) -> str:
+        return self.document["status"]
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.document["features"])
+
+    def required_columns(self) -> list[str]:
+        """Input columns a case must provide (radiomics columns and clinical variables)."""
+        derived = {d["name"] for d in self.document.get("derived", [])}
+        needed = [f for d in self.document.get("derived", []) for f in d["features"]]
+        needed += [f for f in self.features if f not in derived]
+        estimator = self.document["estimator"]
+        if estimator["type"] == "stacked":
+            needed += [f for m in estimator["members"] for f in m["features"]]
+        clinical_columns = {c for v in self.clinical_variables() for c in v.columns()}
+        return list(dict.fromkeys(c for c in needed if c not in clinical_columns and c not in derived))
+
+    def clinical_variables(self) -> list:
+        from AxillaryPredictorLib.modeling.clinical import ClinicalVariable
+
+        return [ClinicalVariable.from_dict(v) for v in self.document.get("clinical_variables", [])]
+
+    def check_inputs(self, frame: pd.DataFrame) -> None:
+        """ValueError listing every required feature or clinical variable that is missing."""
+        missing = [c for c in self.required_columns() if c not in frame.columns]
+        clinical = [v.name for v in self.clinical_variables() if not set(v.columns()) <= set(frame.columns)
+                    and v.name not in frame.columns]
+        if missing or clinical:
+            parts = []
+            if missing:
+                parts.append(f"{len(missing)} feature(s) missing, e.g. {', '.join(missing[:5])}")
+            if clinical:
+                parts.append(f"clinical variable(s) missing: {', '.join(clinical)}")
+            raise ValueError(f"The case does not provide what model '{self.id}' needs: " + "; ".join(parts) + ".")
+
+    def encode_clinical(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Add the clinical design columns (validated; raw clinical values may be text)."""
+        from AxillaryPredictorLib.modeling.clinical import validate_clinical
+
+        variables = self.clinical_variables()
+        if not variables:
+            return frame
+        rows = [validate_clinical(record, variables) for record in frame.to_dict(orient="records")]
+        encoded = pd.DataFrame(rows, index=frame.index)
+        return pd.concat([frame.drop(columns=[c for c in encoded.columns if c in frame.columns]), encoded], axis=1)
+
+    def with_derived(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Frame with the derived linear scores (e.g. RadScores) added as columns."""
+        out = frame.copy()
+        for derived in self.document.get("derived", []):
+            out[derived["name"]] = _linear_score(out, derived)
+        return out
+
+    def linear_predictor(self, frame: pd.DataFrame) -> np.ndarray:
+        """Logistic packages: intercept + Σ β·x on the (standardized) model inputs."""
+        estimator = self.document["estimator"]
+        if estimator["type"] != "logistic":
+            raise ValueError("The linear predictor is defined for logistic models only.")
+        x = _prepare(self.with_derived(self.encode_clinical(frame)), self.features, self.document.get(
+            "standardization"), self.document.get("imputation"))
+        return float(estimator["intercept"]) + x @ np.asarray(estimator["coefficients"], float)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        """P(outcome) per row of ``frame`` (radiomics columns + clinical values)."""
+        if self.status == "published-needs-recalibration":
+            raise ValueError(f"Model '{self.id}' is a published signature that must be recalibrated on local cases "
+                             "before use (its intercept/standardization were not published). Run "
+                             "'axillary-predictor recalibrate --model PKG --features ... --outcome ...'.")
+        frame = self.encode_clinical(frame)
+        self.check_inputs(frame)
+        frame = self.with_derived(frame)
+        x = _prepare(frame, self.features, self.document.get("standardization"), self.document.get("imputation"))
+        if not np.isfinite(x).all():
+            bad = [f for i, f in enumerate(self.features) if not np.isfinite(x[:, i]).all()]
+            raise ValueError(f"Model inputs are undefined (NaN) for: {', '.join(bad[:5])}.")
+        return _estimator_probability(self.document["estimator"], x, frame)
+
+    def imputed(self, frame: pd.DataFrame) -> list[str]:
+        """Inputs missing (NaN) in ``frame`` that the package fills with its training values."""
+        filled = []
+        if self.document.get("imputation"):
+            filled += [f for f in self.features if f in frame.columns and frame[f].isna().any()]
+        for derived in self.document.get("derived", []):
+            if derived.get("impute"):
+                filled += [f for f in derived["features"] if f in frame.columns and frame[f].isna().any()]
+        return filled
+
+    def risk_group(self, probability: float) -> str:
+        for group in self.document.get("risk_groups", []):
+            if group.get("upper") is None or probability < float(group["upper"]):
+                return group["name"]
+        return "high" if probability >= self.document.get("threshold", 0.5) else "low"
+
+    def out_of_range(self, frame: pd.DataFrame) -> list[str]:
+        """Inputs outside the training range (out-of-distribution warnings)."""
+        warnings = []
+        for name, (low, high) in self.document.get("training_ranges", {}).items():
+            if name in frame.columns:
+                value = float(frame[name].iloc[0])
+                if math.isfinite(value) and not low <= value <= high:
+                    warnings.append(f"{name} = {value:.4g} lies outside the training range [{low:.4g}, {high:.4g}] "
+                                    "(out of distribution): interpret the prediction with caution.")
+        return warnings
+
+
+def load_package(source: str | Path | dict) -> ModelPackage:
+    """Read and verify a package: schema, estimator type, SHA-256. Never executes code."""
+    path = None
+    if isinstance(source, dict):
+        document = copy.deepcopy(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"No model package at {path}.")
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise PackageError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise PackageError("A model package must be a JSON object.")
+    kind = document.get("estimator", {}).get("type") if isinstance(document.get("estimator"), dict) else None
+    if kind not in ESTIMATOR_TYPES:
+        raise PackageError(f"Unknown estimator type {kind!r} at $.estimator.type; supported: "
+                           f"{', '.join(ESTIMATOR_TYPES)}. Packages never contain code.")
+    validate_document(document)
+    expected = package_hash(document)
+    if document.get("sha256") != expected:
+        raise PackageError(f"SHA-256 mismatch: the package was modified after it was sealed (stored "
+                           f"{str(document.get('sha256'))[:12]}…, computed {expected[:12]}…). Refusing to use it.")
+    return ModelPackage(document, path)
+
+
+# -------------------------------------------------------------------------- R pretty()
+
+
+def r_pretty(low: float, high: float, n: int = 5) -> list[float]:
+    """R's ``pretty(c(low, high), n)`` (base R algorithm: high.u.bias 1.5, u5.bias 2.75)."""
+    min_n = n // 3
+    shrink, h, h5 = 0.75, 1.5, 0.5 + 1.5 * 1.5
+    eps = 1e-10
+    dx = high - low
+    if dx == 0 and high == 0:
+        cell, small = 1.0, True
+    else:
+        cell = max(abs(low), abs(high))
+        unit_limit = 1 + (1 / (1 + h) if h5 >= 1.5 * h + 0.5 else 1.5 / (1 + h5))
+        unit_limit *= max(1, n) * np.finfo(float).eps
+        small = dx < cell * unit_limit * 3
+    if small:
+        if cell > 10:
+            cell = 9 + cell / 10
+        cell *= shrink
+        if min_n > 1:
+            cell /= min_n
+    else:
+        cell = dx
+        if n > 1:
+            cell /= n
+    cell = max(cell, 20 * np.finfo(float).tiny)
+    base = 10.0 ** math.floor(math.log10(cell))
+    unit = base
+    if 2 * base - cell < h * (cell - unit):
+        unit = 2 * base
+        if 5 * base - cell < h5 * (cell - unit):
+            unit = 5 * base
+            if 10 * base - cell < h * (cell - unit):
+                unit = 10 * base
+    ns = math.floor(low / unit + eps)
+    nu = math.ceil(high / unit - eps)
+    while ns * unit > low + eps * unit:
+        ns -= 1
+    while nu * unit < high - eps * unit:
+        nu += 1
+    k = int(0.5 + nu - ns)
+    if k < min_n:
+        k = min_n - k
+        if ns >= 0:
+            nu += k // 2
+            ns -= k // 2 + k % 2
+        else:
+            ns -= k // 2
+            nu += k // 2 + k % 2
+        k = min_n
+    values = np.linspace(ns * unit, nu * unit, k + 1) if k > 0 else np.array([ns * unit])
+    delta = (nu - ns) * unit / k if k else 0.0
+    values[np.abs(values) < 1e-14 * delta] = 0.0
+    return [float(v) for v in values]
+
+
+def nomogram_axis(values: np.ndarray) -> list[float]:
+    """rms default axis of a predictor: its distinct values when ≤ 10, else pretty(range, 10)."""
+    distinct = np.unique(np.asarray(values, float))
+    if distinct.size <= 10:
+        return [float(v) for v in distinct]
+    return r_pretty(float(distinct.min()), float(distinct.max()), 10)

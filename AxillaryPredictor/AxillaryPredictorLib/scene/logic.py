@@ -1,0 +1,375 @@
+"""AxillaryPredictorLogicBase: every method of the Slicer module's Logic.
+
+``AxillaryPredictor.AxillaryPredictorLogic`` (a ``ScriptedLoadableModuleLogic``) holds an
+instance of this class and forwards every method it does not define to it, adding only the
+parameter node; it does not inherit from it because ``AxillaryPredictor.py`` may import only
+Slicer, Qt, VTK, SimpleITK, numpy and the standard library at file scope (Slicer's extension
+review; a first start has no pandas/sklearn yet). So the Logic's behaviour is tested outside
+Slicer on the headless scene (``ScriptedLoadableModule`` exists only inside Slicer). Methods use Slicer's
+camelCase, take nodes and plain values, raise ``ValueError`` with a clear message on
+bad input, never open dialogs, and report progress through an optional callback
+``progress(fraction: float, message: str)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+ProgressCallback = Callable[[float, str], None]
+
+#: Colours (RGB 0..1) of the segments the module creates, by role.
+SEGMENT_COLORS = {"tumor": (0.85, 0.25, 0.2), "node": (0.95, 0.8, 0.2)}
+
+
+class AxillaryPredictorLogicBase:
+    """Logic methods shared by the Slicer module, the Python console and batch runs."""
+
+    def __init__(self, scene: Any | None = None, userModelFolder: str | None = None) -> None:
+        """``scene``: the MRML scene to work in (default: ``slicer.mrmlScene`` inside Slicer);
+        ``userModelFolder``: the user's model packages (default: ``$AXILLARY_PREDICTOR_MODELS``
+        or ``~/.axillary-predictor/models``; the Slicer module passes its setting)."""
+        self._scene = scene
+        self.userModelFolder = userModelFolder
+
+    @property
+    def scene(self) -> Any:
+        if self._scene is None:
+            import slicer
+
+            scene = getattr(slicer, "mrmlScene", None)
+            if scene is None:
+                raise RuntimeError("No MRML scene: pass one, e.g. AxillaryPredictorLogicBase(create_headless_scene()"
+                                   ".scene), when running outside Slicer.")
+            self._scene = scene
+        return self._scene
+
+    # ------------------------------------------------------------------ sample data
+
+    def loadPhantomCase(self, phantom: Any = None, *, preset: str = "dce", seed: int = 0,
+                        name: str = "Phantom") -> tuple[Any, Any]:
+        """Add a synthetic case to the scene: a volume node and a segmentation node with
+        ``tumor`` (and ``node`` when present) segments. Returns (volume, segmentation)."""
+        from AxillaryPredictorLib.phantoms import make_phantom
+        from AxillaryPredictorLib.scene.nodes import add_segmentation_node, add_volume_node, import_label_image
+
+        if phantom is None:
+            phantom = make_phantom(preset, seed, node=True)
+        volume = add_volume_node(self.scene, phantom.image, name)
+        segmentation = add_segmentation_node(self.scene, f"{name} segmentation", volume)
+        import SimpleITK as sitk
+
+        labels = phantom.tumor
+        names = {1: "tumor"}
+        colors = {1: SEGMENT_COLORS["tumor"]}
+        if phantom.node is not None:
+            labels = sitk.Add(phantom.tumor, sitk.Multiply(phantom.node, 2))
+            names[2] = "node"
+            colors[2] = SEGMENT_COLORS["node"]
+        import_label_image(segmentation, labels, names, colors)
+        return volume, segmentation
+
+    # ----------------------------------------------------------------- segmentations
+
+    def getSegmentEditorNode(self) -> Any:
+        """The module's own segment editor node (one per scene, kept out of the Data module)."""
+        node = self.scene.GetSingletonNode("AxillaryPredictor", "vtkMRMLSegmentEditorNode")
+        if node is None:
+            node = self.scene.CreateNodeByClass("vtkMRMLSegmentEditorNode")
+            node.UnRegister(None)
+            node.SetSingletonTag("AxillaryPredictor")
+            node.SetHideFromEditors(True)
+            node = self.scene.AddNode(node)
+        return node
+
+    def createTumorSegment(self, segmentationNode: Any | None, referenceVolumeNode: Any,
+                           name: str = "tumor") -> tuple[Any, str]:
+        """Add an empty, conventionally coloured tumor segment (creating the segmentation
+        node when ``segmentationNode`` is None); an existing segment of that name is reused,
+        never cleared. Returns (segmentation node, segment ID)."""
+        from AxillaryPredictorLib.scene.nodes import add_segmentation_node
+
+        if referenceVolumeNode is None:
+            raise ValueError("Select the image to segment first.")
+        if segmentationNode is None:
+            segmentationNode = add_segmentation_node(self.scene, f"{referenceVolumeNode.GetName()} segmentation",
+                                                     referenceVolumeNode)
+        segmentation = segmentationNode.GetSegmentation()
+        existing = segmentation.GetSegmentIdBySegmentName(name)
+        if existing:
+            return segmentationNode, existing
+        segmentId = segmentation.AddEmptySegment("", name, list(SEGMENT_COLORS["tumor"]))
+        return segmentationNode, segmentId
+
+    def segmentNames(self, segmentationNode: Any) -> list[str]:
+        """Names of the segments of a segmentation node, in order."""
+        from AxillaryPredictorLib.scene.nodes import segment_ids
+
+        segmentation = segmentationNode.GetSegmentation()
+        return [segmentation.GetSegment(sid).GetName() for sid in segment_ids(segmentationNode)]
+
+    def segmentMask(self, segmentationNode: Any, segment: str, referenceVolumeNode: Any | None = None) -> Any:
+        """Binary SimpleITK mask (UInt8 0/1) of a segment on the reference volume's grid."""
+        from AxillaryPredictorLib.scene.nodes import segment_to_image
+
+        if segmentationNode is None:
+            raise ValueError("Select a segmentation node first.")
+        return segment_to_image(segmentationNode, segment, referenceVolumeNode)
+
+    def marginFeasibility(self, volumeNode: Any, margins: str) -> str:
+        """'' when ``margins`` (e.g. "3,5,10") can be grown at the volume's resolution, else why
+        not (shown next to the margins before the user applies them)."""
+        from AxillaryPredictorLib.imaging.regions import margin_feasibility
+
+        if volumeNode is None or volumeNode.GetImageData() is None:
+            return ""
+        return margin_feasibility(margins, volumeNode.GetSpacing(), volumeNode.GetImageData().GetDimensions())
+
+    def buildRegions(self, segmentationNode: Any, segment: str, referenceVolumeNode: Any,
+                     margins: str | Sequence[float] = "3,5,10", *, excludeBelow: float | None = None,
+                     excludeSegments: Sequence[str] = (), components: str = "largest",
+                     nodeSegment: str | None = None, progress: ProgressCallback | None = None,
+                     targetSegmentationNode: Any | None = None) -> Any:
+        """Grow the peritumoral regions around ``segment`` and add each as a segment of
+        ``segmentationNode`` — or of ``targetSegmentationNode`` when given — replacing the
+        ones a previous run created; the user's segments are never changed. Returns the
+        ``RegionSet`` (images and reports)."""
+        from AxillaryPredictorLib.imaging.regions import build_region_set, tissue_mask
+        from AxillaryPredictorLib.scene.nodes import segment_to_image, volume_node_to_image
+        from AxillaryPredictorLib.scene.regions import tumor_mask_from_segment, write_region_segments
+
+        if segmentationNode is None:
+            raise ValueError("Select the segmentation that holds the tumor segment.")
+        _report(progress, 0.05, "Reading the tumor segment")
+        tumor = tumor_mask_from_segment(segmentationNode, segment, referenceVolumeNode)
+        allowed = None
+        if excludeBelow is not None or excludeSegments:
+            image = volume_node_to_image(referenceVolumeNode)
+            excluded = [segment_to_image(segmentationNode, name, referenceVolumeNode) for name in excludeSegments]
+            allowed = tissue_mask(image, excludeBelow, excluded)
+        node = segment_to_image(segmentationNode, nodeSegment, referenceVolumeNode) if nodeSegment else None
+        _report(progress, 0.3, "Growing the margins")
+        regionSet = build_region_set(tumor, margins, allowed_mask=allowed, components=components, node_mask=node)
+        _report(progress, 0.7, "Adding the region segments")
+        write_region_segments(targetSegmentationNode or segmentationNode, regionSet)
+        _report(progress, 1.0, "Regions ready")
+        return regionSet
+
+    # -------------------------------------------------------------------- models
+
+    def listModels(self) -> list[dict]:
+        """Bundled and user model packages (registry entries: id, title, status ...)."""
+        from AxillaryPredictorLib.packages.registry import registry_entries
+
+        return registry_entries(self.userModelFolder)
+
+    def _model(self, modelId: str) -> Any:
+        from AxillaryPredictorLib.packages.registry import find_model
+
+        return find_model(modelId, self.userModelFolder)
+
+    def modelViews(self, modelId: str) -> list[str]:
+        """The view (or series) names a model needs, in order, e.g. ['CC', 'MLO']."""
+        return list(self._model(modelId).document["inputs"]["views"])
+
+    def modelCardHtml(self, modelId: str) -> str:
+        """The model card as HTML (task, training data, performance, intended use, status)."""
+        import html
+
+        document = self._model(modelId).document
+        rows = [("Title", document["title"]), ("Status", document["status"]), ("Task", document["task"]),
+                ("Modality", document["modality"]), ("Inputs", ", ".join(document["inputs"]["views"]) + " — " +
+                                                     ", ".join(document["inputs"]["regions"])),
+                ("Training data", document.get("description", "")), ("Intended use", document["intended_use"])]
+        cv = document.get("performance", {}).get("cv")
+        if cv:
+            rows.append(("Cross-validated AUC", f"{cv['auc']:.3f} ({cv.get('auc_lower', 0):.3f}-"
+                                               f"{cv.get('auc_upper', 0):.3f})"))
+        warning = ""
+        if document["status"] == "demonstration":
+            warning = "<p><b>Demonstration model trained on synthetic data: no clinical meaning.</b></p>"
+        elif document["status"] != "locally-validated":
+            warning = "<p><b>Not validated on local data.</b></p>"
+        body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+        return f"{warning}<table>{body}</table>"
+
+    def clinicalVariables(self, modelId: str) -> list[dict]:
+        """The clinical inputs a model needs (name, kind, unit, levels, range)."""
+        return [v.to_dict() for v in self._model(modelId).clinical_variables()]
+
+    def loadModelPackage(self, path: str, userFolder: str | None = None) -> str:
+        """Verify a package (schema, SHA-256) and copy it into the user model folder; its id."""
+        import shutil
+        from pathlib import Path
+
+        from AxillaryPredictorLib.packages.package import load_package
+        from AxillaryPredictorLib.packages.registry import user_directory
+
+        package = load_package(path)
+        userFolder = userFolder or self.userModelFolder
+        folder = Path(userFolder) if userFolder else user_directory()
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, folder / f"{package.id}.json")
+        return package.id
+
+    def predict(self, modelId: str, views: dict, clinical: dict | None = None, segment: str = "tumor",
+                caseId: str = "case", progress: ProgressCallback | None = None, workers: int | None = None,
+                nodeSegment: str = "node") -> Any:
+        """Predict one case from volume + segmentation nodes per view (``views``: view name
+        -> (volume node, segmentation node)); adds a prediction table, the nomogram image
+        and the report text to the scene. Returns a ``SceneResult``."""
+        from AxillaryPredictorLib.extraction.engine import scaled_progress
+        from AxillaryPredictorLib.pipeline import predict_case
+        from AxillaryPredictorLib.scene.nodes import volume_node_to_image
+        from AxillaryPredictorLib.scene.regions import tumor_mask_from_segment
+
+        package = self._model(modelId)
+        _report(progress, 0.05, "Reading the images and tumor segments")
+        inputs = {}
+        needsNode = "node" in package.document["inputs"]["regions"]
+        wanted = package.document["inputs"]["views"]
+        if set(views) != set(wanted) and len(views) == len(wanted):
+            views = dict(zip(wanted, views.values(), strict=True))  # the user's views, in the model's order
+        for view, (volume, segmentation) in views.items():
+            if volume is None or segmentation is None:
+                raise ValueError(f"View '{view}': select its image and segmentation.")
+            scans = [volume_node_to_image(volume), tumor_mask_from_segment(segmentation, segment, volume)]
+            if needsNode:
+                scans.append(tumor_mask_from_segment(segmentation, nodeSegment, volume))
+            inputs[view] = tuple(scans)
+        _report(progress, 0.2, "Extracting features and scoring")
+        prediction = predict_case(package, inputs, clinical=clinical or {}, case_id=caseId, workers=workers,
+                                  progress=scaled_progress(progress, 0.2, 0.8))
+        _report(progress, 0.8, "Writing the results to the scene")
+        result = SceneResult(package, prediction)
+        result.addToScene(self.scene)
+        _report(progress, 1.0, prediction.summary())
+        return result
+
+    def predictDelta(self, modelId: str, baseline: tuple, ontreatment: tuple, clinical: dict | None = None,
+                     segment: str = "tumor", caseId: str = "case", progress: ProgressCallback | None = None,
+                     workers: int | None = None) -> Any:
+        """Predict from a baseline and an on-treatment (volume, segmentation) pair (delta models).
+        An empty on-treatment tumor segment is a complete response, not an error."""
+        from AxillaryPredictorLib.extraction.engine import scaled_progress
+        from AxillaryPredictorLib.pipeline import predict_case
+        from AxillaryPredictorLib.scene.regions import paired_scans
+
+        package = self._model(modelId)
+        scans = paired_scans(baseline, ontreatment, segment)
+        _report(progress, 0.2, "Extracting baseline and on-treatment features")
+        view = package.document["inputs"]["views"][0]
+        prediction = predict_case(package, pairs={view: (scans[0], scans[1])}, clinical=clinical or {},
+                                  case_id=caseId, workers=workers, progress=scaled_progress(progress, 0.2, 0.8))
+        result = SceneResult(package, prediction)
+        result.addToScene(self.scene)
+        _report(progress, 1.0, prediction.summary())
+        return result
+
+    def extractFeatures(self, views: dict, profile: str = "zeng2025-dce-delta", segment: str = "tumor",
+                        margins: str = "3,5,10", regions: list[str] | None = None, caseId: str = "case",
+                        workers: int | None = 1, progress: ProgressCallback | None = None) -> tuple[Any, Any]:
+        """Radiomics features of every region of every view (``views``: view name -> (volume
+        node, segmentation node)); adds a table node (region, view, feature, value) to the scene.
+        Returns (table node, one-row DataFrame with case_id and the feature columns)."""
+        import pandas as pd
+
+        from AxillaryPredictorLib.scene.features import extract_from_scene
+
+        _report(progress, 0.05, "Building regions and extracting features")
+        tableNode, result = extract_from_scene(views, segment, margins=margins, regions=regions, profile=profile,
+                                               case_id=caseId, workers=workers,
+                                               table_name=f"Radiomics features {caseId}")
+        _report(progress, 1.0, f"{len(result.features)} features extracted")
+        return tableNode, pd.DataFrame([{"case_id": caseId, **result.features}])
+
+    def showResult(self, result: Any) -> None:
+        """Inside Slicer: show the nomogram image in the yellow slice view."""
+        import slicer
+
+        if not hasattr(slicer, "app") or result.nomogramNode is None:
+            return
+        layout = slicer.app.layoutManager()
+        if layout is not None:
+            composite = layout.sliceWidget("Yellow").sliceLogic().GetSliceCompositeNode()
+            composite.SetBackgroundVolumeID(result.nomogramNode.GetID())
+            layout.sliceWidget("Yellow").sliceLogic().FitSliceToAll()
+
+    def saveReport(self, result: Any, folder: str) -> dict:
+        """Write report.html, report.pdf, nomogram.png and prediction.json to ``folder``."""
+        from AxillaryPredictorLib.pipeline import write_prediction
+
+        if result is None:
+            raise ValueError("Run a prediction first.")
+        return write_prediction(result.package, result.prediction, folder)
+
+    def exportFeatures(self, result: Any, path: str) -> str:
+        """Write the case's features (one row, case_id first) as CSV."""
+        import pandas as pd
+
+        from AxillaryPredictorLib.files import write_text_atomic
+
+        if result is None:
+            raise ValueError("Run a prediction first.")
+        frame = pd.DataFrame([{"case_id": result.prediction.case_id, **result.prediction.features}])
+        write_text_atomic(path, frame.to_csv(index=False))
+        return path
+
+    def runCohort(self, manifestPath: str, outputDir: str, progressCallback: Any = None, command: str = "extract",
+                  **options: Any) -> Any:
+        """Batch over a manifest (extract | delta | predict), the same code as
+        ``axillary-predictor cohort``; returns the run summary."""
+        from AxillaryPredictorLib.batch.cohort import run_cohort_command
+
+        return run_cohort_command(command, manifestPath, outputDir, progress=progressCallback, **options)
+
+    def createClosedSurface(self, segmentationNode: Any) -> int:
+        """Create the 3D (closed surface) representation; returns its number of points."""
+        from AxillaryPredictorLib.scene.nodes import create_closed_surface
+
+        return create_closed_surface(segmentationNode)
+
+
+def _report(progress: ProgressCallback | None, fraction: float, message: str) -> None:
+    if progress is not None:
+        progress(fraction, message)
+
+
+class SceneResult:
+    """A prediction and the scene nodes that show it (table, nomogram image, report text)."""
+
+    def __init__(self, package: Any, prediction: Any) -> None:
+        self.package = package
+        self.prediction = prediction
+        self.tableNode = None
+        self.featuresTableNode = None
+        self.nomogramNode = None
+        self.reportNode = None
+
+    def summary(self) -> str:
+        return self.prediction.summary()
+
+    def addToScene(self, scene: Any) -> None:
+        import tempfile
+        from pathlib import Path
+
+        import pandas as pd
+
+        from AxillaryPredictorLib.pipeline import write_prediction
+        from AxillaryPredictorLib.scene.results import image_node_from_png, table_node_from_frame, text_node_with
+
+        p = self.prediction
+        rows = [("probability", p.probability), ("risk group", p.risk_group), ("cut-off", p.threshold)]
+        rows += [(f"points: {k}", v) for k, v in p.predictor_points.items()]
+        if p.total_points is not None:
+            rows.append(("total points (Nomo-score)", p.total_points))
+        frame = pd.DataFrame({"item": [r[0] for r in rows], "value": [str(r[1]) for r in rows]})
+        self.tableNode = table_node_from_frame(scene, frame, f"Prediction {p.case_id}")
+        features = pd.DataFrame({"feature": list(p.features), "value": [float(v) for v in p.features.values()]})
+        self.featuresTableNode = table_node_from_frame(scene, features, f"Model inputs {p.case_id}")
+        with tempfile.TemporaryDirectory() as folder:
+            paths = write_prediction(self.package, p, folder)
+            html = Path(paths["html"]).read_text(encoding="utf-8")
+            self.reportNode = text_node_with(scene, html, f"Report {p.case_id}")
+            if "nomogram" in paths:
+                self.nomogramNode = image_node_from_png(scene, paths["nomogram"], f"Nomogram {p.case_id}")
