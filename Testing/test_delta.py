@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from AxillaryPredictorLib.extraction.delta import extract_delta, inverse_relative
+from AxillaryPredictorLib.extraction.delta import inverse_relative
 from AxillaryPredictorLib.phantoms import LesionSpec, make_pair, make_phantom
+from AxillaryPredictorLib.pipeline import extract_delta
 
 VOLUME = "delta__tumor__DCE3__original_shape_MeshVolume"
 

@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
-from AxillaryPredictorLib.extraction.engine import extract, extract_case
+from AxillaryPredictorLib.extraction.engine import extract
 from AxillaryPredictorLib.extraction.profiles import list_profiles, load_profile
 from AxillaryPredictorLib.extraction.tables import write_features
 from AxillaryPredictorLib.imaging.preprocessing import prepare_view
 from AxillaryPredictorLib.imaging.regions import build_regions
 from AxillaryPredictorLib.phantoms import LesionSpec, make_phantom
+from AxillaryPredictorLib.pipeline import CaseInputs, RegionSettings, Scan, extract_case
 
 #: Documented features per region (docs/extraction.md); 93 = 18 first order + 24 GLCM + 16 GLRLM
 #: + 16 GLSZM + 14 GLDM + 5 NGTDM per image; 3D shape 14, 2D shape 9 (SphericalDisproportion is deprecated).
@@ -120,13 +121,14 @@ def test_bad_inputs_are_refused_clearly():
     with pytest.raises(ValueError, match="Unknown profile 'nope'"):
         extract({"V": (phantom.image, regions)}, "nope")
     with pytest.raises(ValueError, match="Unknown region"):
-        extract_case(phantom.image, phantom.tumor, regions=["tumor", "margin7mm"], margins=(3,))
+        extract_case(CaseInputs.single("case", {"V": Scan(phantom.image, phantom.tumor)}), "zeng2025-dce-delta",
+                     RegionSettings((3.0,)), regions=["tumor", "margin7mm"])
 
 
 def test_feature_table_and_sidecar_are_written_atomically(tmp_path):
     phantom, _ = _case("zeng2025-dce-delta")
-    result = extract_case(phantom.image, phantom.tumor, view="DCE3", margins=(3,), regions=["tumor", "margin3mm"],
-                          case_id="P001", workers=1)
+    result = extract_case(CaseInputs.single("P001", {"DCE3": Scan(phantom.image, phantom.tumor)}), "zeng2025-dce-delta",
+                          RegionSettings((3.0,)), regions=["tumor", "margin3mm"], workers=1).extraction_result()
     path = write_features([result], tmp_path / "features.csv")
     table = pd.read_csv(path)
     assert table.columns[0] == "case_id" and table["case_id"].tolist() == ["P001"]

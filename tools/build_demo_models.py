@@ -60,34 +60,31 @@ def dbt_column_kept(column: str) -> bool:
 def _extract(args: tuple[int, dict]) -> dict:
     import logging
 
-    from AxillaryPredictorLib.extraction.engine import extract_case
     from AxillaryPredictorLib.phantoms import phantom_for_aln_record
+    from AxillaryPredictorLib.pipeline import CaseInputs, RegionSettings, Scan, extract_case
 
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     index, record = args
     phantom = phantom_for_aln_record(record, "dce", seed=SEED + index)
-    result = extract_case(phantom.image, phantom.tumor, view=VIEW, margins=(3,), regions=REGIONS, profile=PROFILE,
-                          case_id=record["case_id"], workers=1)
+    inputs = CaseInputs.single(record["case_id"], {VIEW: Scan(phantom.image, phantom.tumor)})
+    result = extract_case(inputs, PROFILE, RegionSettings((3.0,)), regions=REGIONS, workers=1)
     return {"case_id": record["case_id"], **result.features}
 
 
 def _extract_us(args: tuple[int, dict]) -> dict:
-    from AxillaryPredictorLib.extraction.engine import extract
-    from AxillaryPredictorLib.extraction.tables import select_regions
-    from AxillaryPredictorLib.imaging.regions import build_region_set
     from AxillaryPredictorLib.phantoms import phantom_for_aln_record
+    from AxillaryPredictorLib.pipeline import CaseInputs, RegionSettings, Scan, extract_case
 
     index, record = args
     phantom = phantom_for_aln_record(record, "us", seed=SEED + 1 + index)
-    region_set = build_region_set(phantom.tumor, (3,), node_mask=phantom.node)
-    result = extract({"US": (phantom.image, select_regions(region_set.images, ["tumor", "node"]))}, "zhang2025-us",
-                     case_id=record["case_id"], workers=1)
+    inputs = CaseInputs.single(record["case_id"], {"US": Scan(phantom.image, phantom.tumor, phantom.node)})
+    result = extract_case(inputs, "zhang2025-us", RegionSettings((3.0,)), regions=["tumor", "node"], workers=1)
     return {"case_id": record["case_id"], **result.features}
 
 
 def _extract_pcr(args: tuple[int, dict]) -> dict:
-    from AxillaryPredictorLib.extraction.delta import extract_delta
     from AxillaryPredictorLib.phantoms import phantoms_for_pcr_record
+    from AxillaryPredictorLib.pipeline import extract_delta
 
     index, record = args
     baseline, ontreatment = phantoms_for_pcr_record(record, "dce", seed=SEED + 2 + index)
@@ -99,19 +96,17 @@ def _extract_pcr(args: tuple[int, dict]) -> dict:
 def _extract_dbt(args: tuple[int, dict]) -> dict:
     import logging
 
-    from AxillaryPredictorLib.extraction.engine import extract
-    from AxillaryPredictorLib.extraction.tables import select_regions
-    from AxillaryPredictorLib.imaging.regions import build_region_set
     from AxillaryPredictorLib.phantoms import phantom_for_aln_record
+    from AxillaryPredictorLib.pipeline import CaseInputs, RegionSettings, Scan, extract_case
 
     logging.getLogger("radiomics").setLevel(logging.ERROR)
     index, record = args
     views = {}
     for view, preset in DBT_VIEWS.items():
         phantom = phantom_for_aln_record(record, preset, seed=SEED + 3 + index)  # same seed: same lesion
-        region_set = build_region_set(phantom.tumor, (10,))
-        views[view] = (phantom.image, select_regions(region_set.images, DBT_REGIONS))
-    result = extract(views, DBT_PROFILE, case_id=record["case_id"], workers=1)
+        views[view] = Scan(phantom.image, phantom.tumor)
+    result = extract_case(CaseInputs.single(record["case_id"], views), DBT_PROFILE, RegionSettings((10.0,)),
+                          regions=DBT_REGIONS, workers=1)
     return {"case_id": record["case_id"], **{k: v for k, v in result.features.items() if dbt_column_kept(k)}}
 
 

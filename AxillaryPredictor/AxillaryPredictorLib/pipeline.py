@@ -1,24 +1,302 @@
-"""Case in, prediction out: features -> model package -> probability, nomogram, report.
+"""The one case pipeline: images + masks -> regions -> features -> score.
 
-``predict_case`` extracts exactly the views/regions/profile the package needs (checking
-the profile hash), adds the clinical inputs, scores with the package's own scorer and
-maps the case onto the package's nomogram. ``write_prediction`` writes ``report.html``,
-``report.pdf``, ``nomogram.png`` and ``prediction.json``.
+Every entry point calls it: the CLI (``extract``, ``delta``, ``predict``), cohort batches, the
+Slicer Logic and the web front-end. ``extract_case`` is the only function of the library that
+builds a case's regions and then extracts their features; ``predict_case`` adds the model.
+
+- ``RegionSettings``: how regions are grown (margins, tissue threshold, lesion components). The
+  regions a front-end shows are built with the same settings as the ones scored, so they are the
+  same voxels; the settings go into the result, the report and the feature sidecar.
+- ``Scan``: one image with its tumor mask (and optional lymph node mask and masks the margins may
+  not enter, e.g. chest wall or skin).
+- ``CaseInputs``: a case's scans by view, for one timepoint or two (delta radiomics). Whether a
+  case is single-scan or delta is decided here, by ``CaseInputs.timepoints``, and nowhere else.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import SimpleITK as sitk
+from AxillaryPredictorLib.errors import InputError, ModelError
 
-from AxillaryPredictorLib.packages.package import ModelPackage
+if TYPE_CHECKING:
+    import SimpleITK as sitk
+
+    from AxillaryPredictorLib.extraction.profiles import Profile
+    from AxillaryPredictorLib.imaging.regions import RegionSet
+    from AxillaryPredictorLib.packages.package import ModelPackage
+
+ProgressCallback = Callable[[float, str], None]
+TIMEPOINTS = ("baseline", "ontreatment")
+DEFAULT_MARGINS_MM = (3.0, 5.0, 10.0)
+
+
+# ------------------------------------------------------------------------------ inputs
+
+
+@dataclass(frozen=True)
+class RegionSettings:
+    """How the regions of a case are grown; the same value gives the same voxels.
+
+    ``margins_mm``: peritumoral margins (mm); ``exclude_below``: intensity below which voxels are
+    not tissue (air), margins never enter them; ``components``: ``largest`` lesion component or
+    ``all``. Masks to exclude (chest wall, skin) belong to each ``Scan``."""
+
+    margins_mm: tuple[float, ...] = DEFAULT_MARGINS_MM
+    exclude_below: float | None = None
+    components: str = "largest"
+
+    @classmethod
+    def from_value(cls, value: RegionSettings | Mapping[str, Any] | str | Sequence[float] | None,
+                   ) -> RegionSettings:
+        """Settings from settings, a dict (``to_dict``), margins text ``"3,5,10"`` or margins."""
+        from AxillaryPredictorLib.imaging.regions import parse_margins
+
+        if value is None:
+            return cls()
+        if isinstance(value, RegionSettings):
+            return value
+        if isinstance(value, Mapping):
+            return cls(tuple(parse_margins(value.get("margins_mm", DEFAULT_MARGINS_MM))),
+                       None if value.get("exclude_below") is None else float(value["exclude_below"]),
+                       str(value.get("components", "largest")))
+        return cls(tuple(parse_margins(value)))
+
+    def with_margins(self, margins: Sequence[float]) -> RegionSettings:
+        """These settings with ``margins`` added (a model's margins on top of the ones shown)."""
+        merged = sorted({*self.margins_mm, *(float(m) for m in margins)})
+        return replace(self, margins_mm=tuple(merged))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"margins_mm": list(self.margins_mm), "exclude_below": self.exclude_below,
+                "components": self.components}
+
+
+@dataclass
+class Scan:
+    """One image of a case and its masks, all on the image's grid (UInt8 0/1 masks)."""
+
+    image: sitk.Image
+    tumor: sitk.Image
+    node: sitk.Image | None = None
+    excluded: tuple[sitk.Image, ...] = ()
+    #: DICOM patient ID / laterality / modality, checked between timepoints (``delta.check_pair``)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CaseInputs:
+    """A case: ``scans[timepoint][view]``; timepoint ``""`` for a single-timepoint case, or
+    ``baseline`` and ``ontreatment`` for a delta case."""
+
+    case_id: str
+    scans: dict[str, dict[str, Scan]]
+    clinical: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def single(cls, case_id: str, views: Mapping[str, Scan], clinical: Mapping[str, Any] | None = None,
+               ) -> CaseInputs:
+        return cls(case_id, {"": dict(views)}, dict(clinical or {}))
+
+    @classmethod
+    def paired(cls, case_id: str, baseline: Mapping[str, Scan], ontreatment: Mapping[str, Scan],
+               clinical: Mapping[str, Any] | None = None) -> CaseInputs:
+        return cls(case_id, {"baseline": dict(baseline), "ontreatment": dict(ontreatment)}, dict(clinical or {}))
+
+    @property
+    def timepoints(self) -> list[str]:
+        """``[""]`` (single scan) or ``["baseline", "ontreatment"]`` (delta): the one place this is decided."""
+        return list(self.scans)
+
+    @property
+    def is_delta(self) -> bool:
+        return set(self.scans) == set(TIMEPOINTS)
+
+    @property
+    def views(self) -> list[str]:
+        return list(next(iter(self.scans.values())))
+
+    def check(self) -> None:
+        if set(self.scans) not in ({""}, set(TIMEPOINTS)):
+            raise InputError(f"Case {self.case_id}: give one scan per view, or a baseline and an on-treatment scan "
+                             f"per view (got timepoints {', '.join(map(repr, self.scans))}).")
+        views = [sorted(by_view) for by_view in self.scans.values()]
+        if not views[0] or any(v != views[0] for v in views):
+            raise InputError(f"Case {self.case_id}: every timepoint needs the same views (got "
+                             f"{'; '.join(', '.join(v) for v in views)}).")
+
+
+# ----------------------------------------------------------------------------- regions
+
+
+def build_case_regions(scan: Scan, settings: RegionSettings) -> RegionSet:
+    """The regions of one scan: tumor, tumor + margin and ring per margin (clipped to tissue), node."""
+    from AxillaryPredictorLib.imaging.regions import build_region_set, tissue_mask
+
+    allowed = None
+    if settings.exclude_below is not None or scan.excluded:
+        allowed = tissue_mask(scan.image, settings.exclude_below, scan.excluded)
+    return build_region_set(scan.tumor, settings.margins_mm, allowed_mask=allowed, components=settings.components,
+                            node_mask=scan.node)
+
+
+# -------------------------------------------------------------------------- extraction
+
+
+@dataclass
+class CaseResult:
+    """Features of a case with everything needed to trust them.
+
+    ``features``: one row (``<region>__<view>__<feature>``; delta cases ``delta__...`` and the
+    ``complete_response`` flag); ``regions[timepoint][view]``: the ``RegionSet`` built;
+    ``extractions[timepoint]``: the ``ExtractionResult`` per timepoint (None: nothing to extract,
+    i.e. a complete response); ``warnings``: region building's and extraction's, in order."""
+
+    case_id: str
+    features: dict[str, float]
+    settings: RegionSettings
+    regions: dict[str, dict[str, RegionSet]]
+    extractions: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    delta: Any = None  # extraction.delta.DeltaExtraction for delta cases
+
+    def region_voxels(self) -> dict[str, int]:
+        """Voxels of every region scored, keyed ``[timepoint/]view/region``."""
+        counts = {}
+        for timepoint, by_view in self.regions.items():
+            for view, region_set in by_view.items():
+                for name, report in region_set.reports.items():
+                    counts["/".join(p for p in (timepoint, view, name) if p)] = report.voxels
+        return counts
+
+    def extraction_result(self) -> Any:
+        """The features as an ``ExtractionResult`` (what ``tables.write_features`` writes)."""
+        from AxillaryPredictorLib.extraction.engine import ExtractionResult
+
+        diagnostics = [entry for result in self.extractions.values() if result is not None
+                       for entry in result.diagnostics]
+        return ExtractionResult(self.case_id, dict(self.features), diagnostics, list(self.warnings),
+                                dict(self.provenance))
+
+
+def extract_case(inputs: CaseInputs, profile: str | Profile, settings: RegionSettings | None = None, *,
+                 regions: Sequence[str] | None = None, engine: str = "shared", workers: int | None = None,
+                 delta_mode: str = "relative", progress: ProgressCallback | None = None) -> CaseResult:
+    """Build the regions of every scan of the case with ``settings`` and extract the ``regions``
+    asked for (default: all built) with ``profile``; for a delta case, both timepoints and their
+    change (``delta_mode``). The regions, settings and every warning are in the result."""
+    from AxillaryPredictorLib.extraction.profiles import Profile, load_profile
+
+    inputs.check()
+    settings = settings or RegionSettings()
+    profile = profile if isinstance(profile, Profile) else load_profile(profile)
+    wanted = list(regions) if regions else None
+    built: dict[str, dict[str, RegionSet]] = {}
+    extractions: dict[str, Any] = {}
+    warnings: list[str] = []
+    timepoints = inputs.timepoints
+    for index, timepoint in enumerate(timepoints):
+        step = _scaled(progress, index / len(timepoints), (index + 1) / len(timepoints))
+        built[timepoint], extractions[timepoint], notes = _extract_timepoint(
+            inputs, timepoint, profile, settings, wanted, engine, workers, step)
+        warnings += notes
+    provenance = {"regions": {"settings": settings.to_dict(), **_region_summaries(built)}}
+    if not inputs.is_delta:
+        extraction = extractions[""]
+        provenance = {**extraction.provenance, **provenance}
+        return CaseResult(inputs.case_id, dict(extraction.features), settings, built, extractions, warnings,
+                          provenance)
+    return _delta_result(inputs, profile, settings, built, extractions, warnings, provenance, delta_mode)
+
+
+def _extract_timepoint(inputs: CaseInputs, timepoint: str, profile: Profile, settings: RegionSettings,
+                       wanted: list[str] | None, engine: str, workers: int | None,
+                       progress: ProgressCallback | None) -> tuple[dict[str, RegionSet], Any, list[str]]:
+    """Regions and features of every view of one timepoint. An empty on-treatment tumor is a
+    complete response: no regions, no features (None), a warning."""
+    import SimpleITK as sitk
+
+    from AxillaryPredictorLib.errors import RegionError
+    from AxillaryPredictorLib.extraction.engine import extract
+    from AxillaryPredictorLib.extraction.tables import select_regions
+
+    scans = inputs.scans[timepoint]
+    if timepoint == "ontreatment" and not any(sitk.GetArrayViewFromImage(s.tumor).any() for s in scans.values()):
+        return {}, None, ["The on-treatment tumor is empty: complete radiological response."]
+    built, views, warnings = {}, {}, []
+    for view, scan in scans.items():
+        try:
+            built[view] = build_case_regions(scan, settings)
+        except RegionError:
+            raise
+        except ValueError as error:  # a region problem the user fixes in the mask or the settings
+            raise RegionError(f"{_where(timepoint, view)}{error}") from None
+        warnings += built[view].warnings
+        views[view] = (scan.image, select_regions(built[view].images, wanted))
+    result = extract(views, profile, case_id=inputs.case_id, engine=engine, workers=workers, progress=progress)
+    return built, result, warnings + result.warnings
+
+
+def _where(timepoint: str, view: str) -> str:
+    return f"{timepoint + ' ' if timepoint else ''}view {view}: " if view else ""
+
+
+def _region_summaries(built: Mapping[str, Mapping[str, RegionSet]]) -> dict[str, Any]:
+    return {"/".join(p for p in (timepoint, view) if p): region_set.summary()
+            for timepoint, by_view in built.items() for view, region_set in by_view.items()}
+
+
+def _delta_result(inputs: CaseInputs, profile: Profile, settings: RegionSettings, built: dict, extractions: dict,
+                  warnings: list[str], provenance: dict[str, Any], mode: str) -> CaseResult:
+    """The delta row (``delta__...`` + ``complete_response``) of a paired case."""
+    from AxillaryPredictorLib.extraction.delta import DeltaExtraction, check_pair, compute_delta
+
+    pair_warnings = []
+    for view in inputs.views:
+        base, on = inputs.scans["baseline"][view], inputs.scans["ontreatment"][view]
+        pair_warnings += check_pair(base.meta, on.meta, base.image, on.image)
+    baseline, ontreatment = extractions["baseline"], extractions["ontreatment"]
+    on_features = None if ontreatment is None else ontreatment.features
+    delta = compute_delta(baseline.features, on_features, mode=mode)
+    warnings = pair_warnings + warnings + delta.notes
+    provenance = {"profile": profile.provenance(), "mode": mode, "zero_tolerance": 1e-12,
+                  "baseline": baseline.provenance, "undefined_features": delta.undefined,
+                  "complete_response": delta.complete_response, "notes": delta.notes, **provenance}
+    extraction = DeltaExtraction(inputs.case_id, delta, baseline.features, on_features, warnings, provenance)
+    return CaseResult(inputs.case_id, extraction.row(), settings, built, extractions, warnings, provenance,
+                      delta=extraction)
+
+
+def extract_delta(baseline: tuple, ontreatment: tuple, *, case_id: str = "case", view: str = "DCE3",
+                  margins: Sequence[float] | str = (3,), regions: Sequence[str] | None = ("tumor", "margin3mm"),
+                  profile: str = "zeng2025-dce-delta", mode: str = "relative", workers: int | None = None,
+                  baseline_meta: Mapping[str, object] | None = None,
+                  ontreatment_meta: Mapping[str, object] | None = None,
+                  settings: RegionSettings | None = None, progress: ProgressCallback | None = None) -> Any:
+    """Delta radiomics of one paired view: ``baseline``/``ontreatment`` = (image, tumor mask), each
+    segmented on its own scan. Returns the ``DeltaExtraction`` (see ``extract_case``)."""
+    from AxillaryPredictorLib.extraction.delta import DELTA_MODES
+
+    if mode not in DELTA_MODES:
+        raise InputError(f"Unknown delta mode '{mode}'; choose one of {', '.join(DELTA_MODES)}.")
+    settings = settings or RegionSettings.from_value(margins)
+    inputs = CaseInputs.paired(case_id, {view: Scan(*baseline, meta=dict(baseline_meta or {}))},
+                               {view: Scan(*ontreatment, meta=dict(ontreatment_meta or {}))})
+    result = extract_case(inputs, profile, settings, regions=regions, workers=workers, delta_mode=mode,
+                          progress=progress)
+    return result.delta
+
+
+def _scaled(progress: ProgressCallback | None, start: float, end: float) -> ProgressCallback | None:
+    from AxillaryPredictorLib.extraction.engine import scaled_progress
+
+    return scaled_progress(progress, start, end)
+
+
+# -------------------------------------------------------------------------- prediction
 
 
 @dataclass
@@ -35,8 +313,10 @@ class Prediction:
     nomogram_values: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
-    images: list = field(default_factory=list)  # report.TimepointImages
+    images: list = field(default_factory=list)  # reporting.report.TimepointImages
     derived: dict[str, float] = field(default_factory=dict)
+    region_settings: dict[str, Any] = field(default_factory=dict)
+    region_voxels: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         return (f"Case {self.case_id}: predicted probability {self.probability:.1%} — risk group {self.risk_group} "
@@ -48,172 +328,120 @@ class Prediction:
                 "predictor_points": self.predictor_points, "nomogram_values": self.nomogram_values,
                 "derived_scores": self.derived, "clinical": self.clinical,
                 "features_used": {k: (None if v != v else v) for k, v in self.features.items()},  # NaN -> null
+                "region_settings": self.region_settings, "region_voxels": self.region_voxels,
                 "warnings": self.warnings, "versions": self.versions}
 
 
-def _profile_check(package: ModelPackage) -> Any:
+def model_profile(package: ModelPackage) -> Profile:
+    """The package's extraction profile, refused when this installation's differs (hash)."""
     from AxillaryPredictorLib.extraction.profiles import load_profile
 
     wanted = package.document["inputs"]["profile"]
     profile = load_profile(wanted["name"])
     if wanted.get("sha256") and wanted["sha256"] != profile.hash:
-        raise ValueError(f"Model '{package.id}' was trained with profile '{wanted['name']}' sha256 "
+        raise ModelError(f"Model '{package.id}' was trained with profile '{wanted['name']}' sha256 "
                          f"{wanted['sha256'][:12]}…, but this installation's profile of that name hashes to "
                          f"{profile.hash[:12]}…: the features would not be comparable.")
     return profile
 
 
-def predict_case(package: ModelPackage, views: Mapping[str, tuple[sitk.Image, sitk.Image]] | None = None, *,
-                 pairs: Mapping[str, tuple[tuple, tuple]] | None = None, clinical: Mapping[str, Any] | None = None,
-                 case_id: str = "case", workers: int | None = None,
-                 progress: Callable[[float, str], None] | None = None) -> Prediction:
-    """Score one case. ``views``: view -> (image, tumor mask[, lymph node mask]) for
-    single-timepoint models; ``pairs``: view -> ((baseline image, mask), (on-treatment image,
-    mask)) for delta models. ``progress(fraction, message)`` follows the extraction (raise in
-    it to cancel)."""
-    from AxillaryPredictorLib.extraction.engine import extract
-    from AxillaryPredictorLib.extraction.tables import select_regions
-    from AxillaryPredictorLib.imaging.regions import build_region_set
-    from AxillaryPredictorLib.provenance import library_versions
-    from AxillaryPredictorLib.reporting.report import TimepointImages
-
-    inputs = package.document["inputs"]
-    profile = _profile_check(package)
-    margins = inputs.get("margins_mm") or [3.0]
-    wanted_regions = inputs["regions"]
-    features: dict[str, float] = {}
-    warnings: list[str] = []
-    images = []
-    if inputs.get("timepoints"):
-        from AxillaryPredictorLib.extraction.delta import extract_delta
-
-        if not pairs:
-            raise ValueError(f"Model '{package.id}' needs baseline and on-treatment scans (delta radiomics).")
-        missing = [v for v in inputs["views"] if v not in pairs]
-        if missing:
-            raise ValueError(f"Model '{package.id}' needs view(s) {', '.join(missing)}; given: {', '.join(pairs)}.")
-        for view in inputs["views"]:
-            baseline, ontreatment = pairs[view]
-            result = extract_delta(baseline, ontreatment, case_id=case_id, view=view, margins=margins,
-                                   regions=wanted_regions, profile=profile.name,
-                                   mode=inputs.get("delta_mode") or "relative", workers=workers,
-                                   progress=progress)
-            features.update(result.row())
-            warnings += result.warnings
-            for label, (image, mask) in (("Baseline", baseline), ("On-treatment", ontreatment)):
-                shown = {"tumor": mask}
-                if sitk.GetArrayViewFromImage(mask).any():  # the regions as extracted (tumor and its rings)
-                    built = build_region_set(mask, margins).images
-                    shown = {name: built[name] for name in wanted_regions if name in built}
-                images.append(TimepointImages(f"{label} {view}", image, shown))
-    else:
-        if not views:
-            raise ValueError(f"Model '{package.id}' needs images of view(s) {', '.join(inputs['views'])}.")
-        missing = [v for v in inputs["views"] if v not in views]
-        if missing:
-            raise ValueError(f"Model '{package.id}' needs view(s) {', '.join(missing)}; given: {', '.join(views)}.")
-        prepared = {}
-        for view in inputs["views"]:
-            image, mask, *rest = views[view]
-            node = rest[0] if rest else None
-            if "node" in wanted_regions and node is None:
-                raise ValueError(f"Model '{package.id}' needs the lymph node ROI of view {view} (a 'node' segment, "
+def check_case_for_model(package: ModelPackage, inputs: CaseInputs) -> None:
+    """Clear errors when the case lacks what the model needs (timepoints, views, node ROI)."""
+    spec = package.document["inputs"]
+    if bool(spec.get("timepoints")) != inputs.is_delta:
+        need = ("baseline and on-treatment scans (delta radiomics)" if spec.get("timepoints")
+                else "one scan per view (it is not a delta model)")
+        raise InputError(f"Model '{package.id}' needs {need}.")
+    missing = [v for v in spec["views"] if v not in inputs.views]
+    if missing:
+        raise InputError(f"Model '{package.id}' needs view(s) {', '.join(missing)}; given: "
+                         f"{', '.join(inputs.views)}.")
+    if "node" in spec["regions"]:
+        for view in spec["views"]:
+            if any(by_view[view].node is None for by_view in inputs.scans.values()):
+                raise InputError(f"Model '{package.id}' needs the lymph node ROI of view {view} (a 'node' segment, "
                                  "or --node-mask on the command line).")
-            region_set = build_region_set(mask, margins, node_mask=node)
-            warnings += region_set.warnings
-            prepared[view] = (image, select_regions(region_set.images, wanted_regions))
-            images.append(TimepointImages(view, image, {n: region_set.images[n] for n in wanted_regions}))
-        result = extract(prepared, profile, case_id=case_id, workers=workers, progress=progress)
-        features.update(result.features)
-        warnings += result.warnings
-    clinical = dict(clinical or {})
-    frame = pd.DataFrame([{**features, **clinical}])
-    probability = float(package.predict_proba(frame)[0])
-    imputed = package.imputed(frame)
-    if imputed:
-        warnings.append(f"{len(imputed)} model input(s) could not be computed for this case and were replaced by the "
-                        f"training {package.document.get('imputation', {}).get('strategy', 'median')}: "
-                        f"{', '.join(imputed[:5])}.")
-    warnings += package.out_of_range(package.with_derived(package.encode_clinical(frame)))
-    prediction = Prediction(case_id, package.id, probability, package.risk_group(probability),
-                            float(package.document["threshold"]), {c: features[c] for c in package.required_columns()
-                                                                    if c in features}, clinical, warnings=warnings,
-                            versions={**library_versions(), "model": f"{package.id} {package.document['version']} "
-                                      f"(sha256 {package.document['sha256'][:12]}…)",
-                                      "profile": f"{profile.name} (sha256 {profile.hash[:12]}…)"}, images=images)
-    derived_frame = package.with_derived(package.encode_clinical(frame))
-    prediction.derived = {d["name"]: float(derived_frame[d["name"]].iloc[0])
-                          for d in package.document.get("derived", [])}
-    if package.document["estimator"]["type"] == "logistic":
-        from AxillaryPredictorLib.reporting.nomogram import Nomogram, case_values
 
-        try:
-            nomogram = Nomogram.from_package(package)
-        except ValueError as error:
-            warnings.append(f"No nomogram for this model: {error}")
-        else:
-            values = case_values(package, frame)
-            prediction.nomogram_values = values
-            prediction.predictor_points = nomogram.points(values)
-            prediction.total_points = nomogram.total_points(values)
-            if abs(nomogram.probability_from_points(prediction.total_points) - probability) > 0.005:
-                warnings.append("The nomogram's probability differs from the model's by more than 0.5 points.")
+
+def predict_case(package: ModelPackage, inputs: CaseInputs, settings: RegionSettings | None = None, *,
+                 workers: int | None = None, progress: ProgressCallback | None = None) -> Prediction:
+    """Score one case with ``package``: the package's views, regions and profile; regions grown
+    with ``settings`` (default: the package's margins, no tissue exclusion) plus any margin the
+    package needs. ``progress(fraction, message)`` follows the extraction; raise in it to cancel."""
+    spec = package.document["inputs"]
+    profile = model_profile(package)
+    check_case_for_model(package, inputs)
+    margins = spec.get("margins_mm") or [3.0]
+    settings = (settings or RegionSettings(tuple(float(m) for m in margins))).with_margins(margins)
+    views = {tp: {v: by_view[v] for v in spec["views"]} for tp, by_view in inputs.scans.items()}
+    case = CaseInputs(inputs.case_id, views, inputs.clinical)
+    result = extract_case(case, profile, settings, regions=spec["regions"], workers=workers,
+                          delta_mode=spec.get("delta_mode") or "relative", progress=progress)
+    return score_case(package, result, case, profile)
+
+
+def score_case(package: ModelPackage, result: CaseResult, inputs: CaseInputs, profile: Profile) -> Prediction:
+    """The package's probability, risk group, derived scores and nomogram points for extracted features."""
+    import pandas as pd
+
+    from AxillaryPredictorLib.provenance import library_versions
+
+    frame = pd.DataFrame([{**result.features, **inputs.clinical}])
+    probability = float(package.predict_proba(frame)[0])
+    warnings = list(result.warnings) + _imputation_warnings(package, frame)
+    design = package.with_derived(package.encode_clinical(frame))  # the one clinical encoding of the case
+    warnings += package.out_of_range(design)
+    document = package.document
+    prediction = Prediction(
+        inputs.case_id, package.id, probability, package.risk_group(probability), float(document["threshold"]),
+        {c: result.features[c] for c in package.required_columns() if c in result.features}, dict(inputs.clinical),
+        warnings=warnings, images=_report_images(result, inputs, document["inputs"]["regions"]),
+        versions={**library_versions(), "model": f"{package.id} {document['version']} "
+                  f"(sha256 {document['sha256'][:12]}…)", "profile": f"{profile.name} (sha256 {profile.hash[:12]}…)"},
+        derived={d["name"]: float(design[d["name"]].iloc[0]) for d in document.get("derived", [])},
+        region_settings=result.settings.to_dict(), region_voxels=result.region_voxels())
+    _add_nomogram(package, prediction, frame)
     return prediction
 
 
-def write_prediction(package: ModelPackage, prediction: Prediction, out_dir: str | Path,
-                     inputs: Mapping[str, Any] | None = None) -> dict[str, Path]:
-    """report.html, report.pdf, nomogram.png and prediction.json in ``out_dir``."""
-    from AxillaryPredictorLib.files import write_text_atomic
-    from AxillaryPredictorLib.reporting.report import CaseReport, key_feature_rows, radscore_with_values, write_report
-
-    document = package.document
-    card = {"model": f"{document['title']} ({document['id']} v{document['version']})", "status": document["status"],
-            "task": document["task"], "modality": document["modality"],
-            "training data": document.get("description", ""),
-            "reported performance": _performance_text(document.get("performance", {})),
-            "intended use": document["intended_use"]}
-    if document.get("citation"):
-        card["citation"] = document["citation"]
-    frame = pd.DataFrame([{**prediction.features, **prediction.clinical}])
-    key_features = key_feature_rows(package, frame) if document["estimator"]["type"] == "logistic" else []
-    report = CaseReport(
-        case_id=prediction.case_id, probability=prediction.probability, risk_group=prediction.risk_group,
-        threshold=prediction.threshold, task=document["task"], model_id=document["id"], model_card=card,
-        inputs={**(inputs or {}), **_settings(document),
-                **{f"clinical: {k}": v for k, v in prediction.clinical.items()},
-                **{f"score: {k}": round(v, 4) for k, v in prediction.derived.items()}},
-        key_features=key_features[:20], radscore_formula=document.get("radscore_formula"),
-        radscore_values=radscore_with_values(package, frame) if key_features else None,
-        predictor_points=prediction.predictor_points, total_points=prediction.total_points,
-        nomogram=None, nomogram_values=prediction.nomogram_values, images=prediction.images,
-        warnings=prediction.warnings, versions=prediction.versions)
-    if prediction.total_points is not None:
-        from AxillaryPredictorLib.reporting.nomogram import Nomogram
-
-        report.nomogram = Nomogram.from_package(package)
-    paths = write_report(report, out_dir)
-    paths["json"] = write_text_atomic(Path(out_dir) / "prediction.json",
-                                      json.dumps(prediction.to_json(), indent=2, default=float))
-    return paths
+def _imputation_warnings(package: ModelPackage, frame: Any) -> list[str]:
+    imputed = package.imputed(frame)
+    if not imputed:
+        return []
+    strategy = package.document.get("imputation", {}).get("strategy", "median")
+    return [f"{len(imputed)} model input(s) could not be computed for this case and were replaced by the training "
+            f"{strategy}: {', '.join(imputed[:5])}."]
 
 
-def _settings(document: Mapping[str, Any]) -> dict[str, str]:
-    """The extraction settings the model fixes, for the report's inputs table."""
-    inputs = document["inputs"]
-    settings = {"setting: views": ", ".join(inputs["views"]), "setting: regions": ", ".join(inputs["regions"]),
-                "setting: profile": f"{inputs['profile'].get('name')} (sha256 "
-                                    f"{str(inputs['profile'].get('sha256', ''))[:12]}…)"}
-    if inputs.get("margins_mm"):
-        settings["setting: margins (mm)"] = ", ".join(f"{m:g}" for m in inputs["margins_mm"])
-    if inputs.get("timepoints"):
-        settings["setting: delta"] = f"{inputs.get('delta_mode') or 'relative'} change, baseline → on-treatment"
-    return settings
+def _report_images(result: CaseResult, inputs: CaseInputs, regions: Sequence[str]) -> list:
+    """The slices the report shows: every scan with the regions that were scored."""
+    from AxillaryPredictorLib.reporting.report import TimepointImages
+
+    labels = {"": "", "baseline": "Baseline ", "ontreatment": "On-treatment "}
+    images = []
+    for timepoint, by_view in inputs.scans.items():
+        for view, scan in by_view.items():
+            region_set = result.regions.get(timepoint, {}).get(view)
+            shown = ({name: region_set.images[name] for name in regions if name in region_set.images}
+                     if region_set is not None else {"tumor": scan.tumor})
+            images.append(TimepointImages(f"{labels[timepoint]}{view}", scan.image, shown))
+    return images
 
 
-def _performance_text(performance: Mapping[str, Any]) -> str:
-    cv = performance.get("cv", {})
-    if not cv:
-        return "not reported"
-    return (f"cross-validated AUC {cv['auc']:.3f} (95% CI {cv.get('auc_lower', math.nan):.3f}-"
-            f"{cv.get('auc_upper', math.nan):.3f}), {cv.get('method', '')}")
+def _add_nomogram(package: ModelPackage, prediction: Prediction, frame: Any) -> None:
+    """The case's points on the package's nomogram (logistic packages)."""
+    if package.document["estimator"]["type"] != "logistic":
+        return
+    from AxillaryPredictorLib.reporting.nomogram import Nomogram, case_values
+
+    try:
+        nomogram = Nomogram.from_package(package)
+    except ValueError as error:
+        prediction.warnings.append(f"No nomogram for this model: {error}")
+        return
+    values = case_values(package, frame)
+    prediction.nomogram_values = values
+    prediction.predictor_points = nomogram.points(values)
+    prediction.total_points = nomogram.total_points(values)
+    if abs(nomogram.probability_from_points(prediction.total_points) - prediction.probability) > 0.005:
+        prediction.warnings.append("The nomogram's probability differs from the model's by more than 0.5 points.")

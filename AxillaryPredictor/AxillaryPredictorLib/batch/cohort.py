@@ -37,62 +37,80 @@ def one_thread_per_worker() -> Iterator[None]:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
 
 
-def _read(entry) -> tuple:
-    """(image, tumor mask) or, with a ``node_mask`` column, (image, tumor mask, node mask)."""
-    from AxillaryPredictorLib.imaging.io import read_image, read_mask
+@contextlib.contextmanager
+def failing_step(step: str) -> Iterator[None]:
+    """Failures inside become ``CaseError``s: an ``AxillaryPredictorError`` keeps its own step (e.g.
+    ``regions``), other bad-input errors are recorded under ``step``."""
+    from AxillaryPredictorLib.errors import AxillaryPredictorError
 
     try:
-        image = read_image(entry.image)
-        scans = [image, read_mask(entry.mask, label=entry.label, segment=entry.segment, reference=image)]
-        if entry.node_mask is not None:
-            scans.append(read_mask(entry.node_mask, label=entry.node_label, segment=entry.node_segment,
-                                   reference=image))
+        yield
+    except CaseError:
+        raise
+    except AxillaryPredictorError as error:
+        raise CaseError(error.step, str(error)) from None
     except (ValueError, FileNotFoundError, RuntimeError) as error:
-        raise CaseError("read", str(error)) from None
-    return tuple(scans)
+        raise CaseError(step, str(error)) from None
+
+
+def _scan(entry: Any, with_meta: bool = False) -> Any:
+    """The ``pipeline.Scan`` of a manifest row (its node ROI when the row has one)."""
+    from AxillaryPredictorLib.extraction.delta import scan_metadata
+    from AxillaryPredictorLib.imaging.io import read_image, read_mask
+    from AxillaryPredictorLib.pipeline import Scan
+
+    with failing_step("read"):
+        image = read_image(entry.image)
+        mask = read_mask(entry.mask, label=entry.label, segment=entry.segment, reference=image)
+        node = None
+        if entry.node_mask is not None:
+            node = read_mask(entry.node_mask, label=entry.node_label, segment=entry.node_segment, reference=image)
+        meta = {}
+        if with_meta:
+            meta = {**scan_metadata(entry.image), **{k: getattr(entry, k) for k in ("laterality", "modality")
+                                                     if getattr(entry, k)}}
+    return Scan(image, mask, node, meta=meta)
+
+
+def case_inputs(case: CaseEntry, *, paired: bool, default_view: str = "V", clinical: dict | None = None) -> Any:
+    """The ``pipeline.CaseInputs`` of a manifest case: one scan per view, or (``paired``) a baseline
+    and an on-treatment scan per view."""
+    from AxillaryPredictorLib.pipeline import TIMEPOINTS, CaseInputs
+
+    if not paired:
+        views = {(entry.view or default_view): _scan(entry) for entry in case.rows}
+        return CaseInputs.single(case.case_id, views, clinical)
+    scans: dict[str, dict] = {timepoint: {} for timepoint in TIMEPOINTS}
+    for view in sorted({entry.view for entry in case.rows}):
+        entries = {entry.timepoint: entry for entry in case.rows if entry.view == view}
+        if set(entries) != set(TIMEPOINTS):
+            raise CaseError("read", f"view '{view}' needs one baseline and one ontreatment row")
+        for timepoint, entry in entries.items():
+            scans[timepoint][view or default_view] = _scan(entry, with_meta=True)
+    return CaseInputs.paired(case.case_id, scans["baseline"], scans["ontreatment"], clinical)
 
 
 def extract_worker(case: CaseEntry, *, profile: str, margins: str, regions: list[str] | None) -> dict:
-    from AxillaryPredictorLib.extraction.engine import extract
-    from AxillaryPredictorLib.extraction.tables import select_regions
-    from AxillaryPredictorLib.imaging.regions import build_region_set
+    from AxillaryPredictorLib.pipeline import RegionSettings, extract_case
 
     with one_thread_per_worker():
-        views = {}
-        for entry in case.rows:
-            image, mask, *node = _read(entry)
-            try:
-                region_set = build_region_set(mask, margins, node_mask=node[0] if node else None)
-            except ValueError as error:
-                raise CaseError("regions", str(error)) from None
-            views[entry.view or "V"] = (image, select_regions(region_set.images, regions))
-        try:
-            return extract(views, profile, case_id=case.case_id, workers=1).features
-        except ValueError as error:
-            raise CaseError("extract", str(error)) from None
+        inputs = case_inputs(case, paired=False)
+        with failing_step("extract"):
+            return extract_case(inputs, profile, RegionSettings.from_value(margins), regions=regions,
+                                workers=1).features
 
 
 def delta_worker(case: CaseEntry, *, profile: str, margins: str, regions: list[str] | None, mode: str) -> dict:
-    from AxillaryPredictorLib.extraction.delta import extract_delta, scan_metadata
+    from AxillaryPredictorLib.pipeline import RegionSettings, extract_case
 
     with one_thread_per_worker():
-        row: dict[str, float] = {}
-        views = sorted({entry.view for entry in case.rows})
-        for view in views:
-            entries = {entry.timepoint: entry for entry in case.rows if entry.view == view}
-            if set(entries) != {"baseline", "ontreatment"}:
-                raise CaseError("read", f"view '{view}' needs one baseline and one ontreatment row")
-            scans = {t: _read(e)[:2] for t, e in entries.items()}  # no node ROI
-            meta = {t: {**scan_metadata(e.image), **{k: getattr(e, k) for k in ("laterality", "modality")
-                                                     if getattr(e, k)}} for t, e in entries.items()}
-            try:
-                result = extract_delta(scans["baseline"], scans["ontreatment"], case_id=case.case_id, view=view or "V",
-                                       margins=margins, regions=regions, profile=profile, mode=mode, workers=1,
-                                       baseline_meta=meta["baseline"], ontreatment_meta=meta["ontreatment"])
-            except ValueError as error:
-                raise CaseError("delta", str(error)) from None
-            row.update(result.row())
-        return row
+        inputs = case_inputs(case, paired=True)
+        for by_view in inputs.scans.values():  # delta models use the tumor and its rings, no node ROI
+            for scan in by_view.values():
+                scan.node = None
+        with failing_step("delta"):
+            return extract_case(inputs, profile, RegionSettings.from_value(margins), regions=regions, workers=1,
+                                delta_mode=mode).features
 
 
 def predict_worker(case: CaseEntry, *, model: str) -> dict:
@@ -103,18 +121,11 @@ def predict_worker(case: CaseEntry, *, model: str) -> dict:
         package = find_model(model)
         variables = {v.name for v in package.clinical_variables()}
         clinical = {k: v for k, v in case.extra.items() if k in variables}
-        inputs = package.document["inputs"]
-        try:
-            if inputs.get("timepoints"):
-                view = inputs["views"][0]
-                scans = {e.timepoint: _read(e)[:2] for e in case.rows}
-                prediction = predict_case(package, pairs={view: (scans["baseline"], scans["ontreatment"])},
-                                          clinical=clinical, case_id=case.case_id, workers=1)
-            else:
-                views = {(e.view or inputs["views"][0]): _read(e) for e in case.rows}
-                prediction = predict_case(package, views, clinical=clinical, case_id=case.case_id, workers=1)
-        except ValueError as error:
-            raise CaseError("predict", str(error)) from None
+        paired = any(entry.timepoint for entry in case.rows)
+        inputs = case_inputs(case, paired=paired, default_view=package.document["inputs"]["views"][0],
+                             clinical=clinical)
+        with failing_step("predict"):
+            prediction = predict_case(package, inputs, workers=1)
         return {"probability": prediction.probability, "risk_group": prediction.risk_group,
                 "total_points": prediction.total_points if prediction.total_points is not None else float("nan"),
                 "warnings": " | ".join(prediction.warnings)}

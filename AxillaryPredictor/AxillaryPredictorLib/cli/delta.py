@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from AxillaryPredictorLib.cli.regions import add_tolerance_argument
+    from AxillaryPredictorLib.cli.options import add_tolerance_argument
 
     for timepoint in ("baseline", "ontreatment"):
         parser.add_argument(f"--{timepoint}-image", required=True, help=f"{timepoint} image file or DICOM folder")
@@ -35,10 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from AxillaryPredictorLib.cli.regions import case_id_from
-    from AxillaryPredictorLib.extraction.delta import extract_delta, scan_metadata
+    from AxillaryPredictorLib.cli.options import case_id_from
+    from AxillaryPredictorLib.extraction.delta import scan_metadata
     from AxillaryPredictorLib.files import write_text_atomic
     from AxillaryPredictorLib.imaging.io import read_image, read_mask
+    from AxillaryPredictorLib.pipeline import extract_delta
 
     images = {t: read_image(getattr(args, f"{t}_image")) for t in ("baseline", "ontreatment")}
     masks = {t: read_mask(getattr(args, f"{t}_mask"), label=args.label, segment=args.segment, reference=images[t],

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_demo(out: str | Path, seed: int = 7, model: str = DEMO_MODEL, workers: int | None = None) -> dict[str, Any]:
     """Run the demo and return its summary (also written to ``out/summary.json``)."""
     from AxillaryPredictorLib.phantoms import phantom_for_aln_record, simulate_aln_cohort
-    from AxillaryPredictorLib.pipeline import write_prediction
+    from AxillaryPredictorLib.reporting.prediction_report import write_prediction
     from AxillaryPredictorLib.scene.logic import AxillaryPredictorLogicBase
     from AxillaryPredictorLib.scene.nodes import create_headless_scene, save_scene
 

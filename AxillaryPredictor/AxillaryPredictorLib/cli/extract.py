@@ -11,7 +11,7 @@ VIEW_KEYS = ("view", "image", "mask", "label", "segment", "series", "phase")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from AxillaryPredictorLib.cli.regions import add_tolerance_argument
+    from AxillaryPredictorLib.cli.options import add_tolerance_argument
 
     parser.add_argument("--image", action="append", default=[],
                         help="image file or DICOM folder; repeat with --mask and --view for several views")
@@ -134,37 +134,42 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from AxillaryPredictorLib.cli.regions import case_id_from
-    from AxillaryPredictorLib.extraction.engine import extract
     from AxillaryPredictorLib.extraction.profiles import load_profile
-    from AxillaryPredictorLib.extraction.tables import output_paths, select_regions, write_features
-    from AxillaryPredictorLib.imaging.io import read_image, read_mask
-    from AxillaryPredictorLib.imaging.regions import build_region_set
+    from AxillaryPredictorLib.extraction.tables import output_paths, write_features
+    from AxillaryPredictorLib.imaging.regions import parse_margins
+    from AxillaryPredictorLib.pipeline import RegionSettings, extract_case
 
-    entries = _views_from_options(args)
     profile = load_profile(args.params or args.profile)
-    default = profile.modality or "V"
-    for i, entry in enumerate(entries):
-        entry["view"] = entry["view"] or (default if i == 0 else f"V{i + 1}")
-    names = [entry["view"] for entry in entries]
-    if len(set(names)) != len(names):
-        raise ValueError(f"View names must differ: {', '.join(names)}.")
+    inputs = _case_inputs(args, profile.modality or "V")
     wanted = [r.strip() for r in args.regions.split(",")] if args.regions else None
-    views, warnings = {}, []
-    for entry in entries:
-        image = read_image(entry["image"], series=entry["series"], phase=entry["phase"])
-        mask = read_mask(entry["mask"], label=entry["label"], segment=entry["segment"], reference=image,
-                         tolerance=args.tolerance)
-        region_set = build_region_set(mask, args.margins)
-        warnings += region_set.warnings
-        views[entry["view"]] = (image, select_regions(region_set.images, wanted))
-    case_id = args.case_id or case_id_from(entries[0]["image"])
-    result = extract(views, profile, case_id=case_id, engine=args.engine, workers=args.workers)
-    result.warnings = warnings + result.warnings
-    path = write_features([result], args.out)
+    result = extract_case(inputs, profile, RegionSettings(parse_margins(args.margins)), regions=wanted,
+                          engine=args.engine, workers=args.workers)
+    path = write_features([result.extraction_result()], args.out)
     paths = output_paths(path)
-    print(f"{len(result.features)} features of case {case_id} -> {path} (provenance: {paths['sidecar'].name}, "
-          f"diagnostics: {paths['diagnostics'].name})")
+    print(f"{len(result.features)} features of case {inputs.case_id} -> {path} (provenance: "
+          f"{paths['sidecar'].name}, diagnostics: {paths['diagnostics'].name})")
     for warning in result.warnings:
         print(f"warning: {warning}")
     return 0
+
+
+def _case_inputs(args: argparse.Namespace, default_view: str) -> Any:
+    """One scan per view, as given by the options or the views file (views named by default after
+    the profile's modality, then V2, V3 ...)."""
+    from AxillaryPredictorLib.cli.options import case_id_from
+    from AxillaryPredictorLib.errors import InputError
+    from AxillaryPredictorLib.imaging.io import read_image, read_mask
+    from AxillaryPredictorLib.pipeline import CaseInputs, Scan
+
+    entries = _views_from_options(args)
+    for i, entry in enumerate(entries):
+        entry["view"] = entry["view"] or (default_view if i == 0 else f"V{i + 1}")
+    names = [entry["view"] for entry in entries]
+    if len(set(names)) != len(names):
+        raise InputError(f"View names must differ: {', '.join(names)}.")
+    views = {}
+    for entry in entries:
+        image = read_image(entry["image"], series=entry["series"], phase=entry["phase"])
+        views[entry["view"]] = Scan(image, read_mask(entry["mask"], label=entry["label"], segment=entry["segment"],
+                                                     reference=image, tolerance=args.tolerance))
+    return CaseInputs.single(args.case_id or case_id_from(entries[0]["image"]), views)

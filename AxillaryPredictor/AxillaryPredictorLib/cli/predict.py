@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from AxillaryPredictorLib.cli.regions import add_tolerance_argument
+    from AxillaryPredictorLib.cli.options import add_tolerance_argument
 
     parser.add_argument("--model", required=True, help="model package (.json) or registry id ('models list')")
     parser.add_argument("--image", action="append", default=[], help="image per view (single-timepoint models)")
@@ -39,48 +40,58 @@ def parse_clinical(items: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from AxillaryPredictorLib.cli.regions import case_id_from
-    from AxillaryPredictorLib.imaging.io import read_image, read_mask
     from AxillaryPredictorLib.packages.registry import find_model
-    from AxillaryPredictorLib.pipeline import predict_case, write_prediction
+    from AxillaryPredictorLib.pipeline import predict_case
+    from AxillaryPredictorLib.reporting.prediction_report import write_prediction
 
     package = find_model(args.model)
-    clinical = parse_clinical(args.clinical)
-    model_views = package.document["inputs"]["views"]
-    if package.document["inputs"].get("timepoints"):
-        paths = {t: (getattr(args, f"{t}_image"), getattr(args, f"{t}_mask")) for t in ("baseline", "ontreatment")}
-        if not all(all(p) for p in paths.values()):
-            raise ValueError("This model compares two scans: give --baseline-image/--baseline-mask and "
-                             "--ontreatment-image/--ontreatment-mask.")
-        scans = []
-        for image_path, mask_path in paths.values():
-            image = read_image(image_path)
-            scans.append((image, read_mask(mask_path, label=args.label, segment=args.segment, reference=image,
-                                           tolerance=args.tolerance)))
-        case_id = args.case_id or case_id_from(paths["baseline"][0])
-        prediction = predict_case(package, pairs={model_views[0]: (scans[0], scans[1])}, clinical=clinical,
-                                  case_id=case_id, workers=args.workers)
-        sources = {"baseline image": paths["baseline"][0], "on-treatment image": paths["ontreatment"][0]}
-    else:
-        if not args.image or len(args.image) != len(args.mask):
-            raise ValueError("Give --image and --mask for each view the model needs "
-                             f"({', '.join(model_views)}).")
-        names = args.view or model_views[: len(args.image)]
-        views = {}
-        nodes = args.node_mask + [None] * (len(args.image) - len(args.node_mask))
-        for view, image_path, mask_path, node_path in zip(names, args.image, args.mask, nodes, strict=True):
-            image = read_image(image_path)
-            scans = [image, read_mask(mask_path, label=args.label, segment=args.segment, reference=image,
-                                      tolerance=args.tolerance)]
-            if node_path:
-                scans.append(read_mask(node_path, reference=image, tolerance=args.tolerance))
-            views[view] = tuple(scans)
-        case_id = args.case_id or case_id_from(args.image[0])
-        prediction = predict_case(package, views, clinical=clinical, case_id=case_id, workers=args.workers)
-        sources = {f"image ({v})": p for v, p in zip(names, args.image, strict=True)}
+    inputs, sources = _case_inputs(args, package.document["inputs"]["views"])
+    prediction = predict_case(package, inputs, workers=args.workers)
     paths = write_prediction(package, prediction, args.out, inputs=sources)
     print(prediction.summary())
     for warning in prediction.warnings:
         print(f"warning: {warning}")
     print(f"report: {paths['html']}  pdf: {paths['pdf']}  json: {paths['json']}")
     return 0
+
+
+def _case_inputs(args: argparse.Namespace, model_views: list[str]) -> tuple[Any, dict[str, str]]:
+    """The case as given on the command line: two timepoints when --baseline-image/--ontreatment-image
+    are given, else one scan per --image (the pipeline checks that this is what the model needs)."""
+    from AxillaryPredictorLib.cli.options import case_id_from
+    from AxillaryPredictorLib.errors import InputError
+    from AxillaryPredictorLib.pipeline import CaseInputs
+
+    clinical = parse_clinical(args.clinical)
+    paths = {t: (getattr(args, f"{t}_image"), getattr(args, f"{t}_mask")) for t in ("baseline", "ontreatment")}
+    if any(p for pair in paths.values() for p in pair):
+        if not all(all(p) for p in paths.values()):
+            raise InputError("A delta model compares two scans: give --baseline-image/--baseline-mask and "
+                             "--ontreatment-image/--ontreatment-mask.")
+        view = (args.view or model_views)[0]
+        scans = {t: {view: _scan(args, image, mask)} for t, (image, mask) in paths.items()}
+        case_id = args.case_id or case_id_from(paths["baseline"][0])
+        return (CaseInputs.paired(case_id, scans["baseline"], scans["ontreatment"], clinical),
+                {"baseline image": paths["baseline"][0], "on-treatment image": paths["ontreatment"][0]})
+    if not args.image or len(args.image) != len(args.mask):
+        raise InputError("Give --image and --mask for each view the model needs "
+                         f"({', '.join(model_views)}), or --baseline-image/--ontreatment-image for a delta model.")
+    names = args.view or model_views[: len(args.image)]
+    if len(names) != len(args.image):
+        raise InputError(f"Give one --view per --image ({len(args.image)}), not {len(names)}.")
+    nodes = args.node_mask + [None] * (len(args.image) - len(args.node_mask))
+    views = {view: _scan(args, image, mask, node)
+             for view, image, mask, node in zip(names, args.image, args.mask, nodes, strict=True)}
+    case_id = args.case_id or case_id_from(args.image[0])
+    return CaseInputs.single(case_id, views, clinical), {f"image ({v})": p for v, p in zip(names, args.image,
+                                                                                          strict=True)}
+
+
+def _scan(args: argparse.Namespace, image_path: str, mask_path: str, node_path: str | None = None) -> Any:
+    from AxillaryPredictorLib.imaging.io import read_image, read_mask
+    from AxillaryPredictorLib.pipeline import Scan
+
+    image = read_image(image_path)
+    mask = read_mask(mask_path, label=args.label, segment=args.segment, reference=image, tolerance=args.tolerance)
+    node = read_mask(node_path, reference=image, tolerance=args.tolerance) if node_path else None
+    return Scan(image, mask, node)

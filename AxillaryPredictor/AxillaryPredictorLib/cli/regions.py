@@ -8,6 +8,8 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from AxillaryPredictorLib.cli.options import add_tolerance_argument
+
     parser.add_argument("--image", required=True, help="image file or DICOM series folder")
     parser.add_argument("--mask", required=True, help="tumor labelmap (NRRD/NIfTI), Slicer .seg.nrrd or DICOM SEG")
     choice = parser.add_mutually_exclusive_group()
@@ -23,36 +25,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_tolerance_argument(parser)
 
 
-def add_tolerance_argument(parser: argparse.ArgumentParser) -> None:
-    """``--tolerance MM`` (shared by the commands that read an image and its masks)."""
-    parser.add_argument("--tolerance", type=float, help="allow a mask on a slightly different grid than its image "
-                        "(mm): it is resampled onto the image with nearest neighbour (default: refuse)")
-
-
-def case_id_from(path: str | Path) -> str:
-    """Default case ID: the file name without image extensions (or the folder name)."""
-    name = Path(path).name
-    for suffix in (".seg.nrrd", ".nii.gz", ".nrrd", ".nii", ".mha", ".mhd", ".dcm"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
 def run(args: argparse.Namespace) -> int:
+    from AxillaryPredictorLib.cli.options import case_id_from
     from AxillaryPredictorLib.imaging.io import read_image, read_mask, write_image
-    from AxillaryPredictorLib.imaging.regions import build_region_set, tissue_mask
+    from AxillaryPredictorLib.imaging.regions import parse_margins
+    from AxillaryPredictorLib.pipeline import RegionSettings, Scan, build_case_regions
 
     image = read_image(args.image)
     mask = read_mask(args.mask, label=args.label, segment=args.segment, reference=image,
                      tolerance=args.tolerance)
-    allowed = tissue_mask(image, args.exclude_below) if args.exclude_below is not None else None
     node = read_mask(args.node_mask, reference=image, tolerance=args.tolerance) if args.node_mask else None
-    if allowed is not None:
-        from AxillaryPredictorLib.imaging.regions import match_grid
-
-        allowed = match_grid(allowed, mask, "tissue mask")
-    region_set = build_region_set(mask, args.margins, allowed_mask=allowed, components=args.components,
-                                  node_mask=node)
+    settings = RegionSettings(parse_margins(args.margins), args.exclude_below, args.components)
+    region_set = build_case_regions(Scan(image, mask, node), settings)
     out = Path(args.out)
     for name, region in region_set.images.items():
         write_image(region, out / f"{name}.nrrd")

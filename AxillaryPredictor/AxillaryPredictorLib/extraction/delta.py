@@ -20,7 +20,7 @@ Columns follow DESIGN.md: ``delta__<region>__<view>__<feature>`` and, when asked
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,60 +187,3 @@ def check_pair(baseline_meta: Mapping[str, object] | None, ontreatment_meta: Map
         warnings.append(f"Voxel spacing differs strongly between timepoints ({baseline_image.GetSpacing()} vs "
                         f"{ontreatment_image.GetSpacing()} mm); features are compared after resampling.")
     return warnings
-
-
-def extract_delta(
-    baseline: tuple,
-    ontreatment: tuple,
-    *,
-    case_id: str = "case",
-    view: str = "DCE3",
-    margins: Sequence[float] | str = (3,),
-    regions: Sequence[str] | None = ("tumor", "margin3mm"),
-    profile: str = "zeng2025-dce-delta",
-    mode: str = "relative",
-    zero_tolerance: float = 1e-12,
-    workers: int | None = None,
-    baseline_meta: Mapping[str, object] | None = None,
-    ontreatment_meta: Mapping[str, object] | None = None,
-    progress: Callable[[float, str], None] | None = None,
-) -> DeltaExtraction:
-    """Delta radiomics of a paired case.
-
-    ``baseline`` and ``ontreatment``: (image, tumor mask) on the image grid, each
-    segmented on its own scan. Regions are built per timepoint, features extracted with
-    the same profile at both, then ``compute_delta``. An empty on-treatment tumor is a
-    complete response (see ``compute_delta``), not an error.
-    """
-    import SimpleITK as sitk
-
-    from AxillaryPredictorLib.extraction.engine import extract, scaled_progress
-    from AxillaryPredictorLib.extraction.profiles import load_profile
-    from AxillaryPredictorLib.extraction.tables import select_regions
-    from AxillaryPredictorLib.imaging.regions import build_region_set
-
-    if mode not in DELTA_MODES:
-        raise ValueError(f"Unknown delta mode '{mode}'; choose one of {', '.join(DELTA_MODES)}.")
-    loaded = load_profile(profile)
-    (base_image, base_mask), (on_image, on_mask) = baseline, ontreatment
-    warnings = check_pair(baseline_meta, ontreatment_meta, base_image, on_image)
-    wanted = list(regions) if regions else None
-
-    base_set = build_region_set(base_mask, margins)
-    base_result = extract({view: (base_image, select_regions(base_set.images, wanted))}, loaded,
-                          case_id=case_id, workers=workers, progress=scaled_progress(progress, 0.0, 0.5))
-    warnings += base_set.warnings + base_result.warnings
-    if not sitk.GetArrayViewFromImage(on_mask).any():
-        on_features = None
-        warnings.append("The on-treatment tumor is empty: complete radiological response.")
-    else:
-        on_set = build_region_set(on_mask, margins)
-        on_result = extract({view: (on_image, select_regions(on_set.images, wanted))}, loaded, case_id=case_id,
-                            workers=workers, progress=scaled_progress(progress, 0.5, 1.0))
-        warnings += on_set.warnings + on_result.warnings
-        on_features = on_result.features
-    result = compute_delta(base_result.features, on_features, mode=mode, zero_tolerance=zero_tolerance)
-    provenance = {"profile": loaded.provenance(), "mode": mode, "zero_tolerance": zero_tolerance,
-                  "baseline": base_result.provenance, "undefined_features": result.undefined,
-                  "complete_response": result.complete_response, "notes": result.notes}
-    return DeltaExtraction(case_id, result, base_result.features, on_features, warnings + result.notes, provenance)

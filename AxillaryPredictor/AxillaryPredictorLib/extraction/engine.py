@@ -41,7 +41,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from AxillaryPredictorLib.extraction.profiles import Profile, load_profile, quiet_radiomics
-from AxillaryPredictorLib.extraction.tables import column_name, select_regions
+from AxillaryPredictorLib.extraction.tables import column_name
 from AxillaryPredictorLib.imaging.preprocessing import MAX_SCALED, PreparedView, describe, prepare_view
 from AxillaryPredictorLib.provenance import library_versions
 
@@ -454,21 +454,6 @@ def _nan_notes(values: Mapping[tuple[str, str], Mapping[str, float]], notes: lis
             found.append(Note(view, region, f"{view}/{region}/{class_name}: pyradiomics returned NaN for "
                               f"{len(nan_names)} feature value(s) (image type(s) {shown}; e.g. {nan_names[0]})"))
     return found
-
-
-def extract_case(image: sitk.Image, tumor_mask: sitk.Image, *, view: str = "view", margins=(3, 5, 10),
-                 regions: list[str] | None = None, profile: str | Profile = "zeng2025-dce-delta",
-                 case_id: str = "case", engine: str = "shared", workers: int | None = None,
-                 node_mask: sitk.Image | None = None, allowed_mask: sitk.Image | None = None) -> ExtractionResult:
-    """Build the regions of one image and extract them (convenience over ``extract``)."""
-    from AxillaryPredictorLib.imaging.regions import build_region_set
-
-    region_set = build_region_set(tumor_mask, margins, allowed_mask=allowed_mask, node_mask=node_mask)
-    chosen = select_regions(region_set.images, regions)
-    result = extract({view: (image, chosen)}, profile, case_id=case_id, engine=engine, workers=workers)
-    result.warnings = region_set.warnings + result.warnings
-    result.provenance["regions"] = region_set.summary()
-    return result
 
 
 def scaled_progress(progress: Callable[[float, str], None] | None, start: float, end: float,

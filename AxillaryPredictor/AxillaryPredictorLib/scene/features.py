@@ -15,24 +15,20 @@ def extract_from_scene(views: Mapping[str, tuple[Any, Any]], segment: str = "tum
     """Features of every region of every view; ``views``: view name -> (volume node,
     segmentation node holding ``segment``). Returns (table node with one row per feature:
     region, view, feature, value; the ``ExtractionResult``)."""
-    from AxillaryPredictorLib.extraction.engine import extract
-    from AxillaryPredictorLib.extraction.tables import select_regions, split_column
-    from AxillaryPredictorLib.imaging.regions import build_region_set
+    from AxillaryPredictorLib.extraction.tables import split_column
+    from AxillaryPredictorLib.pipeline import CaseInputs, RegionSettings, Scan, extract_case
     from AxillaryPredictorLib.scene.nodes import volume_node_to_image
     from AxillaryPredictorLib.scene.regions import tumor_mask_from_segment
     from AxillaryPredictorLib.scene.results import table_node_from_frame
 
-    inputs, warnings, scene = {}, [], None
+    scans, scene = {}, None
     for view, (volume, segmentation) in views.items():
         if volume is None or segmentation is None:
             raise ValueError(f"View '{view}': select both its image and its segmentation.")
         scene = volume.GetScene()
-        image = volume_node_to_image(volume)
-        region_set = build_region_set(tumor_mask_from_segment(segmentation, segment, volume), margins)
-        warnings += region_set.warnings
-        inputs[view] = (image, select_regions(region_set.images, regions))
-    result = extract(inputs, profile, case_id=case_id, workers=workers)
-    result.warnings = warnings + result.warnings
+        scans[view] = Scan(volume_node_to_image(volume), tumor_mask_from_segment(segmentation, segment, volume))
+    result = extract_case(CaseInputs.single(case_id, scans), profile, RegionSettings.from_value(margins),
+                          regions=regions, workers=workers)
     rows = [(*split_column(column), value) for column, value in result.features.items()]
     frame = pd.DataFrame(rows, columns=["region", "view", "feature", "value"])
     return table_node_from_frame(scene, frame, table_name), result
@@ -46,8 +42,8 @@ def extract_delta_from_scene(baseline: tuple[Any, Any], ontreatment: tuple[Any, 
     """Delta features of two (volume node, segmentation node) pairs; returns (table node with
     region, view, feature, baseline, ontreatment and delta columns; the ``DeltaExtraction``).
     An empty on-treatment tumor segment is a complete response, not an error."""
-    from AxillaryPredictorLib.extraction.delta import extract_delta
     from AxillaryPredictorLib.extraction.tables import split_column
+    from AxillaryPredictorLib.pipeline import extract_delta
     from AxillaryPredictorLib.scene.regions import paired_scans
     from AxillaryPredictorLib.scene.results import table_node_from_frame
 

@@ -125,6 +125,14 @@ class AxillaryPredictorLogicBase:
             return ""
         return margin_feasibility(margins, volumeNode.GetSpacing(), volumeNode.GetImageData().GetDimensions())
 
+    def regionSettings(self, margins: str | Sequence[float] = "3,5,10", excludeBelow: float | None = None,
+                       components: str = "largest") -> Any:
+        """The ``pipeline.RegionSettings`` of the panel's values (margins text like "3,5,10")."""
+        from AxillaryPredictorLib.imaging.regions import parse_margins
+        from AxillaryPredictorLib.pipeline import RegionSettings
+
+        return RegionSettings(tuple(parse_margins(margins)), excludeBelow, components)
+
     def buildRegions(self, segmentationNode: Any, segment: str, referenceVolumeNode: Any,
                      margins: str | Sequence[float] = "3,5,10", *, excludeBelow: float | None = None,
                      excludeSegments: Sequence[str] = (), components: str = "largest",
@@ -132,28 +140,49 @@ class AxillaryPredictorLogicBase:
                      targetSegmentationNode: Any | None = None) -> Any:
         """Grow the peritumoral regions around ``segment`` and add each as a segment of
         ``segmentationNode`` — or of ``targetSegmentationNode`` when given — replacing the
-        ones a previous run created; the user's segments are never changed. Returns the
-        ``RegionSet`` (images and reports)."""
-        from AxillaryPredictorLib.imaging.regions import build_region_set, tissue_mask
-        from AxillaryPredictorLib.scene.nodes import segment_to_image, volume_node_to_image
-        from AxillaryPredictorLib.scene.regions import tumor_mask_from_segment, write_region_segments
+        ones a previous run created; the user's segments are never changed. The settings are
+        recorded on the segmentation node, and ``predict`` scores regions grown with exactly
+        these settings (the same voxels as shown). Returns the ``RegionSet`` (images and reports)."""
+        from AxillaryPredictorLib.pipeline import build_case_regions
+        from AxillaryPredictorLib.scene.regions import record_region_settings, write_region_segments
 
         if segmentationNode is None:
             raise ValueError("Select the segmentation that holds the tumor segment.")
+        settings = self.regionSettings(margins, excludeBelow, components)
         _report(progress, 0.05, "Reading the tumor segment")
-        tumor = tumor_mask_from_segment(segmentationNode, segment, referenceVolumeNode)
-        allowed = None
-        if excludeBelow is not None or excludeSegments:
-            image = volume_node_to_image(referenceVolumeNode)
-            excluded = [segment_to_image(segmentationNode, name, referenceVolumeNode) for name in excludeSegments]
-            allowed = tissue_mask(image, excludeBelow, excluded)
-        node = segment_to_image(segmentationNode, nodeSegment, referenceVolumeNode) if nodeSegment else None
+        scan = self._scan(referenceVolumeNode, segmentationNode, segment, nodeSegment, excludeSegments)
         _report(progress, 0.3, "Growing the margins")
-        regionSet = build_region_set(tumor, margins, allowed_mask=allowed, components=components, node_mask=node)
+        regionSet = build_case_regions(scan, settings)
         _report(progress, 0.7, "Adding the region segments")
-        write_region_segments(targetSegmentationNode or segmentationNode, regionSet)
+        target = targetSegmentationNode or segmentationNode
+        write_region_segments(target, regionSet)
+        record_region_settings(target, settings, segment, excludeSegments)
+        if target is not segmentationNode:
+            record_region_settings(segmentationNode, settings, segment, excludeSegments)
         _report(progress, 1.0, "Regions ready")
         return regionSet
+
+    def _scan(self, volumeNode: Any, segmentationNode: Any, segment: str = "tumor", nodeSegment: str | None = None,
+              excludeSegments: Sequence[str] = (), allowEmpty: bool = False) -> Any:
+        """The ``pipeline.Scan`` of a volume and its segmentation (tumor, node, excluded segments)."""
+        from AxillaryPredictorLib.pipeline import Scan
+        from AxillaryPredictorLib.scene.nodes import segment_to_image, volume_node_to_image
+        from AxillaryPredictorLib.scene.regions import empty_mask, tumor_mask_from_segment
+
+        if volumeNode is None or segmentationNode is None:
+            raise ValueError("Select the image and its segmentation.")
+        image = volume_node_to_image(volumeNode)
+        tumor = (empty_mask(image) if allowEmpty and self._segmentEmpty(segmentationNode, segment)
+                 else tumor_mask_from_segment(segmentationNode, segment, volumeNode))
+        node = segment_to_image(segmentationNode, nodeSegment, volumeNode) if nodeSegment else None
+        excluded = tuple(segment_to_image(segmentationNode, name, volumeNode) for name in excludeSegments)
+        return Scan(image, tumor, node, excluded)
+
+    @staticmethod
+    def _segmentEmpty(segmentationNode: Any, segment: str) -> bool:
+        from AxillaryPredictorLib.scene.nodes import segment_is_empty
+
+        return segment_is_empty(segmentationNode, segment)
 
     # -------------------------------------------------------------------- models
 
@@ -173,25 +202,10 @@ class AxillaryPredictorLogicBase:
         return list(self._model(modelId).document["inputs"]["views"])
 
     def modelCardHtml(self, modelId: str) -> str:
-        """The model card as HTML (task, training data, performance, intended use, status)."""
-        import html
+        """The model card as HTML (status caution, task, inputs, training data, performance, intended use)."""
+        from AxillaryPredictorLib.reporting.model_card import model_card_html
 
-        document = self._model(modelId).document
-        rows = [("Title", document["title"]), ("Status", document["status"]), ("Task", document["task"]),
-                ("Modality", document["modality"]), ("Inputs", ", ".join(document["inputs"]["views"]) + " — " +
-                                                     ", ".join(document["inputs"]["regions"])),
-                ("Training data", document.get("description", "")), ("Intended use", document["intended_use"])]
-        cv = document.get("performance", {}).get("cv")
-        if cv:
-            rows.append(("Cross-validated AUC", f"{cv['auc']:.3f} ({cv.get('auc_lower', 0):.3f}-"
-                                               f"{cv.get('auc_upper', 0):.3f})"))
-        warning = ""
-        if document["status"] == "demonstration":
-            warning = "<p><b>Demonstration model trained on synthetic data: no clinical meaning.</b></p>"
-        elif document["status"] != "locally-validated":
-            warning = "<p><b>Not validated on local data.</b></p>"
-        body = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
-        return f"{warning}<table>{body}</table>"
+        return model_card_html(self._model(modelId).document)
 
     def clinicalVariables(self, modelId: str) -> list[dict]:
         """The clinical inputs a model needs (name, kind, unit, levels, range)."""
@@ -214,53 +228,65 @@ class AxillaryPredictorLogicBase:
 
     def predict(self, modelId: str, views: dict, clinical: dict | None = None, segment: str = "tumor",
                 caseId: str = "case", progress: ProgressCallback | None = None, workers: int | None = None,
-                nodeSegment: str = "node") -> Any:
+                nodeSegment: str = "node", regionSettings: Any = None) -> Any:
         """Predict one case from volume + segmentation nodes per view (``views``: view name
         -> (volume node, segmentation node)); adds a prediction table, the nomogram image
-        and the report text to the scene. Returns a ``SceneResult``."""
-        from AxillaryPredictorLib.extraction.engine import scaled_progress
-        from AxillaryPredictorLib.pipeline import predict_case
-        from AxillaryPredictorLib.scene.nodes import volume_node_to_image
-        from AxillaryPredictorLib.scene.regions import tumor_mask_from_segment
+        and the report text to the scene. Regions are grown with ``regionSettings`` (a
+        ``pipeline.RegionSettings``), by default the settings ``buildRegions`` recorded on the
+        segmentation, so the regions scored are the ones shown. Returns a ``SceneResult``."""
+        from AxillaryPredictorLib.pipeline import CaseInputs
 
         package = self._model(modelId)
         _report(progress, 0.05, "Reading the images and tumor segments")
-        inputs = {}
-        needsNode = "node" in package.document["inputs"]["regions"]
         wanted = package.document["inputs"]["views"]
         if set(views) != set(wanted) and len(views) == len(wanted):
             views = dict(zip(wanted, views.values(), strict=True))  # the user's views, in the model's order
+        needsNode = "node" in package.document["inputs"]["regions"]
+        scans, settings = {}, regionSettings
         for view, (volume, segmentation) in views.items():
             if volume is None or segmentation is None:
                 raise ValueError(f"View '{view}': select its image and segmentation.")
-            scans = [volume_node_to_image(volume), tumor_mask_from_segment(segmentation, segment, volume)]
-            if needsNode:
-                scans.append(tumor_mask_from_segment(segmentation, nodeSegment, volume))
-            inputs[view] = tuple(scans)
-        _report(progress, 0.2, "Extracting features and scoring")
-        prediction = predict_case(package, inputs, clinical=clinical or {}, case_id=caseId, workers=workers,
-                                  progress=scaled_progress(progress, 0.2, 0.8))
-        _report(progress, 0.8, "Writing the results to the scene")
-        result = SceneResult(package, prediction)
-        result.addToScene(self.scene)
-        _report(progress, 1.0, prediction.summary())
-        return result
+            recorded, excluded = self._recordedSettings(segmentation, segment)
+            settings = settings or recorded
+            scans[view] = self._scan(volume, segmentation, segment, nodeSegment if needsNode else None, excluded)
+        return self._predict(package, CaseInputs.single(caseId, scans, clinical), settings, workers, progress)
 
     def predictDelta(self, modelId: str, baseline: tuple, ontreatment: tuple, clinical: dict | None = None,
                      segment: str = "tumor", caseId: str = "case", progress: ProgressCallback | None = None,
-                     workers: int | None = None) -> Any:
+                     workers: int | None = None, regionSettings: Any = None) -> Any:
         """Predict from a baseline and an on-treatment (volume, segmentation) pair (delta models).
-        An empty on-treatment tumor segment is a complete response, not an error."""
-        from AxillaryPredictorLib.extraction.engine import scaled_progress
-        from AxillaryPredictorLib.pipeline import predict_case
-        from AxillaryPredictorLib.scene.regions import paired_scans
+        An empty on-treatment tumor segment is a complete response, not an error. Region settings
+        as in ``predict`` (those recorded on the baseline segmentation by default)."""
+        from AxillaryPredictorLib.pipeline import CaseInputs
 
         package = self._model(modelId)
-        scans = paired_scans(baseline, ontreatment, segment)
-        _report(progress, 0.2, "Extracting baseline and on-treatment features")
         view = package.document["inputs"]["views"][0]
-        prediction = predict_case(package, pairs={view: (scans[0], scans[1])}, clinical=clinical or {},
-                                  case_id=caseId, workers=workers, progress=scaled_progress(progress, 0.2, 0.8))
+        recorded, excluded = self._recordedSettings(baseline[1], segment) if baseline[1] is not None else (None, ())
+        scans = {}
+        for label, (volume, segmentation) in (("baseline", baseline), ("ontreatment", ontreatment)):
+            if volume is None or segmentation is None:
+                raise ValueError(f"Select the {'on-treatment' if label == 'ontreatment' else label} image and its "
+                                 "segmentation.")
+            scans[label] = {view: self._scan(volume, segmentation, segment, None, excluded,
+                                             allowEmpty=label == "ontreatment")}
+        inputs = CaseInputs.paired(caseId, scans["baseline"], scans["ontreatment"], clinical)
+        return self._predict(package, inputs, regionSettings or recorded, workers, progress)
+
+    def _recordedSettings(self, segmentationNode: Any, segment: str) -> tuple[Any, tuple[str, ...]]:
+        """(RegionSettings, excluded segment names) ``buildRegions`` recorded for ``segment``, or (None, ())."""
+        from AxillaryPredictorLib.scene.regions import recorded_region_settings
+
+        return recorded_region_settings(segmentationNode, segment)
+
+    def _predict(self, package: Any, inputs: Any, settings: Any, workers: int | None,
+                 progress: ProgressCallback | None) -> Any:
+        from AxillaryPredictorLib.extraction.engine import scaled_progress
+        from AxillaryPredictorLib.pipeline import predict_case
+
+        _report(progress, 0.2, "Extracting features and scoring")
+        prediction = predict_case(package, inputs, settings, workers=workers,
+                                  progress=scaled_progress(progress, 0.2, 0.8))
+        _report(progress, 0.8, "Writing the results to the scene")
         result = SceneResult(package, prediction)
         result.addToScene(self.scene)
         _report(progress, 1.0, prediction.summary())
@@ -297,7 +323,7 @@ class AxillaryPredictorLogicBase:
 
     def saveReport(self, result: Any, folder: str) -> dict:
         """Write report.html, report.pdf, nomogram.png and prediction.json to ``folder``."""
-        from AxillaryPredictorLib.pipeline import write_prediction
+        from AxillaryPredictorLib.reporting.prediction_report import write_prediction
 
         if result is None:
             raise ValueError("Run a prediction first.")
@@ -355,7 +381,7 @@ class SceneResult:
 
         import pandas as pd
 
-        from AxillaryPredictorLib.pipeline import write_prediction
+        from AxillaryPredictorLib.reporting.prediction_report import write_prediction
         from AxillaryPredictorLib.scene.results import image_node_from_png, table_node_from_frame, text_node_with
 
         p = self.prediction

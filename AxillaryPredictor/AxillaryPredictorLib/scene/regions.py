@@ -14,6 +14,8 @@ import SimpleITK as sitk
 from AxillaryPredictorLib.imaging.regions import RegionSet
 
 REGION_TAG = "AxillaryPredictor.Region"
+#: segmentation node attribute: the settings of the last ``buildRegions`` (JSON)
+SETTINGS_ATTRIBUTE = "AxillaryPredictor.RegionSettings"
 
 #: RGB 0..1 colours by region kind; rings are lighter shades of their margin's colour.
 REGION_COLORS = {
@@ -101,3 +103,35 @@ def write_region_segments(segmentation_node: Any, region_set: RegionSet, *, skip
         segmentation.GetSegment(segment_id).SetTag(REGION_TAG, name)
         written[name] = segment_id
     return written
+
+
+def empty_mask(image: sitk.Image) -> sitk.Image:
+    """An all-zero UInt8 mask on ``image``'s grid (an empty segment: complete response)."""
+    mask = sitk.Image(image.GetSize(), sitk.sitkUInt8)
+    mask.CopyInformation(image)
+    return mask
+
+
+def record_region_settings(segmentation_node: Any, settings: Any, segment: str,
+                           exclude_segments: tuple[str, ...] | list[str] = ()) -> None:
+    """Record on the segmentation node how its region segments were grown (saved with the scene)."""
+    import json
+
+    record = {**settings.to_dict(), "tumor_segment": segment, "exclude_segments": list(exclude_segments)}
+    segmentation_node.SetAttribute(SETTINGS_ATTRIBUTE, json.dumps(record))
+
+
+def recorded_region_settings(segmentation_node: Any, segment: str) -> tuple[Any, tuple[str, ...]]:
+    """(``RegionSettings``, excluded segment names) recorded by ``record_region_settings`` for the
+    tumor ``segment``; (None, ()) when regions were not built from that segment."""
+    import json
+
+    from AxillaryPredictorLib.pipeline import RegionSettings
+
+    text = segmentation_node.GetAttribute(SETTINGS_ATTRIBUTE) if segmentation_node is not None else None
+    if not text:
+        return None, ()
+    record = json.loads(text)
+    if record.get("tumor_segment") != segment:
+        return None, ()
+    return RegionSettings.from_value(record), tuple(record.get("exclude_segments") or ())
