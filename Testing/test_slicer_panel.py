@@ -115,7 +115,7 @@ def test_exports_leave_no_colour_tables(headless):
 
 def test_segment_is_empty_reads_the_segment_not_its_shared_layer(headless):
     logic = AxillaryPredictorLogicBase(headless.scene)
-    volume, segmentation = logic.loadPhantomCase(seed=0)  # tumor and node share one labelmap layer
+    _, segmentation = logic.loadPhantomCase(seed=0)  # tumor and node share one labelmap layer
     segmentation.GetSegmentation().AddEmptySegment("", "empty")
     empty_id = segmentation.GetSegmentation().GetSegmentIdBySegmentName("empty")
     tumor_id = segmentation.GetSegmentation().GetSegmentIdBySegmentName("tumor")
