@@ -16,14 +16,11 @@ from slicer.util import VTKObservationMixin
 # This file is read by older Slicers too (Python 3.9 in Slicer 5.8), so that the version check
 # below can explain why the module does not start: keep its syntax Python 3.9-compatible.
 
-#: Oldest Slicer this module runs on: the Lib needs Python 3.10+ (Slicer 5.8 has Python 3.9.10).
-MINIMUM_SLICER_VERSION = (5, 10)
 
-#: The modes of the Mode box (the parameter node stores the text).
-MODES = ("Single timepoint", "Baseline + on-treatment")
-
-#: Text of a clinical choice the user has not made yet.
-NOT_CHOSEN = "(choose)"
+def minimumSlicerVersion():
+    """Oldest Slicer this module runs on, (major, minor): the Lib needs Python 3.10+ and
+    Slicer 5.8 has Python 3.9.10 (Slicer's SuperBuild), Slicer 5.10 Python 3.12."""
+    return (5, 10)
 
 
 def slicerVersionProblem(version=None):
@@ -31,10 +28,10 @@ def slicerVersionProblem(version=None):
     ``version``: (major, minor), default the running Slicer's."""
     if version is None:
         version = (slicer.app.majorVersion, slicer.app.minorVersion)
-    if tuple(version) >= MINIMUM_SLICER_VERSION:
+    if tuple(version) >= minimumSlicerVersion():
         return ""
     return ("Axillary Predictor needs 3D Slicer {}.{} or later (it uses Python 3.10+); this is Slicer {}.{}. "
-            "Install a newer Slicer from https://download.slicer.org.").format(*MINIMUM_SLICER_VERSION, *version)
+            "Install a newer Slicer from https://download.slicer.org.").format(*minimumSlicerVersion(), *version)
 
 
 #
@@ -117,11 +114,11 @@ def downloadSampleCase(source=None):
 
     from AxillaryPredictorLib.scene.nodes import prepare_loaded_segmentation
 
-    logic = SampleData.SampleDataLogic()
+    sampleDataLogic = SampleData.SampleDataLogic()
     (imageUrl, imageName, imageDigest, volumeName), (labelUrl, labelName, labelDigest, segmentationName) = \
         sampleDataFiles()
-    imagePath = logic.downloadFileIntoCache(imageUrl, imageName, f"SHA256:{imageDigest}")
-    labelPath = logic.downloadFileIntoCache(labelUrl, labelName, f"SHA256:{labelDigest}")
+    imagePath = sampleDataLogic.downloadFileIntoCache(imageUrl, imageName, f"SHA256:{imageDigest}")
+    labelPath = sampleDataLogic.downloadFileIntoCache(labelUrl, labelName, f"SHA256:{labelDigest}")
     volumeNode = slicer.util.loadVolume(imagePath, {"name": volumeName})
     segmentationNode = slicer.util.loadSegmentation(labelPath, {"name": segmentationName})
     prepare_loaded_segmentation(segmentationNode, volumeNode, "tumor")
@@ -190,7 +187,7 @@ def ensureRequirements(ask=None):
 class AxillaryPredictorParameterNode:
     """Every setting of the module, stored in the scene (saved and restored with it).
 
-    mode - one of MODES: a single timepoint, or baseline + on-treatment scans (delta).
+    mode - a single timepoint, or baseline + on-treatment scans (delta radiomics).
     caseId - names the result nodes and the report, so that each patient keeps their own.
     view1Name/view2Name - view or series names ([A-Za-z0-9-]+), e.g. CC and MLO.
     view1Volume ... ontreatmentSegmentation - the images and their segmentations.
@@ -202,7 +199,7 @@ class AxillaryPredictorParameterNode:
     phantomSeed - seed of the synthetic sample case.
     """
 
-    mode: Annotated[str, Choice(list(MODES))] = MODES[0]
+    mode: Annotated[str, Choice(["Single timepoint", "Baseline + on-treatment"])] = "Single timepoint"
     caseId: str = "case1"
     view1Name: str = "CC"
     view1Volume: vtkMRMLScalarVolumeNode
@@ -231,6 +228,9 @@ class AxillaryPredictorParameterNode:
 
 class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """User interface: collects inputs, calls the Logic, shows results. No computation here."""
+
+    #: Text of a clinical choice the user has not made yet.
+    NOT_CHOSEN = "(choose)"
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -349,7 +349,7 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self._updateGUIState()
 
     def _isDeltaMode(self) -> bool:
-        return bool(self._parameterNode) and self._parameterNode.mode == MODES[1]
+        return bool(self._parameterNode) and self._parameterNode.mode == "Baseline + on-treatment"
 
     def _editedPair(self):
         """(volume, segmentation) the Segment Editor and the region builder work on."""
@@ -486,7 +486,7 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             label = variable.get("label", variable["name"]) + (f" ({variable['unit']})" if variable.get("unit") else "")
             if variable.get("levels"):
                 editor = qt.QComboBox()
-                editor.addItems([NOT_CHOSEN] + [str(level) for level in variable["levels"]])
+                editor.addItems([self.NOT_CHOSEN] + [str(level) for level in variable["levels"]])
                 if variable["name"] in stored:
                     editor.setCurrentText(str(stored[variable["name"]]))
                 editor.connect("currentIndexChanged(int)", self._storeClinicalValues)
@@ -504,7 +504,7 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         values = {}
         for name, editor in self._clinicalEditors.items():
             text = editor.currentText if isinstance(editor, qt.QComboBox) else editor.text.strip()
-            if text not in ("", NOT_CHOSEN):
+            if text not in ("", self.NOT_CHOSEN):
                 values[name] = text
         return values
 

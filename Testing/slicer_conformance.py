@@ -26,10 +26,11 @@ def slicer_facts(version: tuple[int, int]) -> dict | None:
 
 
 def declared_minimum(module_path: Path) -> tuple[int, int] | None:
-    """``MINIMUM_SLICER_VERSION`` of the module file (None when it declares none)."""
+    """The module's ``minimumSlicerVersion()`` (a function returning a literal; None when absent)."""
     for node in ast.parse(module_path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "MINIMUM_SLICER_VERSION" for t in node.targets):
-            return tuple(ast.literal_eval(node.value))
+        if isinstance(node, ast.FunctionDef) and node.name == "minimumSlicerVersion":
+            returned = next(n for n in ast.walk(node) if isinstance(n, ast.Return))
+            return tuple(ast.literal_eval(returned.value))
     return None
 
 
@@ -207,7 +208,7 @@ def python_version(module_path: Path, pyproject_path: Path) -> list[str]:
     parses on Python 3.9 (Slicer 5.8), so that its version check can tell an older Slicer's user why."""
     minimum = declared_minimum(module_path)
     if minimum is None:
-        return ["the module declares no MINIMUM_SLICER_VERSION (users of older Slicers get a crash, not a message)"]
+        return ["the module declares no minimumSlicerVersion() (users of older Slicers get a crash, not a message)"]
     facts = slicer_facts(minimum)
     if facts is None:
         return [f"no Slicer facts for the declared minimum {minimum}"]

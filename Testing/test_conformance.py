@@ -96,7 +96,8 @@ def test_rule_reports_the_failure_in_the_files_before_the_fix(rule):
 
 def test_api_rule_catches_a_method_missing_at_the_minimum_version(tmp_path):
     module = tmp_path / "Module.py"
-    module.write_text("MINIMUM_SLICER_VERSION = (5, 10)\n"
+    module.write_text("def minimumSlicerVersion():\n"
+                      "    return (5, 10)\n"
                       "def f(node, slicer):\n"
                       "    slicer.util.notAFunction()\n"
                       "    node.SetMasterVolumeNodeNowGone(None)\n"
