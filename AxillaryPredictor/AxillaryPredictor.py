@@ -9,9 +9,30 @@ import qt
 import slicer
 import vtk
 from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
-from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import *
 from slicer.util import VTKObservationMixin
+
+# This file is read by older Slicers too (Python 3.9 in Slicer 5.8), so that the version check
+# below can explain why the module does not start: keep its syntax Python 3.9-compatible.
+
+
+def minimumSlicerVersion():
+    """Oldest Slicer this module runs on, (major, minor): the Lib needs Python 3.10+ and
+    Slicer 5.8 has Python 3.9.10 (Slicer's SuperBuild), Slicer 5.10 Python 3.12."""
+    return (5, 10)
+
+
+def slicerVersionProblem(version=None):
+    """'' when this Slicer is new enough, else the message shown instead of the module panel.
+    ``version``: (major, minor), default the running Slicer's."""
+    if version is None:
+        version = (slicer.app.majorVersion, slicer.app.minorVersion)
+    if tuple(version) >= minimumSlicerVersion():
+        return ""
+    return ("Axillary Predictor needs 3D Slicer {}.{} or later (it uses Python 3.10+); this is Slicer {}.{}. "
+            "Install a newer Slicer from https://download.slicer.org.").format(*minimumSlicerVersion(), *version)
+
 
 #
 # AxillaryPredictor
@@ -24,13 +45,14 @@ class AxillaryPredictor(ScriptedLoadableModule):
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = "Axillary Predictor"
-        self.parent.categories = ["Radiomics"]
+        self.parent.categories = ["Quantification"]
         self.parent.dependencies = ["Segmentations"]
         self.parent.contributors = ["AxillaryPredictor developers"]
         self.parent.helpText = """
 Predicts axillary lymph node (ALN) status in breast cancer from tumor and peritumoral radiomics:
 grow 3/5/10 mm margins around the tumor segment, extract pyradiomics features, apply a bundled or
-locally trained model and show a nomogram report. Research use only: not a medical device.
+locally trained model and show a nomogram report. Needs 3D Slicer 5.10 or later.
+Research use only: not a medical device.
 See the <a href="https://github.com/axillary-predictor/SlicerAxillaryPredictor#readme">documentation</a>.
 """
         self.parent.acknowledgementText = """
@@ -38,6 +60,11 @@ Implements methods published by He et al. (BMC Med Imaging 2025), Zeng et al. (B
 Zhang et al. (The Oncologist 2025), Lu et al. (2025) and Liu et al. (Front Med 2025).
 Feature extraction by pyradiomics (van Griethuysen et al., Cancer Research 2017).
 """
+        problem = slicerVersionProblem()
+        if problem:
+            logging.error(problem)
+            self.parent.helpText = problem + "\n" + self.parent.helpText
+            return
         # Register the sample data once Slicer has started (Sample Data module).
         slicer.app.connect("startupCompleted()", registerSampleData)
 
@@ -45,6 +72,7 @@ Feature extraction by pyradiomics (van Griethuysen et al., Cancer Research 2017)
 #
 # Sample data
 #
+
 
 def sampleDataFiles():
     """pyradiomics' small breast DCE-MRI case (BSD-3-Clause) at a pinned commit:
@@ -54,13 +82,14 @@ def sampleDataFiles():
         (f"{base}/breast1_image.nrrd", "breast1_image.nrrd",
          "0e8b668f3ce9b9aacff20dc3c216866f43069ff96b269fb45b76f5e205a431e2", "Breast1"),
         (f"{base}/breast1_label.nrrd", "breast1_label.nrrd",
-         "07085bb0e36a956de5bd1c1c1b5f8bdf2ce80952125b13cbd352412c108c8950", "Breast1 tumor"),
+         "07085bb0e36a956de5bd1c1c1b5f8bdf2ce80952125b13cbd352412c108c8950", "Breast1 segmentation"),
     ]
 
 
 def registerSampleData():
     """Add pyradiomics' breast DCE-MRI case to the Sample Data module (downloaded only when
-    the user asks for it, verified by SHA-256)."""
+    the user asks for it, verified by SHA-256). The label file is read as a segmentation and
+    its segment is named ``tumor`` by ``downloadSampleCase``."""
     import SampleData
 
     files = sampleDataFiles()
@@ -73,8 +102,28 @@ def registerSampleData():
         fileNames=[name for _, name, _, _ in files],
         checksums=[f"SHA256:{digest}" for _, _, digest, _ in files],
         nodeNames=[node for _, _, _, node in files],
-        loadFileType=["VolumeFile", "LabelMapVolumeFile"],
+        loadFileTypes=["VolumeFile", "SegmentationFile"],
+        customDownloader=downloadSampleCase,
     )
+
+
+def downloadSampleCase(source=None):
+    """Download the sample case into Slicer's cache (SHA-256 checked), load the image as a volume
+    and the label as a segmentation whose segment is named ``tumor``. Returns (volume, segmentation)."""
+    import SampleData
+
+    from AxillaryPredictorLib.scene.nodes import prepare_loaded_segmentation
+
+    sampleDataLogic = SampleData.SampleDataLogic()
+    (imageUrl, imageName, imageDigest, volumeName), (labelUrl, labelName, labelDigest, segmentationName) = \
+        sampleDataFiles()
+    imagePath = sampleDataLogic.downloadFileIntoCache(imageUrl, imageName, f"SHA256:{imageDigest}")
+    labelPath = sampleDataLogic.downloadFileIntoCache(labelUrl, labelName, f"SHA256:{labelDigest}")
+    volumeNode = slicer.util.loadVolume(imagePath, {"name": volumeName})
+    segmentationNode = slicer.util.loadSegmentation(labelPath, {"name": segmentationName})
+    prepare_loaded_segmentation(segmentationNode, volumeNode, "tumor")
+    slicer.util.setSliceViewerLayers(background=volumeNode, fit=True)
+    return volumeNode, segmentationNode
 
 
 #
@@ -94,39 +143,38 @@ def userModelFolder():
 
 
 def guiWorkers():
-    """Worker processes for interactive runs: all cores on Linux (fork); one elsewhere, where a
+    """Worker processes for runs inside Slicer: all cores on Linux (fork); one elsewhere, where a
     new process would start the Slicer executable instead of Python."""
     return None if sys.platform.startswith("linux") else 1
 
 
-def ensureRequirements():
-    """Install the module's Python requirements on first use, keeping Slicer's own
-    numpy, SimpleITK and vtk (they are pinned by a constraint file). Returns True when
-    everything is installed."""
-    from AxillaryPredictorLib.dependencies import missing_requirements, read_requirements, slicer_constraints
+def ensureRequirements(ask=None):
+    """Install the module's Python requirements (missing, or at a version outside the range)
+    and keep the packages Slicer ships at their versions (constraint file). Returns True when
+    everything is installed.
+
+    ``ask``: confirm with the user first; by default only when Slicer has a main window, since
+    a dialog would block the Python console's scripts and ``--no-main-window`` runs. Uses
+    ``slicer.packaging.pip_ensure`` where it exists (Slicer 5.12+), else ``slicer.util.pip_install``.
+    """
+    from AxillaryPredictorLib.dependencies import install_plan, missing_requirements, read_requirements
 
     requirements = read_requirements(requirementsPath())
-    if not missing_requirements(requirements):
+    missing = missing_requirements(requirements)
+    if not missing:
         return True
+    if ask is None:
+        ask = slicer.util.mainWindow() is not None
+    packaging = getattr(slicer, "packaging", None)
     with tempfile.TemporaryDirectory() as folder:
-        constraintsPath = os.path.join(folder, "constraints.txt")
-        with open(constraintsPath, "w") as constraintsFile:
-            constraintsFile.write("\n".join(slicer_constraints()) + "\n")
-        packaging = getattr(slicer, "packaging", None)
-        if packaging is not None and hasattr(packaging, "pip_ensure"):
-            from packaging.requirements import Requirement
-
-            packaging.pip_ensure([Requirement(r) for r in requirements], constraints=constraintsPath,
-                                 requester="Axillary Predictor")
+        plan = install_plan(missing, folder, pipEnsure=hasattr(packaging, "pip_ensure"))
+        if plan.command == "pip_ensure":
+            packaging.pip_ensure(plan.requirements, constraints=plan.constraints, prompt_install=ask,
+                                 requester="Axillary Predictor", skip_in_testing=False)
         else:
-            if not slicer.util.confirmOkCancelDisplay(
-                    "Axillary Predictor needs these Python packages, which will be downloaded and installed "
-                    "now:\n\n" + "\n".join(missing_requirements(requirements))):
+            if ask and not slicer.util.confirmOkCancelDisplay(plan.question):
                 return False
-            requirementsFile = os.path.join(folder, "requirements.txt")
-            with open(requirementsFile, "w") as f:
-                f.write("\n".join(requirements) + "\n")
-            slicer.util.pip_install(f'-r "{requirementsFile}" -c "{constraintsPath}"')
+            slicer.util.pip_install(plan.pipArguments)
     return not missing_requirements(requirements)
 
 
@@ -139,7 +187,8 @@ def ensureRequirements():
 class AxillaryPredictorParameterNode:
     """Every setting of the module, stored in the scene (saved and restored with it).
 
-    mode - "Single timepoint" or "Baseline + on-treatment".
+    mode - a single timepoint, or baseline + on-treatment scans (delta radiomics).
+    caseId - names the result nodes and the report, so that each patient keeps their own.
     view1Name/view2Name - view or series names ([A-Za-z0-9-]+), e.g. CC and MLO.
     view1Volume ... ontreatmentSegmentation - the images and their segmentations.
     tumorSegment - name of the tumor segment in each segmentation.
@@ -150,7 +199,8 @@ class AxillaryPredictorParameterNode:
     phantomSeed - seed of the synthetic sample case.
     """
 
-    mode: str = "Single timepoint"
+    mode: Annotated[str, Choice(["Single timepoint", "Baseline + on-treatment"])] = "Single timepoint"
+    caseId: str = "case1"
     view1Name: str = "CC"
     view1Volume: vtkMRMLScalarVolumeNode
     view1Segmentation: vtkMRMLSegmentationNode
@@ -179,10 +229,14 @@ class AxillaryPredictorParameterNode:
 class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """User interface: collects inputs, calls the Logic, shows results. No computation here."""
 
+    #: Text of a clinical choice the user has not made yet.
+    NOT_CHOSEN = "(choose)"
+
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self.ui = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._clinicalEditors = {}
@@ -191,6 +245,12 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
+        problem = slicerVersionProblem()
+        if problem:
+            label = qt.QLabel(problem)
+            label.wordWrap = True
+            self.layout.addWidget(label)
+            return
         uiWidget = slicer.util.loadUI(self.resourcePath("UI/AxillaryPredictor.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
@@ -218,28 +278,54 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self.refreshModelList()
 
     def _requirementsReady(self) -> bool:
-        """Install the Python packages on first use (asks first); False when they are missing."""
-        with slicer.util.tryWithErrorDisplay("Failed to install the required Python packages."):
-            if ensureRequirements():
-                return True
-        self.ui.statusLabel.text = ("The Python packages this module needs are not installed yet; reopen the module "
-                                    "to install them.")
-        return False
+        """Install the Python packages on first use (asks first); False when they are missing.
+        Called again by every action that needs them, so a declined install can be retried."""
+        ready = False
+        try:
+            ready = ensureRequirements()
+        except Exception as error:  # shown to the user; the panel stays usable for a retry
+            logging.exception("Installing the Python requirements failed")
+            slicer.util.errorDisplay(f"Failed to install the required Python packages: {error}")
+        if not ready:
+            self.ui.statusLabel.text = ("The Python packages this module needs are not installed yet; reopen the "
+                                        "module or press Predict to install them.")
+        return ready
 
     def cleanup(self) -> None:
         self.removeObservers()
+        if self.ui:
+            self._releaseSegmentEditor()
 
     def enter(self) -> None:
+        if not self.ui:
+            return
+        self.ui.segmentEditorWidget.installKeyboardShortcuts()
         self.initializeParameterNode()
+        if self.ui.modelComboBox.count == 0 and self._requirementsReady():
+            self.refreshModelList()  # recovers after a declined or failed install
 
     def exit(self) -> None:
+        if not self.ui:
+            return
+        self._releaseSegmentEditor()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateGUIState)
 
+    def _releaseSegmentEditor(self) -> None:
+        """As Slicer's Segment Editor module does on exit: stop the active effect (a Paint
+        effect would keep painting in other modules), its shortcuts and view observers."""
+        self.ui.segmentEditorWidget.setActiveEffect(None)
+        self.ui.segmentEditorWidget.uninstallKeyboardShortcuts()
+        self.ui.segmentEditorWidget.removeViewObservations()
+
     def onSceneStartClose(self, caller, event) -> None:
         self.setParameterNode(None)
+        self.ui.segmentEditorWidget.setSegmentationNode(None)
+        self.ui.segmentEditorWidget.removeViewObservations()
+        self._lastResult = None
+        self.ui.reportBrowser.clear()
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
@@ -249,7 +335,7 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.setParameterNode(self.logic.getParameterNode())
         if not self._parameterNode.view1Volume:
             firstVolumeNode = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if firstVolumeNode:
+            if firstVolumeNode and not firstVolumeNode.IsA("vtkMRMLLabelMapVolumeNode"):
                 self._parameterNode.view1Volume = firstVolumeNode
 
     def setParameterNode(self, inputParameterNode) -> None:
@@ -263,7 +349,13 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             self._updateGUIState()
 
     def _isDeltaMode(self) -> bool:
-        return bool(self._parameterNode) and self._parameterNode.mode.startswith("Baseline")
+        return bool(self._parameterNode) and self._parameterNode.mode == "Baseline + on-treatment"
+
+    def _editedPair(self):
+        """(volume, segmentation) the Segment Editor and the region builder work on."""
+        p = self._parameterNode
+        return (p.baselineVolume, p.baselineSegmentation) if self._isDeltaMode() else (p.view1Volume,
+                                                                                        p.view1Segmentation)
 
     def _updateGUIState(self, caller=None, event=None) -> None:
         if not self._parameterNode:
@@ -276,27 +368,38 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         p = self._parameterNode
         ready = (p.baselineVolume and p.baselineSegmentation and p.ontreatmentVolume and p.ontreatmentSegmentation
                  ) if delta else (p.view1Volume and p.view1Segmentation)
-        self.ui.runButton.enabled = bool(ready and self.ui.modelComboBox.currentData)
-        self.ui.runButton.toolTip = "Run the prediction" if self.ui.runButton.enabled else (
-            "Select the images, their segmentations and a model first")
-        self.ui.applyRegionsButton.enabled = bool(p.view1Volume and p.view1Segmentation) or bool(
-            p.baselineVolume and p.baselineSegmentation)
-        feasibility = self.logic.marginFeasibility(p.baselineVolume if delta else p.view1Volume, p.marginsMm)
+        missingClinical = self._missingClinical()
+        self.ui.runButton.enabled = bool(ready and self.ui.modelComboBox.currentData and not missingClinical)
+        if self.ui.runButton.enabled:
+            self.ui.runButton.toolTip = "Run the prediction"
+        elif ready and missingClinical:
+            self.ui.runButton.toolTip = "Enter the clinical inputs first: " + ", ".join(missingClinical)
+        else:
+            self.ui.runButton.toolTip = "Select the images, their segmentations and a model first"
+        volume, segmentation = self._editedPair()
+        self.ui.applyRegionsButton.enabled = bool(volume and segmentation)
+        feasibility = self.logic.marginFeasibility(volume, p.marginsMm)
         if feasibility:
             self.ui.regionsStatusLabel.text = feasibility
             self.ui.applyRegionsButton.enabled = False
-        self.ui.segmentEditorWidget.setSegmentationNode(p.baselineSegmentation if delta else p.view1Segmentation)
-        self.ui.segmentEditorWidget.setSourceVolumeNode(p.baselineVolume if delta else p.view1Volume)
+        self._updateSegmentEditor(volume, segmentation)
+
+    def _updateSegmentEditor(self, volume, segmentation) -> None:
+        """The source volume is set only once a segmentation is (otherwise the editor logs an error)."""
+        editor = self.ui.segmentEditorWidget
+        if editor.segmentationNode() != segmentation:
+            editor.setSegmentationNode(segmentation)
+        if segmentation and volume and editor.sourceVolumeNode() != volume:
+            editor.setSourceVolumeNode(volume)
 
     # ------------------------------------------------------------------ inputs
 
     def onCreateTumorSegment(self) -> None:
         with slicer.util.tryWithErrorDisplay("Failed to create the tumor segment.", waitCursor=True):
             p = self._parameterNode
-            volume = p.baselineVolume if self._isDeltaMode() else p.view1Volume
+            volume, segmentation = self._editedPair()
             if not volume:
                 raise ValueError("Select the image to segment first.")
-            segmentation = p.baselineSegmentation if self._isDeltaMode() else p.view1Segmentation
             segmentation, segmentId = self.logic.createTumorSegment(segmentation, volume, p.tumorSegment)
             if self._isDeltaMode():
                 p.baselineSegmentation = segmentation
@@ -326,18 +429,25 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
     # ------------------------------------------------------------------- model
 
     def refreshModelList(self) -> None:
-        self.ui.modelComboBox.clear()
+        """Fill the model list without firing a change per item, so the model stored in the
+        parameter node (e.g. from a saved scene) stays selected."""
+        combo = self.ui.modelComboBox
+        wasBlocked = combo.blockSignals(True)
         try:
-            models = self.logic.listModels()
-        except Exception as error:  # registry problems must not break the module panel
-            self.ui.statusLabel.text = f"Could not read the model registry: {error}"
-            return
-        for entry in models:
-            self.ui.modelComboBox.addItem(f"{entry['title']} [{entry['status']}]", entry["id"])
-        if self._parameterNode and self._parameterNode.modelId:
-            index = self.ui.modelComboBox.findData(self._parameterNode.modelId)
-            if index >= 0:
-                self.ui.modelComboBox.currentIndex = index
+            combo.clear()
+            try:
+                models = self.logic.listModels()
+            except Exception as error:  # registry problems must not break the module panel
+                self.ui.statusLabel.text = f"Could not read the model registry: {error}"
+                return
+            for entry in models:
+                combo.addItem(f"{entry['title']} [{entry['status']}]", entry["id"])
+            stored = self._parameterNode.modelId if self._parameterNode else ""
+            index = combo.findData(stored) if stored else -1
+            combo.currentIndex = index if index >= 0 else 0
+        finally:
+            combo.blockSignals(wasBlocked)
+        self.onModelChanged(combo.currentIndex)
 
     def onModelChanged(self, index) -> None:
         modelId = self.ui.modelComboBox.itemData(index)
@@ -359,10 +469,12 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             return
         with slicer.util.tryWithErrorDisplay("This model package cannot be used.", waitCursor=True):
             modelId = self.logic.loadModelPackage(path)
+            self._parameterNode.modelId = modelId
             self.refreshModelList()
-            self.ui.modelComboBox.currentIndex = self.ui.modelComboBox.findData(modelId)
 
     def _buildClinicalForm(self, variables) -> None:
+        """One editor per clinical input. A categorical input starts unset ("(choose)"): a
+        default level would be a silent clinical statement, so Predict waits for a choice."""
         layout = self.ui.clinicalFormWidget.layout()
         while layout.count():
             item = layout.takeAt(0)
@@ -374,7 +486,7 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             label = variable.get("label", variable["name"]) + (f" ({variable['unit']})" if variable.get("unit") else "")
             if variable.get("levels"):
                 editor = qt.QComboBox()
-                editor.addItems([str(level) for level in variable["levels"]])
+                editor.addItems([self.NOT_CHOSEN] + [str(level) for level in variable["levels"]])
                 if variable["name"] in stored:
                     editor.setCurrentText(str(stored[variable["name"]]))
                 editor.connect("currentIndexChanged(int)", self._storeClinicalValues)
@@ -392,9 +504,13 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         values = {}
         for name, editor in self._clinicalEditors.items():
             text = editor.currentText if isinstance(editor, qt.QComboBox) else editor.text.strip()
-            if text != "":
+            if text not in ("", self.NOT_CHOSEN):
                 values[name] = text
         return values
+
+    def _missingClinical(self) -> list:
+        values = self._clinicalValues()
+        return [name for name in self._clinicalEditors if name not in values]
 
     def _storeClinicalValues(self, *args) -> None:
         if self._parameterNode:
@@ -422,25 +538,39 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         try:
             with slicer.util.tryWithErrorDisplay("Prediction failed.", waitCursor=True):
                 clinical = self._clinicalValues()
+                caseId = p.caseId.strip() or "case"
                 if self._isDeltaMode():
                     result = self.logic.predictDelta(
                         p.modelId, (p.baselineVolume, p.baselineSegmentation),
                         (p.ontreatmentVolume, p.ontreatmentSegmentation), clinical=clinical,
-                        segment=p.tumorSegment, progress=self._progress, workers=guiWorkers())
+                        segment=p.tumorSegment, caseId=caseId, progress=self._progress, workers=guiWorkers())
                 else:
                     views = {p.view1Name: (p.view1Volume, p.view1Segmentation)}
                     if p.view2Volume and p.view2Segmentation:
                         views[p.view2Name] = (p.view2Volume, p.view2Segmentation)
                     result = self.logic.predict(p.modelId, views, clinical=clinical, segment=p.tumorSegment,
-                                                progress=self._progress, workers=guiWorkers())
+                                                caseId=caseId, progress=self._progress, workers=guiWorkers())
                 self._lastResult = result
                 self.ui.resultLabel.text = result.summary()
-                self.logic.showResult(result)
+                self._showReport(result)
                 self.ui.saveReportButton.enabled = True
                 self.ui.exportFeaturesButton.enabled = True
         finally:
             self.ui.cancelButton.enabled = False
             self._updateGUIState()
+
+    def _showReport(self, result) -> None:
+        """The case report (probability, risk group, nomogram, contributions, warnings) in the panel."""
+        from AxillaryPredictorLib.scene.results import report_for_panel
+
+        html, images = report_for_panel(result.reportNode.GetText())
+        document = self.ui.reportBrowser.document()
+        for name, data in images.items():
+            image = qt.QImage()
+            image.loadFromData(qt.QByteArray(data))
+            document.addResource(qt.QTextDocument.ImageResource, qt.QUrl(name), image)
+        self.ui.reportBrowser.setHtml(html)
+        self.ui.resultsCollapsibleButton.collapsed = False
 
     def onSaveReport(self) -> None:
         folder = qt.QFileDialog.getExistingDirectory(self.parent, "Save report to folder")
@@ -500,6 +630,12 @@ class AxillaryPredictorLogic(ScriptedLoadableModuleLogic):
     def getParameterNode(self):
         return AxillaryPredictorParameterNode(super().getParameterNode())
 
+    def runCohort(self, manifestPath, outputDir, progressCallback=None, command="extract", **options):
+        """Batch over a manifest, as ``axillary-predictor cohort``. Inside Slicer on Windows and
+        macOS a worker process would start Slicer itself, so the cases run in this process there."""
+        options.setdefault("workers", guiWorkers())
+        return self._base.runCohort(manifestPath, outputDir, progressCallback, command, **options)
+
 
 #
 # AxillaryPredictorTest
@@ -513,6 +649,7 @@ class AxillaryPredictorTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
+        self.assertTrue(ensureRequirements(ask=False), "the module's Python requirements could not be installed")
         self.setUp()
         self.test_PhantomSegmentRoundTrip()
         self.setUp()
@@ -550,5 +687,5 @@ class AxillaryPredictorTest(ScriptedLoadableModuleTest):
         result = logic.predict("demo-dce-aln", {"DCE3": (volumeNode, segmentationNode)},
                                clinical={"ki67": 30, "us_aln": "negative"}, caseId="SelfTest")
         self.assertTrue(0.0 < result.prediction.probability < 1.0)
-        self.assertIsNotNone(result.nomogramNode)
+        self.assertIn("SelfTest", result.reportNode.GetText())
         self.delayDisplay("Test passed")

@@ -258,4 +258,4 @@ def test_sample_data_is_pinned_by_commit_and_sha256():
     }
     register = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "registerSampleData")
     keywords = {k.arg for call in ast.walk(register) if isinstance(call, ast.Call) for k in call.keywords}
-    assert {"uris", "checksums", "fileNames", "loadFileType"} <= keywords
+    assert {"uris", "checksums", "fileNames", "loadFileTypes"} <= keywords  # loadFileType is deprecated (5.10)

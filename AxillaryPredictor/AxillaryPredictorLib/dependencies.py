@@ -1,21 +1,23 @@
 """Python requirements of the module inside Slicer, installed on first use.
 
-Slicer ships numpy, SimpleITK and vtk; installing our requirements must never replace
-them, so installation passes a constraint file pinning the versions Slicer has.
-This module decides *what* to install (testable anywhere); the Slicer module calls
-``slicer.packaging.pip_ensure`` when it exists, else ``slicer.util.pip_install`` after
-asking the user.
+Slicer ships numpy, scipy, SimpleITK, vtk and more; installing our requirements must never
+replace them, so installation passes a constraint file pinning the versions Slicer has.
+This module decides *what* to install and *how* (testable anywhere, see :func:`install_plan`);
+the Slicer module calls ``slicer.packaging.pip_ensure`` where it exists (Slicer 5.12+), else
+``slicer.util.pip_install`` (after asking the user when Slicer has a main window).
 """
 
 from __future__ import annotations
 
 import platform
 import re
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-#: Packages Slicer itself provides: pinned to the installed version, never upgraded.
-SLICER_OWNED = ("numpy", "SimpleITK", "vtk")
+#: Packages Slicer itself provides that our requirements could pull in: pinned to the
+#: installed version, never upgraded (Slicer 5.10: SuperBuild/External_python-*.cmake).
+SLICER_OWNED = ("numpy", "scipy", "SimpleITK", "vtk", "packaging", "pillow", "requests")
 
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
@@ -57,12 +59,18 @@ def requirement_name(requirement: str) -> str:
 
 
 def missing_requirements(requirements: list[str]) -> list[str]:
-    """Requirements whose package is not installed at all (version ranges are left to pip)."""
+    """Requirements not met: the package is absent, or installed at a version outside the
+    requirement's range (e.g. scikit-learn 1.5 for ``scikit-learn>=1.6``)."""
+    from packaging.requirements import Requirement
+
     missing = []
     for requirement in requirements:
         try:
-            metadata.version(requirement_name(requirement))
+            installed = metadata.version(requirement_name(requirement))
         except metadata.PackageNotFoundError:
+            missing.append(requirement)
+            continue
+        if not Requirement(requirement).specifier.contains(installed, prereleases=True):
             missing.append(requirement)
     return missing
 
@@ -76,3 +84,36 @@ def slicer_constraints() -> list[str]:
         except metadata.PackageNotFoundError:
             continue
     return pins
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    """How to install ``requirements`` inside Slicer.
+
+    command: ``"pip_ensure"`` (``slicer.packaging.pip_ensure(requirements, constraints=...)``,
+    Slicer 5.12+) or ``"pip_install"`` (``slicer.util.pip_install(pipArguments)``, Slicer 5.10);
+    constraints: path of the constraint file pinning the packages Slicer owns;
+    question: what to ask the user before a ``pip_install``.
+    """
+
+    command: str
+    requirements: list[str]
+    constraints: str
+    pipArguments: str  # noqa: N815 - read by the Slicer module (camelCase)
+    question: str
+
+
+def install_plan(requirements: list[str], folder: str | Path, *, pipEnsure: bool) -> InstallPlan:  # noqa: N803
+    """Write the constraint and requirement files into ``folder`` and say how to install.
+    ``pipEnsure``: ``slicer.packaging.pip_ensure`` exists in this Slicer."""
+    folder = Path(folder)
+    constraints = folder / "constraints.txt"
+    constraints.write_text("\n".join(slicer_constraints()) + "\n", encoding="utf-8")
+    requirements_file = folder / "requirements.txt"
+    requirements_file.write_text("\n".join(requirements) + "\n", encoding="utf-8")
+    question = ("Axillary Predictor needs these Python packages, which will be downloaded and installed now:\n\n"
+                + "\n".join(requirements))
+    return InstallPlan(command="pip_ensure" if pipEnsure else "pip_install", requirements=list(requirements),
+                       constraints=constraints.as_posix(),
+                       pipArguments=f'-r "{requirements_file.as_posix()}" -c "{constraints.as_posix()}"',
+                       question=question)

@@ -188,10 +188,28 @@ def _image_type_task(prepared: PreparedView, boxes: dict[str, np.ndarray], image
             results[name].update(values)
             notes += [_failure_note(prepared.view, name, image_type_name, class_name, error, values)
                       for class_name, error in failures]
+    if not produced and image_type == "LBP3D" and lbp3d_unavailable():
+        # Slicer ships its own SciPy and we never downgrade it: skip LBP-3D, say so in the result
+        return results, [Note(prepared.view, None, f"{prepared.view}: LBP-3D features skipped: "
+                              f"{lbp3d_unavailable()}")]
     if not produced:
         raise RuntimeError(f"pyradiomics could not build the {image_type} image type (a dependency is missing: "
-                           "LBP-3D needs scipy < 1.17 and trimesh).")
+                           "LBP-3D needs scipy.special.sph_harm and trimesh).")
     return results, notes
+
+
+def lbp3d_unavailable() -> str:
+    """'' when pyradiomics can build LBP-3D images here, else why not (SciPy 1.17 removed
+    ``scipy.special.sph_harm``; trimesh may be absent)."""
+    import importlib.util
+
+    import scipy.special
+
+    if not hasattr(scipy.special, "sph_harm"):
+        return f"SciPy {scipy.__version__} has no scipy.special.sph_harm"
+    if importlib.util.find_spec("trimesh") is None:
+        return "the trimesh package is not installed"
+    return ""
 
 
 def _failure_note(view: str, region: str, image_type_name: str, class_name: str, error: str,

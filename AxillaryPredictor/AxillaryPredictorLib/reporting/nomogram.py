@@ -189,9 +189,8 @@ class Nomogram:
 
     def draw(self, values: Mapping[str, Any] | None = None, *, title: str | None = None):
         """rms-style nomogram as a matplotlib Figure; marks a case's values when given."""
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
+        # a bare Figure draws with the Agg canvas on savefig: no process-wide backend change
+        # (inside Slicer, matplotlib.use would switch the backend of every other module too)
         from matplotlib.figure import Figure
 
         rows = self.axes()

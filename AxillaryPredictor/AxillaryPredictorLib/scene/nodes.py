@@ -219,7 +219,7 @@ def import_label_image(
             raise RuntimeError("Slicer could not import the labelmap into the segmentation node.")
         new_ids = [sid for sid in _segment_ids(segmentation_node) if sid not in before]
     finally:
-        scene.RemoveNode(temp)
+        remove_nodes(scene, [temp])
     # Slicer imports segments in increasing label order.
     mapping = dict(zip(labels, new_ids, strict=True))
     for label, segment_id in mapping.items():
@@ -237,6 +237,44 @@ def _segment_ids(segmentation_node: Any) -> list[str]:
     ids = vtk.vtkStringArray()
     segmentation_node.GetSegmentation().GetSegmentIDs(ids)
     return [ids.GetValue(i) for i in range(ids.GetNumberOfValues())]
+
+
+def _node_ids(scene: Any, class_name: str) -> set[str]:
+    nodes = scene.GetNodesByClass(class_name)
+    return {nodes.GetItemAsObject(i).GetID() for i in range(nodes.GetNumberOfItems())}
+
+
+def remove_nodes(scene: Any, nodes: list[Any]) -> None:
+    """Remove temporary nodes with their display and storage nodes (RemoveNode alone leaves
+    those in the scene, where they would be saved)."""
+    for node in nodes:
+        if node is None or node.GetScene() is None:
+            continue
+        companions = []
+        if node.IsA("vtkMRMLDisplayableNode"):
+            companions += [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())]
+        if node.IsA("vtkMRMLStorableNode"):
+            companions += [node.GetNthStorageNode(i) for i in range(node.GetNumberOfStorageNodes())]
+        scene.RemoveNode(node)
+        for companion in companions:
+            if companion is not None and companion.GetScene() is not None:
+                scene.RemoveNode(companion)
+
+
+def prepare_loaded_segmentation(segmentation_node: Any, reference_volume: Any, segment_name: str = "tumor") -> str:
+    """Make a segmentation read from a label file ready for the module: its geometry follows
+    the image, and its only segment is named ``segment_name`` (a label file's segment is named
+    after its label value). Returns the segment ID."""
+    ids = _segment_ids(segmentation_node)
+    if len(ids) != 1:
+        names = [segmentation_node.GetSegmentation().GetSegment(i).GetName() for i in ids]
+        raise ValueError(f"Expected one segment in '{segmentation_node.GetName()}', found {len(ids)}: "
+                         f"{', '.join(names) or '(none)'}.")
+    segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume)
+    segment = segmentation_node.GetSegmentation().GetSegment(ids[0])
+    segment.SetName(segment_name)
+    segment.SetColor(0.85, 0.25, 0.2)
+    return ids[0]
 
 
 def segment_ids(segmentation_node: Any) -> list[str]:
@@ -258,15 +296,24 @@ def find_segment_id(segmentation_node: Any, name_or_id: str) -> str:
 
 
 def segment_is_empty(segmentation_node: Any, segment: str) -> bool:
-    """True when the segment has no voxels (e.g. the tumor was erased: complete response)."""
+    """True when the segment has no voxels (e.g. the tumor was erased: complete response).
+
+    Segments share labelmap layers: the segment's voxels are those of its own label value
+    in the layer, so another segment on the same layer does not make this one non-empty."""
+    from vtk.util import numpy_support
+
     segmentation = segmentation_node.GetSegmentation()
-    representation = segmentation.GetSegment(find_segment_id(segmentation_node, segment)).GetRepresentation(
-        segmentation.GetSourceRepresentationName())
+    segment_object = segmentation.GetSegment(find_segment_id(segmentation_node, segment))
+    representation = segment_object.GetRepresentation(segmentation.GetSourceRepresentationName())
     if representation is None:
         return True
+    if representation.IsA("vtkPolyData"):
+        return representation.GetNumberOfPoints() == 0
     extent = representation.GetExtent()
-    return extent[0] > extent[1] or extent[2] > extent[3] or extent[4] > extent[5] or \
-        representation.GetScalarRange()[1] == 0
+    scalars = representation.GetPointData().GetScalars()
+    if extent[0] > extent[1] or extent[2] > extent[3] or extent[4] > extent[5] or scalars is None:
+        return True
+    return not bool((numpy_support.vtk_to_numpy(scalars) == segment_object.GetLabelValue()).any())
 
 
 def segment_to_image(segmentation_node: Any, segment: str, reference_volume: Any | None = None) -> sitk.Image:
@@ -276,6 +323,7 @@ def segment_to_image(segmentation_node: Any, segment: str, reference_volume: Any
 
     scene = segmentation_node.GetScene()
     segment_id = find_segment_id(segmentation_node, segment)
+    colour_tables = _node_ids(scene, "vtkMRMLColorTableNode")
     labelmap = scene.AddNewNodeByClass("vtkMRMLLabelMapVolumeNode", "__ap_export__")
     try:
         ids = vtk.vtkStringArray()
@@ -289,7 +337,10 @@ def segment_to_image(segmentation_node: Any, segment: str, reference_volume: Any
             raise RuntimeError(f"Slicer could not export segment '{segment}' to a labelmap.")
         image = volume_node_to_image(labelmap)
     finally:
-        scene.RemoveNode(labelmap)
+        remove_nodes(scene, [labelmap])
+        # the export adds a colour table for the labelmap ("<segmentation>_ColorTable"); it
+        # would pile up, one per export, and be saved with the scene
+        remove_nodes(scene, [scene.GetNodeByID(i) for i in _node_ids(scene, "vtkMRMLColorTableNode") - colour_tables])
     mask = sitk.Cast(sitk.NotEqual(image, 0), sitk.sitkUInt8)
     return mask
 

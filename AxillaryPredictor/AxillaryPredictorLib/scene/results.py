@@ -3,8 +3,9 @@
 - ``table_node_from_frame`` / ``frame_from_table_node``: pandas DataFrame <-> vtkMRMLTableNode
   (numeric columns as double arrays, everything else as strings);
 - ``text_node_with`` : HTML (the report) in a vtkMRMLTextNode, saved with the scene;
-- ``image_node_from_png``: an RGB(A) PNG as a vtkMRMLVectorVolumeNode, so the nomogram can be
-  shown in a slice view of the layout and is saved with the scene.
+- ``image_node_from_png``: an RGB(A) PNG as a vtkMRMLVectorVolumeNode, saved with the scene; it
+  lies in an axial plane, upright and not mirrored in an axial (Red) slice view;
+- ``report_for_panel``: the report HTML with its embedded images split out, for a Qt text browser.
 
 ``slicer``/``vtk`` are imported inside the functions (they exist only in Slicer or with
 the ``slicer-core`` package).
@@ -12,6 +13,8 @@ the ``slicer-core`` package).
 
 from __future__ import annotations
 
+import base64
+import re
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +90,9 @@ def image_node_from_png(scene: Any, path: str | Path, name: str, node: Any | Non
     node.SetAndObserveImageData(image)
     node.SetSpacing(1.0, 1.0, 1.0)
     node.SetOrigin(0.0, 0.0, 0.0)
+    # An axial view shows patient right (+R) on the screen's left and anterior (+A) at the top:
+    # columns run towards -R (left to right on screen), rows (stored bottom-up) towards +A.
+    node.SetIJKToRASDirections(-1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
     if node.GetDisplayNode() is None:
         node.CreateDefaultDisplayNodes()
     return node
@@ -100,3 +106,20 @@ def rgb_array_from_node(node: Any) -> np.ndarray:
     width, height, _ = image.GetDimensions()
     pixels = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars()).reshape(height, width, 3)
     return pixels[::-1]
+
+
+_DATA_IMAGE = re.compile(r"""src=(['"])data:image/png;base64,([A-Za-z0-9+/=]+)\1""")
+
+
+def report_for_panel(html: str) -> tuple[str, dict[str, bytes]]:
+    """The report HTML with each embedded PNG (``data:`` URI, which Qt's text browser does not
+    read) replaced by a name, and the PNG bytes by name: the panel registers each as an image
+    resource of its text document under that name."""
+    images: dict[str, bytes] = {}
+
+    def replace(match: re.Match) -> str:
+        name = f"axillary-predictor-image-{len(images)}.png"
+        images[name] = base64.b64decode(match.group(2))
+        return f"src={match.group(1)}{name}{match.group(1)}"
+
+    return _DATA_IMAGE.sub(replace, html), images
