@@ -72,7 +72,6 @@ def test_predict_save_report_and_export_features(logic, tmp_path):
     logic.exportFeatures(result, str(tmp_path / "features.csv"))
     table = pd.read_csv(tmp_path / "features.csv")
     assert table.loc[0, "case_id"] == "L1" and table.shape[1] > 3
-    logic.showResult(result)  # no layout outside Slicer: a no-op, not an error
     with pytest.raises(ValueError, match="Run a prediction first"):
         logic.saveReport(None, str(tmp_path))
 

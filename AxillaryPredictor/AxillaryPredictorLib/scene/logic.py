@@ -309,18 +309,6 @@ class AxillaryPredictorLogicBase:
         _report(progress, 1.0, f"{len(result.features)} features extracted")
         return tableNode, pd.DataFrame([{"case_id": caseId, **result.features}])
 
-    def showResult(self, result: Any) -> None:
-        """Inside Slicer: show the nomogram image in the yellow slice view."""
-        import slicer
-
-        if not hasattr(slicer, "app") or result.nomogramNode is None:
-            return
-        layout = slicer.app.layoutManager()
-        if layout is not None:
-            composite = layout.sliceWidget("Yellow").sliceLogic().GetSliceCompositeNode()
-            composite.SetBackgroundVolumeID(result.nomogramNode.GetID())
-            layout.sliceWidget("Yellow").sliceLogic().FitSliceToAll()
-
     def saveReport(self, result: Any, folder: str) -> dict:
         """Write report.html, report.pdf, nomogram.png and prediction.json to ``folder``."""
         from AxillaryPredictorLib.reporting.prediction_report import write_prediction
