@@ -1,5 +1,5 @@
-"""Published signatures: transcription against shared/STUDIES.md, refusal before recalibration,
-and recalibration that recovers a known intercept and calibrates on a fresh cohort."""
+"""Published signatures: transcription against the papers' tables (Testing/fixtures/studies), refusal
+before recalibration, and recalibration that recovers a known intercept and calibrates on a fresh cohort."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Write the published signatures of the studies as model packages (status
-``published-needs-recalibration``): coefficients transcribed from the papers
-(shared/STUDIES.md), with what the papers did not publish listed in ``unpublished``.
+``published-needs-recalibration``): coefficients transcribed from the papers (cited by DOI in
+each package; Testing/test_published.py checks them against the papers' tables), with what the
+papers did not publish listed in ``unpublished``.
 
 Run: SOURCE_DATE_EPOCH=1767225600 python tools/build_published_models.py
 """
@@ -62,7 +63,7 @@ def he2025() -> dict:
         "threshold": 0.5, "risk_groups": [{"name": "low", "upper": 0.5}, {"name": "high", "upper": None}],
         "performance": {"published": {"auc_training": 0.806, "auc_external": 0.785}},
         "intended_use": "Research: recalibrate and validate on local cases before any use.",
-        "provenance": {"date": build_date(), "source": "transcribed from the paper (shared/STUDIES.md)"},
+        "provenance": {"date": build_date(), "source": "transcribed from the paper (see citation)"},
     }
 
 
@@ -95,7 +96,7 @@ def zeng2025() -> dict:
         "performance": {"published": {"auc_training": 0.911, "auc_validation": 0.846,
                                       "coefficient_se": {name: se for _, se, name in ZENG2025_TERMS}}},
         "intended_use": "Research: recalibrate and validate on local cases before any use.",
-        "provenance": {"date": build_date(), "source": "transcribed from the paper (shared/STUDIES.md)"},
+        "provenance": {"date": build_date(), "source": "transcribed from the paper (see citation)"},
     }
 
 

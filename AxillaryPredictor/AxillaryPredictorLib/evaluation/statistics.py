@@ -1,6 +1,6 @@
 """Model evaluation statistics that equal R's reference implementations.
 
-Conventions follow ``shared/R-CONVENTIONS.md`` (checked against R fixtures in
+Conventions (docs/evaluation.md; checked against R fixtures in
 ``Testing/fixtures/evaluation`` made by the committed R script):
 
 - AUC: Mann–Whitney estimate, ties count ½, controls (y = 0) expected lower, never

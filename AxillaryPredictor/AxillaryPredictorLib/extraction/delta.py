@@ -13,7 +13,7 @@ tumor is empty (complete radiological response) the features that measure size
 delta of −1, an absolute delta of −baseline, and an undefined (NaN) log-ratio, since ln 0 does
 not exist — and every other delta is undefined (NaN); the result says so.
 
-Columns follow DESIGN.md: ``delta__<region>__<view>__<feature>`` and, when asked,
+Columns (docs/architecture.md): ``delta__<region>__<view>__<feature>`` and, when asked,
 ``baseline__…`` / ``ontreatment__…`` for the raw values.
 """
 

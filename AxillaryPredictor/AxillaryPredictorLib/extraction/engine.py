@@ -1,7 +1,7 @@
 """Radiomics extraction for every region of every view: the shared-grid engine.
 
 ``extract(views, profile, case_id=..., engine="shared", workers=None)`` returns one row per
-case with columns ``<region>__<view>__<pyradiomics feature name>`` (DESIGN.md).
+case with columns ``<region>__<view>__<pyradiomics feature name>`` (docs/extraction.md).
 
 Engines, both on the same preprocessed shared-grid image and masks (``preprocessing``):
 

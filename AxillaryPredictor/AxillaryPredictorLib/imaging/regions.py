@@ -6,7 +6,7 @@ voxel grid's real spacing, is <= N² mm² (float32 distances, as ITK computes th
 distance is measured between voxel centres, so rings come out slightly narrower than
 the continuous ideal (see docs/regions.md for figures).
 
-Region names (DESIGN.md): ``tumor``; per margin N, ``tumor_marginNmm`` (tumor + ring) and
+Region names (docs/regions.md): ``tumor``; per margin N, ``tumor_marginNmm`` (tumor + ring) and
 ``marginNmm`` (ring only); ``node`` for a lymph node ROI passed through unchanged. A
 margin of 2.5 mm is named ``2p5mm`` (no dots: R and spreadsheets mangle them).
 
