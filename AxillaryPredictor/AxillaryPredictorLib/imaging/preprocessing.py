@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import SimpleITK as sitk
 
-from AxillaryPredictorLib.extraction.profiles import Profile
 from AxillaryPredictorLib.imaging.regions import describe_grid_difference
+
+if TYPE_CHECKING:  # a profile is read by attribute only: imaging does not depend on extraction
+    from AxillaryPredictorLib.extraction.profiles import Profile
 
 
 @dataclass
