@@ -285,7 +285,7 @@ def _resolve(dotted: str):
 
 def test_architecture_doc_names_exist():
     paths = _short_paths()
-    assert {"imaging.read_image", "imaging.build_region_set", "extraction.extract", "extraction.extract_delta",
+    assert {"imaging.read_image", "imaging.build_region_set", "extraction.extract", "extraction.compute_delta",
             "packages.ModelPackage.predict_proba"} <= set(paths)
     missing = []
     for dotted in paths:
