@@ -126,13 +126,13 @@ def test_batch_records_a_real_region_failure_at_its_step():
 
 
 def test_batch_records_a_bug_at_step_run_with_its_type():
-    class Bug(Exception):
+    class SteppedBugError(Exception):
         step = "extract"  # only the error model's classes name a step
 
     _, _, failure, _ = _run_one(_failing(ZeroDivisionError("division by zero")), _case())
     assert failure == ("run", "ZeroDivisionError: division by zero")
-    _, _, failure, _ = _run_one(_failing(Bug("oops")), _case())
-    assert failure == ("run", "Bug: oops")
+    _, _, failure, _ = _run_one(_failing(SteppedBugError("oops")), _case())
+    assert failure == ("run", "SteppedBugError: oops")
 
 
 def test_case_error_is_part_of_the_hierarchy():
