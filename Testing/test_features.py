@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
+from AxillaryPredictorLib.errors import ExtractionError
 from AxillaryPredictorLib.extraction.engine import extract
 from AxillaryPredictorLib.extraction.profiles import list_profiles, load_profile
 from AxillaryPredictorLib.extraction.tables import write_features
@@ -85,7 +86,7 @@ def test_missing_image_type_fails_instead_of_vanishing(monkeypatch, tmp_path):
 
     monkeypatch.setattr(operations, "getWaveletImage", broken)
     phantom, regions = _case("zeng2025-dce-delta")
-    with pytest.raises(RuntimeError, match="could not build the Wavelet image type"):
+    with pytest.raises(ExtractionError, match="could not build the Wavelet image type"):
         extract({"V": (phantom.image, regions)}, "zeng2025-dce-delta", workers=1)
 
 

@@ -40,3 +40,7 @@ class ModelError(AxillaryPredictorError):
     """A model package is invalid, tampered with, or cannot score this case."""
 
     step = "predict"
+
+
+class InputFileNotFoundError(InputError, FileNotFoundError):
+    """A file the user named does not exist (also a ``FileNotFoundError`` for callers that catch that)."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from AxillaryPredictorLib.batch.manifest import CaseEntry, load_manifest
 from AxillaryPredictorLib.batch.runner import CaseError, CohortSummary, run_cohort
+from AxillaryPredictorLib.errors import InputError
 
 COMMANDS = ("extract", "delta", "predict")
 
@@ -143,7 +144,7 @@ def run_cohort_command(command: str, manifest_path: str | Path, out_dir: str | P
     from AxillaryPredictorLib.batch.runner import _print_progress
 
     if command not in COMMANDS:
-        raise ValueError(f"Unknown cohort command '{command}'; choose {', '.join(COMMANDS)}.")
+        raise InputError(f"Unknown cohort command '{command}'; choose {', '.join(COMMANDS)}.")
     manifest = load_manifest(manifest_path, require_timepoints=command == "delta")
     manifest.raise_if_invalid(strict=strict)
     if manifest.errors:
@@ -165,7 +166,7 @@ def run_cohort_command(command: str, manifest_path: str | Path, out_dir: str | P
         output = "delta.csv"
     else:
         if not model:
-            raise ValueError("cohort predict needs --model.")
+            raise InputError("cohort predict needs --model.")
         from AxillaryPredictorLib.packages.registry import find_model
 
         package = find_model(model)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from AxillaryPredictorLib.errors import InputError, InputFileNotFoundError
+
 REQUIRED_COLUMNS = ("case_id", "image", "mask")
 RESERVED_COLUMNS = ("case_id", "view", "timepoint", "image", "mask", "segment", "label",
                     "node_mask", "node_segment", "node_label", "laterality", "modality")
@@ -72,7 +74,7 @@ class Manifest:
         attributed = sum(len(v) for v in self.case_errors.values())
         if self.errors and (strict or attributed < len(self.errors)):
             listing = "\n".join(f"  - {e}" for e in self.errors)
-            raise ValueError(f"The manifest {self.path} has {len(self.errors)} problem(s):\n{listing}")
+            raise InputError(f"The manifest {self.path} has {len(self.errors)} problem(s):\n{listing}")
 
 
 def _geometry(path: Path) -> tuple | None:
@@ -98,11 +100,11 @@ def load_manifest(path: str | Path, *, check_images: bool = True, require_timepo
     """Read and validate a manifest; problems are collected in ``Manifest.errors``."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No manifest at {path}.")
+        raise InputFileNotFoundError(f"No manifest at {path}.")
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing_columns = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing_columns:
-        raise ValueError(f"The manifest {path} lacks the column(s) {', '.join(missing_columns)}; "
+        raise InputError(f"The manifest {path} lacks the column(s) {', '.join(missing_columns)}; "
                          f"required: {', '.join(REQUIRED_COLUMNS)}.")
     if "view" not in table.columns:
         table["view"] = ""

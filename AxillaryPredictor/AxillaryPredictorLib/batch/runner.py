@@ -31,17 +31,21 @@ import pandas as pd
 
 from AxillaryPredictorLib.batch.allocator import case_allocator
 from AxillaryPredictorLib.batch.manifest import CaseEntry, Manifest, case_fingerprint
+from AxillaryPredictorLib.errors import AxillaryPredictorError, InputError
 from AxillaryPredictorLib.files import write_text_atomic as write_atomic
 
 ProgressCallback = Callable[[int, int, int, float | None], None]  # done, failed, total, eta seconds
 
 
-class CaseError(Exception):
+class CaseError(AxillaryPredictorError):
     """A case could not be processed; ``step`` names the stage (read, regions, extract ...)."""
 
     def __init__(self, step: str, message: str) -> None:
         super().__init__(message)
         self.step = step
+
+    def __reduce__(self) -> tuple:  # pickled back from worker processes with both arguments
+        return type(self), (self.step, str(self))
 
 
 @dataclass
@@ -85,12 +89,11 @@ def _run_one(worker: Callable[[CaseEntry], dict], case: CaseEntry) -> tuple[str,
         with case_allocator():
             row = worker(case)
         return case.case_id, dict(row), None, time.perf_counter() - start
-    except CaseError as failure:
+    except AxillaryPredictorError as failure:  # a CaseError, or a library error at its step
         return case.case_id, None, (failure.step, str(failure)), time.perf_counter() - start
-    except Exception as error:  # one broken case must not stop the cohort
-        step = getattr(error, "step", "run")
+    except Exception as error:  # a bug; one broken case must not stop the cohort
         message = f"{type(error).__name__}: {error}".replace("\n", " ")
-        return case.case_id, None, (step, message), time.perf_counter() - start
+        return case.case_id, None, ("run", message), time.perf_counter() - start
 
 
 def _print_progress(done: int, failed: int, total: int, eta: float | None) -> None:
@@ -134,9 +137,29 @@ def run_cohort(
     invalid = manifest.case_errors
     fingerprints = {case.case_id: "invalid" if case.case_id in invalid else case_fingerprint(case, settings)
                     for case in manifest.cases}
-    pending: list[CaseEntry] = []
+    pending = _pending_cases(manifest, out_dir, fingerprints, resume, summary)
+    record = _Recorder(out_dir, fingerprints, summary, progress, workers)
     for case in manifest.cases:
         if case.case_id in invalid:
+            record(case.case_id, None, ("validate", "; ".join(invalid[case.case_id])), 0.0)
+    _dispatch(pending, worker, workers, scheduler, record)
+
+    order = {case.case_id: index for index, case in enumerate(manifest.cases)}
+    summary.failed.sort(key=lambda item: order[item[0]])
+    errors = pd.DataFrame(summary.failed, columns=["case_id", "step", "message"])
+    write_csv_atomic(errors, out_dir / "errors.csv")
+    summary.output = merge_results(manifest, out_dir, output_name, fingerprints)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _pending_cases(manifest: Manifest, out_dir: Path, fingerprints: dict[str, str], resume: bool,
+                   summary: CohortSummary) -> list[CaseEntry]:
+    """The valid cases to run: all, or with ``resume`` those whose stored result has another
+    fingerprint (the others count as skipped)."""
+    pending: list[CaseEntry] = []
+    for case in manifest.cases:
+        if case.case_id in manifest.case_errors:
             continue
         result_file = _case_file(out_dir, case.case_id, ".json")
         if resume and result_file.is_file():
@@ -145,38 +168,48 @@ def run_cohort(
                 summary.skipped += 1
                 continue
         pending.append(case)
+    return pending
 
-    finished = summary.skipped
-    times: list[float] = []
 
-    def record(case_id: str, row: dict | None, error: tuple | None, seconds: float) -> None:
-        nonlocal finished
-        finished += 1
+class _Recorder:
+    """Stores each finished case (result or error file), updates the summary and reports progress."""
+
+    def __init__(self, out_dir: Path, fingerprints: dict[str, str], summary: CohortSummary,
+                 progress: ProgressCallback | None, workers: int | None) -> None:
+        self.out_dir, self.fingerprints, self.summary = out_dir, fingerprints, summary
+        self.progress, self.workers = progress, workers
+        self.finished = summary.skipped
+        self.times: list[float] = []
+
+    def __call__(self, case_id: str, row: dict | None, error: tuple | None, seconds: float) -> None:
+        self.finished += 1
         if seconds:
-            times.append(seconds)
-        fingerprint = fingerprints[case_id]
+            self.times.append(seconds)
+        fingerprint = self.fingerprints[case_id]
+        summary = self.summary
         if error is None:
-            write_atomic(_case_file(out_dir, case_id, ".json"),
+            write_atomic(_case_file(self.out_dir, case_id, ".json"),
                          json.dumps({"case_id": case_id, "fingerprint": fingerprint, "seconds": seconds,
                                      "row": row}, default=_json_default))
-            _case_file(out_dir, case_id, ".error.json").unlink(missing_ok=True)
+            _case_file(self.out_dir, case_id, ".error.json").unlink(missing_ok=True)
             summary.done += 1
         else:
             step, message = error
-            _case_file(out_dir, case_id, ".json").unlink(missing_ok=True)
-            write_atomic(_case_file(out_dir, case_id, ".error.json"),
+            _case_file(self.out_dir, case_id, ".json").unlink(missing_ok=True)
+            write_atomic(_case_file(self.out_dir, case_id, ".error.json"),
                          json.dumps({"case_id": case_id, "fingerprint": fingerprint, "step": step,
                                      "message": message}))
             summary.failed.append((case_id, step, message))
-        if progress is not None:
-            remaining = summary.total - finished
-            parallel = max(1, workers or os.cpu_count() or 1)
-            eta = (sum(times) / len(times)) * remaining / parallel if times else None
-            progress(summary.done + summary.skipped, len(summary.failed), summary.total, eta)
+        if self.progress is not None:
+            remaining = summary.total - self.finished
+            parallel = max(1, self.workers or os.cpu_count() or 1)
+            eta = (sum(self.times) / len(self.times)) * remaining / parallel if self.times else None
+            self.progress(summary.done + summary.skipped, len(summary.failed), summary.total, eta)
 
-    for case in manifest.cases:
-        if case.case_id in invalid:
-            record(case.case_id, None, ("validate", "; ".join(invalid[case.case_id])), 0.0)
+
+def _dispatch(pending: list[CaseEntry], worker: Callable[[CaseEntry], dict], workers: int | None, scheduler: Any,
+              record: Callable) -> None:
+    """Run the pending cases on Dask, in this process, or in local worker processes."""
     if scheduler is not None:
         _run_dask(pending, worker, scheduler, record)
     elif (workers or os.cpu_count() or 1) <= 1 or len(pending) <= 1:
@@ -188,21 +221,13 @@ def run_cohort(
             for future in as_completed(futures):
                 record(*future.result())
 
-    order = {case.case_id: index for index, case in enumerate(manifest.cases)}
-    summary.failed.sort(key=lambda item: order[item[0]])
-    errors = pd.DataFrame(summary.failed, columns=["case_id", "step", "message"])
-    write_csv_atomic(errors, out_dir / "errors.csv")
-    summary.output = merge_results(manifest, out_dir, output_name, fingerprints)
-    summary.seconds = time.perf_counter() - start
-    return summary
-
 
 def _run_dask(pending: list[CaseEntry], worker: Callable, scheduler: Any, record: Callable) -> None:
     try:
         from distributed import Client
         from distributed import as_completed as dask_as_completed
     except ImportError as error:  # pragma: no cover - depends on the installation
-        raise ValueError("--scheduler needs Dask: pip install 'dask[distributed]' on this machine and on "
+        raise InputError("--scheduler needs Dask: pip install 'dask[distributed]' on this machine and on "
                          "every worker.") from error
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from AxillaryPredictorLib.errors import InputError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--predictions", help="CSV with the outcome and one probability column per model")
@@ -27,7 +29,7 @@ def load_cohorts(args: argparse.Namespace) -> dict:
         frame = pd.read_csv(args.predictions)
         if args.cohort_column:
             if args.cohort_column not in frame.columns:
-                raise ValueError(f"No column '{args.cohort_column}' in {args.predictions}.")
+                raise InputError(f"No column '{args.cohort_column}' in {args.predictions}.")
             order = ["train", "training", "validation", "internal", "test", "external", "prospective"]
             names = sorted(frame[args.cohort_column].unique(), key=lambda n: (order.index(n) if n in order else 99, n))
             cohorts = {str(n): frame[frame[args.cohort_column] == n] for n in names}
@@ -36,10 +38,10 @@ def load_cohorts(args: argparse.Namespace) -> dict:
     for item in args.cohort:
         name, _, path = item.partition("=")
         if not path:
-            raise ValueError(f"--cohort takes NAME=CSV, got '{item}'.")
+            raise InputError(f"--cohort takes NAME=CSV, got '{item}'.")
         cohorts[name] = pd.read_csv(path)
     if not cohorts:
-        raise ValueError("Give --predictions or at least one --cohort NAME=CSV.")
+        raise InputError("Give --predictions or at least one --cohort NAME=CSV.")
     return cohorts
 
 
@@ -56,7 +58,7 @@ def score_packages(cohorts: dict, packages: list[str], clinical_path: str | None
         frame = frame.copy()
         if clinical is not None:
             if "case_id" not in frame.columns:
-                raise ValueError(f"Cohort '{name}' has no case_id column to join the clinical table on.")
+                raise InputError(f"Cohort '{name}' has no case_id column to join the clinical table on.")
             frame["case_id"] = frame["case_id"].astype(str)
             extra = [c for c in clinical.columns if c == "case_id" or c not in frame.columns]
             frame = frame.merge(clinical[extra], on="case_id", how="left", validate="one_to_one")
@@ -64,7 +66,7 @@ def score_packages(cohorts: dict, packages: list[str], clinical_path: str | None
             try:
                 frame[package.id] = package.predict_proba(frame)
             except ValueError as error:
-                raise ValueError(f"Model '{package.id}' cannot score cohort '{name}': {error}") from None
+                raise InputError(f"Model '{package.id}' cannot score cohort '{name}': {error}") from None
         scored[name] = frame
     return scored, [package.id for package in loaded]
 
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         cohorts, scored = score_packages(cohorts, args.model, args.clinical)
         models += scored
     if not models:
-        raise ValueError("Name the probability columns to compare (--models) or give model packages (--model).")
+        raise InputError("Name the probability columns to compare (--models) or give model packages (--model).")
     report = evaluate_cohorts(cohorts, args.outcome, models)
     paths = write_evaluation_report(report, cohorts, args.outcome, args.out)
     print(report.table[["cohort", "model", "n", "auc", "auc_lower", "auc_upper", "sensitivity", "specificity"]]

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from AxillaryPredictorLib.errors import InputError
+
 #: keys of a view in a --views-file (CSV columns or JSON object keys); the first three are required
 VIEW_KEYS = ("view", "image", "mask", "label", "segment", "series", "phase")
 
@@ -56,26 +58,26 @@ def read_views_file(path: str | Path) -> list[dict[str, Any]]:
         try:
             entries = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
-            raise ValueError(f"{path.name} is not valid JSON: {error}") from None
+            raise InputError(f"{path.name} is not valid JSON: {error}") from None
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            raise ValueError(f"{path.name} must hold a list of objects with view, image and mask.")
+            raise InputError(f"{path.name} must hold a list of objects with view, image and mask.")
     else:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
         entries = [{k: v for k, v in row.items() if v.strip() != ""} for row in table.to_dict("records")]
         for key in table.columns:
             if key not in VIEW_KEYS:
-                raise ValueError(f"{path.name} has the unknown column '{key}'; columns: {', '.join(VIEW_KEYS)}.")
+                raise InputError(f"{path.name} has the unknown column '{key}'; columns: {', '.join(VIEW_KEYS)}.")
     if not entries:
-        raise ValueError(f"{path.name} lists no views.")
+        raise InputError(f"{path.name} lists no views.")
     views = []
     for number, entry in enumerate(entries, start=1):
         unknown = [k for k in entry if k not in VIEW_KEYS]
         if unknown:
-            raise ValueError(f"{path.name}, view {number}: unknown key(s) {', '.join(unknown)}; "
+            raise InputError(f"{path.name}, view {number}: unknown key(s) {', '.join(unknown)}; "
                              f"keys: {', '.join(VIEW_KEYS)}.")
         missing = [k for k in VIEW_KEYS[:3] if entry.get(k) in (None, "")]
         if missing:
-            raise ValueError(f"{path.name}, view {number}: {', '.join(missing)} missing.")
+            raise InputError(f"{path.name}, view {number}: {', '.join(missing)} missing.")
         view = {k: entry.get(k) for k in VIEW_KEYS}
         for key in ("view", "image", "mask", "segment", "series"):
             view[key] = None if view[key] is None else str(view[key])
@@ -84,10 +86,10 @@ def read_views_file(path: str | Path) -> list[dict[str, Any]]:
                 try:
                     view[key] = int(view[key])
                 except (TypeError, ValueError):
-                    raise ValueError(f"{path.name}, view {number}: {key} must be an integer, not "
+                    raise InputError(f"{path.name}, view {number}: {key} must be an integer, not "
                                      f"'{view[key]}'.") from None
         if view["label"] is not None and view["segment"] is not None:
-            raise ValueError(f"{path.name}, view {number}: give label or segment, not both.")
+            raise InputError(f"{path.name}, view {number}: give label or segment, not both.")
         view["image"] = str(path.parent / view["image"])
         view["mask"] = str(path.parent / view["mask"])
         views.append(view)
@@ -97,7 +99,7 @@ def read_views_file(path: str | Path) -> list[dict[str, Any]]:
 def _views_from_options(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.views_file:
         if args.image or args.mask or args.view:
-            raise ValueError("Give the views either with --views-file or with --image/--mask/--view, not both.")
+            raise InputError("Give the views either with --views-file or with --image/--mask/--view, not both.")
         views = read_views_file(args.views_file)
         for view in views:  # command-line options are the defaults of what the file leaves out
             if view["label"] is None and view["segment"] is None:
@@ -105,19 +107,19 @@ def _views_from_options(args: argparse.Namespace) -> list[dict[str, Any]]:
             view["phase"] = args.phase if view["phase"] is None else view["phase"]
             if view["series"] is None and args.series:
                 if len(args.series) != 1:
-                    raise ValueError("With --views-file give --series once (or a series column per view).")
+                    raise InputError("With --views-file give --series once (or a series column per view).")
                 view["series"] = args.series[0]
         return views
     if not args.image or len(args.mask) != len(args.image):
-        raise ValueError("Give one --mask per --image (or --views-file).")
+        raise InputError("Give one --mask per --image (or --views-file).")
     series = args.series or [None]
     if len(series) == 1:
         series = series * len(args.image)
     if len(series) != len(args.image):
-        raise ValueError(f"Give --series once or once per --image ({len(args.image)}), not {len(args.series)} times.")
+        raise InputError(f"Give --series once or once per --image ({len(args.image)}), not {len(args.series)} times.")
     names = args.view or []
     if len(names) > len(args.image):
-        raise ValueError("More --view names than --image options.")
+        raise InputError("More --view names than --image options.")
     return [{"view": names[i] if i < len(names) else None, "image": image, "mask": mask, "label": args.label,
              "segment": args.segment, "series": series[i], "phase": args.phase}
             for i, (image, mask) in enumerate(zip(args.image, args.mask, strict=True))]

@@ -3,6 +3,10 @@
 Each command lives in its own module, which provides ``add_arguments(parser)`` and
 ``run(args) -> int``; this file only wires them to argparse. Command modules keep
 heavy imports (pyradiomics, scikit-learn ...) inside ``run`` so ``--help`` stays fast.
+
+Errors (``errors.py``): an ``AxillaryPredictorError`` (or a missing file) is the user's to fix:
+``error: <message>`` on stderr, exit code 2, no traceback. Anything else is a bug: a one-line
+message and exit code 1, or the full traceback with ``--debug``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
@@ -60,11 +65,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command's exit code; failures as messages (see the module docstring)."""
+    from AxillaryPredictorLib.errors import AxillaryPredictorError
+
     try:
         return int(args._module.run(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as error:
+    except (AxillaryPredictorError, FileNotFoundError) as error:
+        if args.debug:
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(error).__name__}: {error} (this is a bug; rerun with --debug for the "
+              "traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

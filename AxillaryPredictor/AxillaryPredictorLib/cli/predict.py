@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from AxillaryPredictorLib.errors import InputError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from AxillaryPredictorLib.cli.options import add_tolerance_argument
@@ -34,7 +36,7 @@ def parse_clinical(items: list[str]) -> dict[str, str]:
     for item in items:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
-            raise ValueError(f"--clinical takes NAME=VALUE, got '{item}'.")
+            raise InputError(f"--clinical takes NAME=VALUE, got '{item}'.")
         values[name.strip()] = value.strip()
     return values
 

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from AxillaryPredictorLib.errors import InputError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="package (.json) or registry id, e.g. he2025-dbt-signature")
@@ -37,12 +39,12 @@ def run(args: argparse.Namespace) -> int:
     if args.clinical:
         frame = frame.join(pd.read_csv(args.clinical).set_index("case_id"), how="inner")
     if args.outcome not in frame.columns:
-        raise ValueError(f"No outcome column '{args.outcome}' in the given tables.")
+        raise InputError(f"No outcome column '{args.outcome}' in the given tables.")
     scores = {}
     for item in args.score:
         name, _, source = item.partition("=")
         if not source:
-            raise ValueError(f"--score takes NAME=PACKAGE, got '{item}'.")
+            raise InputError(f"--score takes NAME=PACKAGE, got '{item}'.")
         scores[name.strip()] = find_model(source.strip())
     result = recalibrate(package, frame, frame[args.outcome].to_numpy(), slope=args.slope, holdout=args.holdout,
                          scores=scores)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from AxillaryPredictorLib.errors import InputError
+
 TRAINING_SPLITS = ("train", "training")
 
 
@@ -26,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", type=int, help="CV folds (default: the recipe's)")
     parser.add_argument("--seed", type=int, help="CV seed (default: the recipe's)")
     parser.add_argument("--id", default="user-model", help="model id")
+    # packages.package.TASKS spelt out, so --help imports no pandas (a test checks they agree)
     parser.add_argument("--task", default="ALN metastasis", choices=("ALN metastasis", "ALN pCR after NAT"))
     parser.add_argument("--profile", default="zeng2025-dce-delta", help="extraction profile the features came from")
     parser.add_argument("--out", required=True, help="model package (.json); the coefficient table of a combined "
@@ -40,7 +43,7 @@ def training_cases(cohort):
     split = cohort.split.str.strip().str.lower()
     keep = split.isin(TRAINING_SPLITS)
     if not keep.any():
-        raise ValueError(f"The split column has no training rows (values: {', '.join(sorted(split.unique()))}); "
+        raise InputError(f"The split column has no training rows (values: {', '.join(sorted(split.unique()))}); "
                          "mark the training cases 'train'.")
     held = split[~keep].value_counts()
     note = ""
@@ -70,13 +73,13 @@ def clinical_design(cohort, names: list[str], spec_path: str | None):
         declared = {entry["name"]: ClinicalVariable.from_dict(entry) for entry in entries}
     missing = [n for n in names if cohort.clinical is None or n not in cohort.clinical.columns]
     if missing:
-        raise ValueError(f"Clinical variable(s) not in the clinical table: {', '.join(missing)}.")
+        raise InputError(f"Clinical variable(s) not in the clinical table: {', '.join(missing)}.")
     variables = []
     for name in names:
         values = cohort.clinical[name]
         absent = values.isna() | (values.astype(str).str.strip() == "")
         if absent.any():
-            raise ValueError(f"Clinical variable {name} is missing for {int(absent.sum())} case(s) (e.g. "
+            raise InputError(f"Clinical variable {name} is missing for {int(absent.sum())} case(s) (e.g. "
                              f"{', '.join(map(str, values.index[absent][:5]))}); complete it or leave it out.")
         if name in declared:
             variables.append(declared[name])
@@ -87,7 +90,7 @@ def clinical_design(cohort, names: list[str], spec_path: str | None):
         else:
             variables.append(ClinicalVariable(name, "categorical", levels=tuple(sorted(values.astype(str).unique()))))
         if values.nunique() < 2:
-            raise ValueError(f"Clinical variable {name} has a single value in the training cases; leave it out.")
+            raise InputError(f"Clinical variable {name} has a single value in the training cases; leave it out.")
     rows = [validate_clinical(record, variables) for record in cohort.clinical[names].to_dict(orient="records")]
     return pd.DataFrame(rows, index=cohort.features.index).astype(float), variables
 
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from AxillaryPredictorLib.modeling.reproducibility import icc_table
     from AxillaryPredictorLib.modeling.training import train
     from AxillaryPredictorLib.packages.export import to_package
-    from AxillaryPredictorLib.packages.package import save_package
+    from AxillaryPredictorLib.packages.package import DEMONSTRATION, save_package
 
     recipe = load_recipe(args.recipe)
     cohort = load_cohort(args.features, args.clinical, args.outcome, allow_missing=recipe_imputes(recipe))
@@ -145,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
                           regions=sorted({split_column(c)[0] for c in columns}),
                           profile={"name": profile.name, "sha256": profile.hash, "version": profile.version},
                           clinical_variables=variables, clinical_data=None if clinical is None else
-                          clinical.reset_index(drop=True), status="demonstration",
+                          clinical.reset_index(drop=True), status=DEMONSTRATION,
                           description=f"Trained with recipe {recipe['name']} on {len(cohort.y)} cases.")
     path = save_package(document, args.out)
     print(f"cross-validated AUC {result.cv_auc:.3f} (folds: {', '.join(f'{a:.3f}' for a in result.cv_auc_folds)})")

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from AxillaryPredictorLib.errors import InputError
 from AxillaryPredictorLib.evaluation import statistics as E
 
 
@@ -63,13 +64,13 @@ def _fields(result: Any, **columns: str) -> dict[str, Any]:
 def evaluate_cohorts(cohorts: dict[str, pd.DataFrame], outcome: str, models: list[str]) -> EvaluationReport:
     """Statistics of every model on every cohort (see module docstring)."""
     if not cohorts:
-        raise ValueError("Give at least one cohort.")
+        raise InputError("Give at least one cohort.")
     if not models:
-        raise ValueError("Give at least one model (a column of predicted probabilities).")
+        raise InputError("Give at least one model (a column of predicted probabilities).")
     for name, frame in cohorts.items():
         missing = [c for c in [outcome, *models] if c not in frame.columns]
         if missing:
-            raise ValueError(f"Cohort '{name}' lacks the column(s) {', '.join(missing)}; "
+            raise InputError(f"Cohort '{name}' lacks the column(s) {', '.join(missing)}; "
                              f"columns present: {', '.join(map(str, frame.columns))}.")
     first = next(iter(cohorts))
     thresholds, threshold_problems = {}, {}

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from AxillaryPredictorLib.errors import InputError
 from AxillaryPredictorLib.evaluation.glm import logistic_mle
 
 Z975 = stats.norm.ppf(0.975)
@@ -43,19 +44,19 @@ def _validate(y, p, *, probabilities: bool = False, name: str = "p") -> tuple[np
     y = np.asarray(y, dtype=float).ravel()
     p = np.asarray(p, dtype=float).ravel()
     if y.shape != p.shape:
-        raise ValueError(f"y and {name} must have the same length ({y.size} vs {p.size}).")
+        raise InputError(f"y and {name} must have the same length ({y.size} vs {p.size}).")
     if y.size == 0:
-        raise ValueError("y is empty: give at least one event and one non-event.")
+        raise InputError("y is empty: give at least one event and one non-event.")
     if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError("y must be binary (0 = no event, 1 = event); recode the outcome and drop missing values.")
+        raise InputError("y must be binary (0 = no event, 1 = event); recode the outcome and drop missing values.")
     if y.min() == y.max():
-        raise ValueError(f"y has a single class ({int(y[0])}): AUC and related statistics need both events and "
+        raise InputError(f"y has a single class ({int(y[0])}): AUC and related statistics need both events and "
                          "non-events.")
     if not np.isfinite(p).all():
-        raise ValueError(f"{name} has {int((~np.isfinite(p)).sum())} missing or infinite value(s); remove those cases "
+        raise InputError(f"{name} has {int((~np.isfinite(p)).sum())} missing or infinite value(s); remove those cases "
                          "or impute them first.")
     if probabilities and (p.min() < 0 or p.max() > 1):
-        raise ValueError(f"{name} must be probabilities in [0, 1] (found {p.min():.3g} to {p.max():.3g}).")
+        raise InputError(f"{name} must be probabilities in [0, 1] (found {p.min():.3g} to {p.max():.3g}).")
     return y.astype(int), p
 
 
@@ -70,7 +71,7 @@ def _require_two_per_class(y: np.ndarray, what: str) -> None:
     """Sample variances (ddof=1) over events and over non-events need two of each."""
     events = int(y.sum())
     if events < 2 or y.size - events < 2:
-        raise ValueError(f"{what} needs at least 2 events and 2 non-events (found {events} and {y.size - events}): "
+        raise InputError(f"{what} needs at least 2 events and 2 non-events (found {events} and {y.size - events}): "
                          "its variance uses the sample variance within each class. Use a larger cohort.")
 
 
@@ -81,7 +82,7 @@ def _z_and_p(estimate: float, se: float, what: str, hint: str) -> tuple[float, f
         return float(z), float(2 * stats.norm.sf(abs(z)))
     if estimate == 0:
         return 0.0, 1.0
-    raise ValueError(f"{what} is {estimate:.6g} with a standard error of 0, so its z and p are undefined; {hint}")
+    raise InputError(f"{what} is {estimate:.6g} with a standard error of 0, so its z and p are undefined; {hint}")
 
 
 def _mean_var(x: np.ndarray) -> tuple[float, float]:
@@ -149,7 +150,7 @@ def auc_ci(y, p, method: str = "delong", level: float = 0.95, *, n_boot: int = 2
             values[b] = auc(y[sample], p[sample])
         lower, upper = np.quantile(values, [0.5 - level / 2, 0.5 + level / 2])
         return AUCResult(estimate, float(lower), float(upper), "bootstrap", level, float(values.var(ddof=1)))
-    raise ValueError("method must be 'delong' or 'bootstrap'.")
+    raise InputError("method must be 'delong' or 'bootstrap'.")
 
 
 @dataclass(frozen=True)
@@ -281,9 +282,9 @@ def threshold_metrics(y, p, threshold: float | None = None, level: float = 0.95,
     y, p = _validate(y, p)
     tied: tuple[float, ...] = ()
     if threshold is not None and math.isnan(threshold):
-        raise ValueError("threshold is NaN; give a number, or None for the Youden cut-off.")
+        raise InputError("threshold is NaN; give a number, or None for the Youden cut-off.")
     if threshold is None and p.min() == p.max():
-        raise ValueError(f"p is constant (every value is {p[0]:.6g}), so no cut-off separates events from non-events "
+        raise InputError(f"p is constant (every value is {p[0]:.6g}), so no cut-off separates events from non-events "
                          "and the Youden threshold is undefined (pROC's coords('best') returns -Inf and Inf). Pass "
                          "threshold= explicitly, or check that the model's predictions are not all the same.")
     if threshold is None:
@@ -352,12 +353,12 @@ def calibration(y, p, bins: int = 10) -> CalibrationResult:
     the maximum-likelihood slope is infinite."""
     y, p = _validate(y, p, probabilities=True)
     if p.min() == p.max():
-        raise ValueError(f"The calibration slope needs at least two distinct predicted probabilities, but p is "
+        raise InputError(f"The calibration slope needs at least two distinct predicted probabilities, but p is "
                          f"constant (every value is {p[0]:.6g}), so the slope of y on logit(p) is undefined. Use "
                          "calibration_bins() and brier() for such a model.")
     events, nonevents = p[y == 1], p[y == 0]
     if nonevents.max() <= events.min() or events.max() <= nonevents.min():
-        raise ValueError("p separates events from non-events perfectly (no overlap between their predicted "
+        raise InputError("p separates events from non-events perfectly (no overlap between their predicted "
                          "probabilities), so the maximum-likelihood calibration slope is infinite (R's glm warns "
                          "'fitted probabilities numerically 0 or 1'). Use calibration_bins() and brier() instead.")
     logit = _logit(p)
@@ -365,11 +366,11 @@ def calibration(y, p, bins: int = 10) -> CalibrationResult:
         in_the_large = logistic_mle(np.ones((y.size, 1)), y, logit)
         slope_fit = logistic_mle(np.column_stack([np.ones(y.size), logit]), y)
     except np.linalg.LinAlgError as error:
-        raise ValueError(f"The calibration fit of y on logit(p) failed ({error}); p is (nearly) degenerate.") from error
+        raise InputError(f"The calibration fit of y on logit(p) failed ({error}); p is (nearly) degenerate.") from error
     a, se_a = in_the_large.beta[0], in_the_large.se[0]
     b, se_b = slope_fit.beta[1], slope_fit.se[1]
     if not np.isfinite([a, se_a, b, se_b]).all():
-        raise ValueError("The calibration fit of y on logit(p) did not give finite estimates; p is (nearly) "
+        raise InputError("The calibration fit of y on logit(p) did not give finite estimates; p is (nearly) "
                          "degenerate.")
     return CalibrationResult(calibration_bins(y, p, bins), float(a), (a - Z975 * se_a, a + Z975 * se_a), float(b),
                              (b - Z975 * se_b, b + Z975 * se_b))
@@ -415,12 +416,12 @@ def hosmer_lemeshow(y, p, groups: int = 10) -> HosmerLemeshowResult:
     y, p = _validate(y, p, probabilities=True)
     table = _risk_groups(y, p, groups)
     if len(table) < 3:
-        raise ValueError(f"Hosmer–Lemeshow needs at least 3 distinct risk groups (df = groups − 2), but p has too few "
+        raise InputError(f"Hosmer–Lemeshow needs at least 3 distinct risk groups (df = groups − 2), but p has too few "
                          f"distinct values ({np.unique(p).size}) to make them. Report calibration_bins() instead.")
     for g in table:
         if g["expected_events"] <= 0 or g["expected_nonevents"] <= 0:
             kind = "events (every p in it is 0)" if g["expected_events"] <= 0 else "non-events (every p in it is 1)"
-            raise ValueError(f"The Hosmer–Lemeshow group [{g['lower']:.6g}, {g['upper']:.6g}] has 0 expected {kind}, "
+            raise InputError(f"The Hosmer–Lemeshow group [{g['lower']:.6g}, {g['upper']:.6g}] has 0 expected {kind}, "
                              "so its χ² term is undefined. Predicted probabilities of exactly 0 or 1 cannot be tested; "
                              "bound them away from 0 and 1 (e.g. clip to [1e-6, 1 − 1e-6]).")
     statistic = sum((g["observed_events"] - g["expected_events"]) ** 2 / g["expected_events"]
@@ -451,7 +452,7 @@ def decision_curve(y, p, thresholds=DEFAULT_THRESHOLDS) -> DecisionCurve:
     y, p = _validate(y, p, probabilities=True)
     pt = np.asarray(thresholds, dtype=float)
     if np.any((pt <= 0) | (pt >= 1)):
-        raise ValueError("Decision-curve thresholds must lie strictly between 0 and 1.")
+        raise InputError("Decision-curve thresholds must lie strictly between 0 and 1.")
     n, prevalence = y.size, y.mean()
     positive = p[None, :] >= pt[:, None]
     tp = (positive & (y == 1)).sum(axis=1)
@@ -541,7 +542,7 @@ def nri_idi(y, p_old, p_new, cutoffs: tuple[float, ...] | None = None) -> NriIdi
     if cutoffs is not None and len(cutoffs) > 0:
         cuts = np.sort(np.asarray(cutoffs, dtype=float).ravel())
         if not np.isfinite(cuts).all() or cuts.min() <= 0 or cuts.max() >= 1 or np.unique(cuts).size != cuts.size:
-            raise ValueError(f"Risk cut-offs must be distinct numbers strictly between 0 and 1 (got {list(cutoffs)}).")
+            raise InputError(f"Risk cut-offs must be distinct numbers strictly between 0 and 1 (got {list(cutoffs)}).")
         moved = np.searchsorted(cuts, p_new, side="right") - np.searchsorted(cuts, p_old, side="right")
         cat_up_ev, cat_down_ev = (moved[events] > 0).sum() / n_ev, (moved[events] < 0).sum() / n_ev
         cat_up_ne, cat_down_ne = (moved[nonevents] > 0).sum() / n_ne, (moved[nonevents] < 0).sum() / n_ne

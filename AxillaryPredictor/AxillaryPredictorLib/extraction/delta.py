@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from AxillaryPredictorLib.errors import InputError
+
 DELTA_MODES = ("relative", "absolute", "log-ratio")
 TIMEPOINTS = ("baseline", "ontreatment")
 
@@ -58,7 +60,7 @@ class DeltaResult:
 def delta_value(base: float, on: float, mode: str = "relative", zero_tolerance: float = 1e-12) -> float:
     """Delta of one feature; NaN where the mode is undefined (see module docstring)."""
     if mode not in DELTA_MODES:
-        raise ValueError(f"Unknown delta mode '{mode}'; choose one of {', '.join(DELTA_MODES)}.")
+        raise InputError(f"Unknown delta mode '{mode}'; choose one of {', '.join(DELTA_MODES)}.")
     if not (math.isfinite(base) and math.isfinite(on)):
         return math.nan
     if mode == "absolute":
@@ -84,12 +86,12 @@ def compute_delta(
     response). Returns ``delta__``-prefixed columns.
     """
     if mode not in DELTA_MODES:
-        raise ValueError(f"Unknown delta mode '{mode}'; choose one of {', '.join(DELTA_MODES)}.")
+        raise InputError(f"Unknown delta mode '{mode}'; choose one of {', '.join(DELTA_MODES)}.")
     complete_response = ontreatment is None
     if not complete_response:
         missing = sorted(set(baseline) - set(ontreatment))
         if missing:
-            raise ValueError(f"{len(missing)} baseline features are missing on-treatment (e.g. {missing[0]}); "
+            raise InputError(f"{len(missing)} baseline features are missing on-treatment (e.g. {missing[0]}); "
                              "extract both timepoints with the same profile and regions.")
     values: dict[str, float] = {}
     undefined: list[str] = []
@@ -179,7 +181,7 @@ def check_pair(baseline_meta: Mapping[str, object] | None, ontreatment_meta: Map
     for key in ("case_id", "laterality", "modality"):
         a, b = baseline_meta.get(key), ontreatment_meta.get(key)
         if a is not None and b is not None and str(a) != str(b):
-            raise ValueError(f"Baseline and on-treatment scans differ in {key} ('{a}' vs '{b}'): they must be the "
+            raise InputError(f"Baseline and on-treatment scans differ in {key} ('{a}' vs '{b}'): they must be the "
                              "same patient, breast and modality.")
     warnings = []
     ratio = np.array(baseline_image.GetSpacing()) / np.array(ontreatment_image.GetSpacing())

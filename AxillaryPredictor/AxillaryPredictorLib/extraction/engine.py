@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from AxillaryPredictorLib.errors import ExtractionError, InputError
 from AxillaryPredictorLib.extraction.profiles import Profile, load_profile, quiet_radiomics
 from AxillaryPredictorLib.extraction.tables import column_name
 from AxillaryPredictorLib.imaging.preprocessing import MAX_SCALED, PreparedView, describe, prepare_view
@@ -145,7 +146,7 @@ def _region_features(filtered: sitk.Image, mask: sitk.Image, bounding_box: np.nd
     for class_name, feature_names in texture.items():
         unknown = [name for name in feature_names or [] if name not in _known_features(class_name)]
         if unknown:  # a profile error, not a property of this region: fail as pyradiomics would
-            raise ValueError(f"The profile enables unknown {class_name} feature(s): {', '.join(unknown)}.")
+            raise ExtractionError(f"The profile enables unknown {class_name} feature(s): {', '.join(unknown)}.")
         try:
             feature_class = _prebinned_class(classes[class_name], binned, gray_levels)(image, region, **settings)
             for feature in feature_names or []:
@@ -193,8 +194,8 @@ def _image_type_task(prepared: PreparedView, boxes: dict[str, np.ndarray], image
         return results, [Note(prepared.view, None, f"{prepared.view}: LBP-3D features skipped: "
                               f"{lbp3d_unavailable()}")]
     if not produced:
-        raise RuntimeError(f"pyradiomics could not build the {image_type} image type (a dependency is missing: "
-                           "LBP-3D needs scipy.special.sph_harm and trimesh).")
+        raise ExtractionError(f"pyradiomics could not build the {image_type} image type (a dependency is missing: "
+                                "LBP-3D needs scipy.special.sph_harm and trimesh).")
     return results, notes
 
 
@@ -409,12 +410,12 @@ def extract(
     cancels the extraction.
     """
     if engine not in ENGINES:
-        raise ValueError(f"Unknown engine '{engine}'; choose one of {', '.join(ENGINES)}.")
+        raise InputError(f"Unknown engine '{engine}'; choose one of {', '.join(ENGINES)}.")
     quiet_radiomics()
     profile = profile if isinstance(profile, Profile) else load_profile(profile)
     for view in views:
         if not view or not all(c.isalnum() or c == "-" for c in view):
-            raise ValueError(f"View name '{view}' must use letters, digits and '-' only (e.g. CC, MLO, DCE3).")
+            raise InputError(f"View name '{view}' must use letters, digits and '-' only (e.g. CC, MLO, DCE3).")
     if prepared is None:
         prepared = [prepare_view(image, dict(regions), profile, view=view) for view, (image, regions) in views.items()]
     workers = max(1, workers or os.cpu_count() or 1)
@@ -429,7 +430,7 @@ def extract(
             if name not in names:
                 names.append(name)
     if not names:
-        raise ValueError("No region could be extracted: " + "; ".join(note.text for note in warnings))
+        raise ExtractionError("No region could be extracted: " + "; ".join(note.text for note in warnings))
     warnings += _nan_notes(values, warnings)
     row: dict[str, float] = {}
     diagnostics = []

@@ -26,6 +26,8 @@ from typing import Any
 
 import yaml
 
+from AxillaryPredictorLib.errors import ExtractionError, InputFileNotFoundError
+
 HEADER_KEY = "axillaryPredictor"
 #: pyradiomics settings the engine owns: preprocessing happens before pyradiomics runs.
 FORCED_SETTINGS = {"preCrop": False, "resampledPixelSpacing": None, "normalize": False, "additionalInfo": False}
@@ -123,16 +125,16 @@ def _moved_settings(document: dict, declared: dict, path: Path) -> dict[str, Any
     moved = {key: settings.pop(key) for key in PREPROCESSING_SETTINGS if key in settings}
     conflicts = [k for k, v in moved.items() if k in declared and declared[k] != v]
     if conflicts:
-        raise ValueError(f"The profile {path} sets {', '.join(conflicts)} both in 'setting' and in "
-                         f"'{HEADER_KEY}: preprocessing' with different values; keep one.")
+        raise ExtractionError(f"The profile {path} sets {', '.join(conflicts)} both in 'setting' and in "
+                              f"'{HEADER_KEY}: preprocessing' with different values; keep one.")
     if isinstance(moved.get("interpolator"), int):  # pyradiomics also accepts SimpleITK's enum values
         import SimpleITK as sitk
 
         candidates = [*(f"sitkBSpline{order}" for order in range(1, 6)), *INTERPOLATORS]
         names = {getattr(sitk, n): n for n in candidates if isinstance(getattr(sitk, n, None), int)}
         if moved["interpolator"] not in names:
-            raise ValueError(f"The profile {path}: unknown interpolator {moved['interpolator']}; use a name such as "
-                             "sitkBSpline.")
+            raise ExtractionError(f"The profile {path}: unknown interpolator {moved['interpolator']}; use a name "
+                                  "such as sitkBSpline.")
         moved["interpolator"] = names[moved["interpolator"]]
     if moved.get("resampledPixelSpacing") is not None and not any(moved["resampledPixelSpacing"]):
         moved["resampledPixelSpacing"] = None  # pyradiomics: [0, 0, 0] = keep the spacing
@@ -146,16 +148,16 @@ def load_profile(name_or_path: str | Path) -> Profile:
     if not path.suffix and not path.exists():
         path = profiles_directory() / f"{name_or_path}.yaml"
         if not path.is_file():
-            raise ValueError(f"Unknown profile '{name_or_path}'. Shipped profiles: {', '.join(list_profiles())}; "
-                             "or give the path of a pyradiomics parameter file (YAML).")
+            raise ExtractionError(f"Unknown profile '{name_or_path}'. Shipped profiles: {', '.join(list_profiles())}; "
+                                  "or give the path of a pyradiomics parameter file (YAML).")
     if not path.is_file():
-        raise FileNotFoundError(f"No profile file at {path}.")
+        raise InputFileNotFoundError(f"No profile file at {path}.")
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
-        raise ValueError(f"The profile {path} is not valid YAML: {error}") from None
+        raise ExtractionError(f"The profile {path} is not valid YAML: {error}") from None
     if not isinstance(document, dict):
-        raise ValueError(f"The profile {path} must be a YAML mapping (pyradiomics parameter file).")
+        raise ExtractionError(f"The profile {path} must be a YAML mapping (pyradiomics parameter file).")
     header = document.pop(HEADER_KEY, None) or {}
     preprocessing = {**DEFAULT_PREPROCESSING, **_moved_settings(document, header.get("preprocessing") or {}, path),
                      **(header.get("preprocessing") or {})}
@@ -165,5 +167,5 @@ def load_profile(name_or_path: str | Path) -> Profile:
     try:
         _ = profile.parsed  # validates with pyradiomics' own schema
     except Exception as error:
-        raise ValueError(f"pyradiomics rejected the profile {path}: {error}") from None
+        raise ExtractionError(f"pyradiomics rejected the profile {path}: {error}") from None
     return profile

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from AxillaryPredictorLib.errors import RegionError
+
 if TYPE_CHECKING:
     import SimpleITK as sitk
 
@@ -32,7 +34,7 @@ def select_regions(available: Mapping[str, sitk.Image], wanted: list[str] | None
         return dict(available)
     unknown = [name for name in wanted if name not in available]
     if unknown:
-        raise ValueError(f"Unknown region(s) {', '.join(unknown)}; built regions: {', '.join(available)}.")
+        raise RegionError(f"Unknown region(s) {', '.join(unknown)}; built regions: {', '.join(available)}.")
     return {name: available[name] for name in wanted}
 
 

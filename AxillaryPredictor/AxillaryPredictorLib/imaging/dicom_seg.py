@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from AxillaryPredictorLib.errors import InputError
+
 SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
 
 
@@ -24,7 +26,7 @@ def _highdicom():
     try:
         import highdicom
     except ImportError as error:  # pragma: no cover - depends on the installation
-        raise ValueError("Reading DICOM SEG needs highdicom: pip install highdicom "
+        raise InputError("Reading DICOM SEG needs highdicom: pip install highdicom "
                          "(installed with axillary-predictor outside Slicer).") from error
     return highdicom
 
@@ -61,14 +63,14 @@ def choose_segment(path: str | Path, segment: str | None, label: int | None) -> 
     name = Path(path).name
     if segment is not None:
         if segment not in segments:
-            raise ValueError(f"No segment '{segment}' in the DICOM SEG {name}; segments: {listing}.")
+            raise InputError(f"No segment '{segment}' in the DICOM SEG {name}; segments: {listing}.")
         return segments[segment]
     if label is not None:
         if label not in segments.values():
-            raise ValueError(f"No segment number {label} in the DICOM SEG {name}; segments: {listing}.")
+            raise InputError(f"No segment number {label} in the DICOM SEG {name}; segments: {listing}.")
         return label
     if len(segments) != 1:
-        raise ValueError(f"The DICOM SEG {name} has {len(segments)} segments ({listing}); choose one with "
+        raise InputError(f"The DICOM SEG {name} has {len(segments)} segments ({listing}); choose one with "
                          "segment=NAME or label=NUMBER (CLI: --segment NAME / --label N).")
     return next(iter(segments.values()))
 
@@ -93,7 +95,7 @@ def read_dicom_seg(path: str | Path, *, segment: str | None = None, label: int |
     try:
         volume = seg.get_volume(segment_numbers=[number], combine_segments=False, dtype=np.float32)
     except (RuntimeError, ValueError) as error:
-        raise ValueError(f"The DICOM SEG {Path(path).name} is not a regularly spaced volume ({error}); "
+        raise InputError(f"The DICOM SEG {Path(path).name} is not a regularly spaced volume ({error}); "
                          "convert it to a labelmap (e.g. in Slicer) and use that instead.") from None
     array = volume.array[..., 0] if volume.array.ndim == 4 else volume.array
     mask = sitk.Cast(volume_to_sitk((array >= 0.5).astype(np.uint8), volume.affine), sitk.sitkUInt8)
@@ -101,6 +103,6 @@ def read_dicom_seg(path: str | Path, *, segment: str | None = None, label: int |
         stored = int(np.count_nonzero(sitk.GetArrayViewFromImage(mask)))
         mask = sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
         if stored and not np.any(sitk.GetArrayViewFromImage(mask)):
-            raise ValueError(f"The DICOM SEG {Path(path).name} does not overlap its image: it was drawn on another "
+            raise InputError(f"The DICOM SEG {Path(path).name} does not overlap its image: it was drawn on another "
                              "series or frame of reference. Check the manifest's image for this mask.")
     return mask

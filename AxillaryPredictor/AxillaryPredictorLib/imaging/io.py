@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from AxillaryPredictorLib.errors import InputError, InputFileNotFoundError
+
 #: ITU-R BT.601 luma weights for converting RGB(A) ultrasound screenshots to grey levels.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 logger = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ def to_grayscale(image: sitk.Image) -> sitk.Image:
     if components == 1:
         return image
     if components not in (3, 4):
-        raise ValueError(f"Cannot convert a {components}-component image to grey levels (expected RGB or RGBA).")
+        raise InputError(f"Cannot convert a {components}-component image to grey levels (expected RGB or RGBA).")
     channels = [sitk.Cast(sitk.VectorIndexSelectionCast(image, i), sitk.sitkFloat32) for i in range(3)]
     grey = channels[0] * LUMA_WEIGHTS[0] + channels[1] * LUMA_WEIGHTS[1] + channels[2] * LUMA_WEIGHTS[2]
     grey.CopyInformation(image)
@@ -44,10 +46,10 @@ def to_grayscale(image: sitk.Image) -> sitk.Image:
 def select_phase(image: sitk.Image, phase: int) -> sitk.Image:
     """One 3D volume of a 4D (multi-phase DCE-MRI) image, by 0-based phase index."""
     if image.GetDimension() != 4:
-        raise ValueError("select_phase needs a 4D image (e.g. a multi-phase DCE-MRI series).")
+        raise InputError("select_phase needs a 4D image (e.g. a multi-phase DCE-MRI series).")
     phases = image.GetSize()[3]
     if not 0 <= phase < phases:
-        raise ValueError(f"Phase {phase} does not exist: the series has phases 0 to {phases - 1}.")
+        raise InputError(f"Phase {phase} does not exist: the series has phases 0 to {phases - 1}.")
     size = [*image.GetSize()[:3], 0]
     return sitk.Extract(image, size, [0, 0, 0, phase])
 
@@ -61,7 +63,7 @@ def read_image(path: str | Path, *, series: str | None = None, phase: int | None
     image = _read_any(path, series, phase)
     if image.GetDimension() == 4:
         if phase is None:
-            raise ValueError(f"{Path(path).name} is a 4D series with {image.GetSize()[3]} phases; choose one "
+            raise InputError(f"{Path(path).name} is a 4D series with {image.GetSize()[3]} phases; choose one "
                              "(phase=N, 0-based), e.g. the 3rd post-contrast phase.")
         image = select_phase(image, phase)
     return to_grayscale(image)
@@ -70,37 +72,49 @@ def read_image(path: str | Path, *, series: str | None = None, phase: int | None
 def _read_any(path: str | Path, series: str | None, phase: int | None = None) -> sitk.Image:
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"No image at {path}.")
+        raise InputFileNotFoundError(f"No image at {path}.")
     if path.is_file():
-        try:
-            return sitk.ReadImage(str(path))
-        except RuntimeError as error:
-            raise ValueError(f"Cannot read the image {path}: {str(error).splitlines()[0]}") from None
+        return _read_file(path, "image")
     reader = sitk.ImageSeriesReader()
     series_ids = list(reader.GetGDCMSeriesIDs(str(path)))
     if not series_ids:
-        raise ValueError(f"The folder {path} holds no DICOM series.")
+        raise InputError(f"The folder {path} holds no DICOM series.")
     if series is None and len(series_ids) > 1:
         listing = "; ".join(f"{uid} ({_series_description(path, uid)})" for uid in series_ids)
-        raise ValueError(f"The folder {path} holds {len(series_ids)} DICOM series: {listing}. "
+        raise InputError(f"The folder {path} holds {len(series_ids)} DICOM series: {listing}. "
                          "Choose one by its SeriesInstanceUID.")
     uid = series or series_ids[0]
     if uid not in series_ids:
-        raise ValueError(f"Series {uid} is not in {path}; available: {', '.join(series_ids)}.")
+        raise InputError(f"Series {uid} is not in {path}; available: {', '.join(series_ids)}.")
     files = list(reader.GetGDCMSeriesFileNames(str(path), uid))
     phases = dicom_phases(files)
     if phases is not None:
         tag, groups = phases
         values = ", ".join(f"{i}: {value}" for i, (value, _) in enumerate(groups))
         if phase is None:
-            raise ValueError(f"The DICOM series {uid} in {path} holds {len(groups)} phases (volumes told apart by "
+            raise InputError(f"The DICOM series {uid} in {path} holds {len(groups)} phases (volumes told apart by "
                              f"{tag}: {values}); choose one (phase=N, 0-based; CLI: --phase N).")
         if not 0 <= phase < len(groups):
-            raise ValueError(f"Phase {phase} does not exist: the DICOM series {uid} has phases 0 to "
+            raise InputError(f"Phase {phase} does not exist: the DICOM series {uid} has phases 0 to "
                              f"{len(groups) - 1} ({tag} {values}).")
         files = groups[phase][1]
     reader.SetFileNames(files)
-    return reader.Execute()
+    try:
+        return reader.Execute()
+    except RuntimeError as error:  # ITK's message (first line) says what is wrong with the files
+        raise InputError(f"Cannot read the DICOM series {uid} in {path}: {_first_line(error)}") from None
+
+
+def _read_file(path: Path, what: str) -> sitk.Image:
+    """``sitk.ReadImage`` with ITK's failure (empty, truncated or unknown file) as an ``InputError``."""
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        raise InputError(f"Cannot read the {what} {path}: {_first_line(error)}") from None
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 #: DICOM tags telling apart the volumes (phases) of one multi-phase series, in order of preference
@@ -200,46 +214,55 @@ def read_mask(path: str | Path, *, label: int | None = None, segment: str | None
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No mask at {path}.")
+        raise InputFileNotFoundError(f"No mask at {path}.")
     if is_dicom_seg(path):
         return read_dicom_seg(path, segment=segment, label=label, reference=reference)
-    image = sitk.ReadImage(str(path))
+    image = _read_file(path, "mask")
     if path.name.endswith(".seg.nrrd"):
-        segments = segment_names(path)
-        if segment is None:
-            if len(segments) != 1:
-                raise ValueError(f"{path.name} has {len(segments)} segments ({', '.join(segments) or 'none'}); "
-                                 "choose one with segment=NAME (CLI: --segment NAME).")
-            segment = next(iter(segments))
-        if segment not in segments:
-            raise ValueError(f"No segment '{segment}' in {path.name}; segments: {', '.join(segments) or 'none'}.")
-        layer, value = segments[segment]
-        if image.GetNumberOfComponentsPerPixel() > 1:
-            image = sitk.VectorIndexSelectionCast(image, layer)
-        mask = sitk.Cast(sitk.Equal(image, value), sitk.sitkUInt8)
-        if reference is not None:
-            mask = sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-        return mask
+        return _segment_mask(path, image, segment, reference)
     if segment is not None:
-        raise ValueError(f"{path.name} is a labelmap, not a .seg.nrrd segmentation: use label=N instead of segment.")
-    if image.GetNumberOfComponentsPerPixel() > 1:
-        raise ValueError(f"{path.name} has several components per voxel; give a scalar labelmap.")
-    array = sitk.GetArrayViewFromImage(image)
-    values = [int(v) for v in np.unique(array) if v != 0]
-    if label is None:
-        if len(values) > 1:
-            raise ValueError(f"{path.name} has several labels ({', '.join(map(str, values))}); choose the tumor with "
-                             "label=N (CLI: --label N).")
-        mask = sitk.Cast(sitk.NotEqual(image, 0), sitk.sitkUInt8)
-    else:
-        if label not in values:
-            raise ValueError(f"Label {label} is not in {path.name}; labels present: {', '.join(map(str, values))}.")
-        mask = sitk.Cast(sitk.Equal(image, label), sitk.sitkUInt8)
+        raise InputError(f"{path.name} is a labelmap, not a .seg.nrrd segmentation: use label=N instead of segment.")
+    mask = _label_mask(path, image, label)
     if reference is not None:
         from AxillaryPredictorLib.imaging.regions import match_grid
 
         mask = match_grid(mask, reference, f"mask {path.name}", tolerance, against="image")
     return mask
+
+
+def _segment_mask(path: Path, image: sitk.Image, segment: str | None, reference: sitk.Image | None) -> sitk.Image:
+    """One segment of a ``.seg.nrrd`` (the only one when ``segment`` is None), on ``reference``'s grid."""
+    segments = segment_names(path)
+    if segment is None:
+        if len(segments) != 1:
+            raise InputError(f"{path.name} has {len(segments)} segments ({', '.join(segments) or 'none'}); "
+                             "choose one with segment=NAME (CLI: --segment NAME).")
+        segment = next(iter(segments))
+    if segment not in segments:
+        raise InputError(f"No segment '{segment}' in {path.name}; segments: {', '.join(segments) or 'none'}.")
+    layer, value = segments[segment]
+    if image.GetNumberOfComponentsPerPixel() > 1:
+        image = sitk.VectorIndexSelectionCast(image, layer)
+    mask = sitk.Cast(sitk.Equal(image, value), sitk.sitkUInt8)
+    if reference is not None:
+        mask = sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    return mask
+
+
+def _label_mask(path: Path, image: sitk.Image, label: int | None) -> sitk.Image:
+    """Voxels of ``label`` in a labelmap (any non-zero voxel when it holds a single label)."""
+    if image.GetNumberOfComponentsPerPixel() > 1:
+        raise InputError(f"{path.name} has several components per voxel; give a scalar labelmap.")
+    array = sitk.GetArrayViewFromImage(image)
+    values = [int(v) for v in np.unique(array) if v != 0]
+    if label is None:
+        if len(values) > 1:
+            raise InputError(f"{path.name} has several labels ({', '.join(map(str, values))}); choose the tumor with "
+                             "label=N (CLI: --label N).")
+        return sitk.Cast(sitk.NotEqual(image, 0), sitk.sitkUInt8)
+    if label not in values:
+        raise InputError(f"Label {label} is not in {path.name}; labels present: {', '.join(map(str, values))}.")
+    return sitk.Cast(sitk.Equal(image, label), sitk.sitkUInt8)
 
 
 def write_image(image: sitk.Image, path: str | Path, *, compress: bool = True) -> Path:

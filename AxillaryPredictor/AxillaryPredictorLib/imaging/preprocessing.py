@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import SimpleITK as sitk
 
+from AxillaryPredictorLib.errors import InputError, RegionError
 from AxillaryPredictorLib.imaging.regions import describe_grid_difference
 
 if TYPE_CHECKING:  # a profile is read by attribute only: imaging does not depend on extraction
@@ -80,18 +81,18 @@ def n4_correct(image: sitk.Image, shrink_factor: int = 4) -> sitk.Image:
 
 def _check_inputs(image: sitk.Image, regions: dict[str, sitk.Image], view: str) -> None:
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise ValueError(f"View '{view}': the image has {image.GetNumberOfComponentsPerPixel()} components per voxel; "
+        raise InputError(f"View '{view}': the image has {image.GetNumberOfComponentsPerPixel()} components per voxel; "
                          "convert RGB ultrasound to grey levels first (AxillaryPredictorLib.imaging.io.to_grayscale).")
     array = sitk.GetArrayViewFromImage(image)
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
-        raise ValueError(f"View '{view}': the image has NaN or infinite voxels; fix or mask them before extraction.")
+        raise InputError(f"View '{view}': the image has NaN or infinite voxels; fix or mask them before extraction.")
     if not regions:
-        raise ValueError(f"View '{view}': no regions to extract.")
+        raise RegionError(f"View '{view}': no regions to extract.")
     for name, mask in regions.items():
         difference = describe_grid_difference(mask, image)
         if difference:
-            raise ValueError(f"View '{view}': region '{name}' is not on the image grid ({difference}). Build the "
-                             "regions from a mask on the image grid (read_mask(..., reference=image)).")
+            raise RegionError(f"View '{view}': region '{name}' is not on the image grid ({difference}). Build the "
+                              "regions from a mask on the image grid (read_mask(..., reference=image)).")
 
 
 def prepare_view(image: sitk.Image, regions: dict[str, sitk.Image], profile: Profile, *,
@@ -119,7 +120,7 @@ def prepare_view(image: sitk.Image, regions: dict[str, sitk.Image], profile: Pro
     if whole_image:
         union[...] = True
     elif not union.any():
-        raise ValueError(f"View '{view}': every region is empty.")
+        raise RegionError(f"View '{view}': every region is empty.")
     planar = image.GetDimension() == 2 or image.GetSize()[2] == 1
     target = pre.get("resampledPixelSpacing")
     if target:

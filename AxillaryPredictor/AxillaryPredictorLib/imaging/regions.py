@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from AxillaryPredictorLib.errors import InputError, RegionError
+
 MIN_MARGIN_MM = 0.5
 MAX_MARGIN_MM = 30.0
 DEFAULT_MARGINS_MM = (3.0, 5.0, 10.0)
@@ -53,7 +55,7 @@ def parse_margins(text: str | Sequence[float]) -> tuple[float, ...]:
         try:
             values = tuple(float(p) for p in parts)
         except ValueError:
-            raise ValueError(f"Margins must be numbers in mm separated by commas, e.g. 3,5,10 (got '{text}').") \
+            raise RegionError(f"Margins must be numbers in mm separated by commas, e.g. 3,5,10 (got '{text}').") \
                 from None
     else:
         values = tuple(float(v) for v in text)
@@ -122,13 +124,13 @@ def match_grid(mask: sitk.Image, reference: sitk.Image, role: str, tolerance: fl
     if difference is None:
         return mask
     if tolerance is None:
-        raise ValueError(f"The {role} and the {against} are on different grids ({difference}). Use a mask drawn on "
+        raise InputError(f"The {role} and the {against} are on different grids ({difference}). Use a mask drawn on "
                          "this image, or allow resampling the mask with nearest neighbour (tolerance in mm; "
                          "CLI: --tolerance MM).")
     bounds_reference = _physical_bounds(reference)
     bounds_mask = _physical_bounds(mask)
     if np.any(np.abs(bounds_reference - bounds_mask) > tolerance + max(reference.GetSpacing())):
-        raise ValueError(f"The {role} does not cover the same physical region as the {against} ({difference}); "
+        raise InputError(f"The {role} does not cover the same physical region as the {against} ({difference}); "
                          f"the difference exceeds the tolerance of {tolerance} mm.")
     return sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
 
@@ -146,12 +148,12 @@ def binary_mask(mask: sitk.Image, label: int | None = None, role: str = "tumor m
     values = _label_values(array)
     if label is not None:
         if label not in values:
-            raise ValueError(f"Label {label} is not in the {role}; labels present: "
+            raise InputError(f"Label {label} is not in the {role}; labels present: "
                              f"{', '.join(str(int(v)) for v in values if v != 0) or 'none'}.")
         return np.asarray(array == label)
     foreground = [v for v in values if v != 0]
     if len(foreground) > 1:
-        raise ValueError(f"The {role} has several labels ({', '.join(str(int(v)) for v in foreground)}); choose the "
+        raise InputError(f"The {role} has several labels ({', '.join(str(int(v)) for v in foreground)}); choose the "
                          "tumor with label=N (CLI: --label N).")
     return np.asarray(array != 0)
 
@@ -177,17 +179,17 @@ def margin_feasibility(margins: str | Sequence[float], spacing: Sequence[float],
 def _check_margins(margins: Sequence[float], spacing: Sequence[float], planar: bool) -> tuple[float, ...]:
     margins = tuple(float(m) for m in margins)
     if not margins:
-        raise ValueError("Give at least one margin in mm.")
+        raise RegionError("Give at least one margin in mm.")
     for margin in margins:
         if not MIN_MARGIN_MM <= margin <= MAX_MARGIN_MM:
-            raise ValueError(f"Margin {margin:g} mm is outside the supported range "
-                             f"{MIN_MARGIN_MM}-{MAX_MARGIN_MM:g} mm.")
+            raise RegionError(f"Margin {margin:g} mm is outside the supported range "
+                              f"{MIN_MARGIN_MM}-{MAX_MARGIN_MM:g} mm.")
         in_plane = spacing[:2] if planar else spacing
         if all(margin < s for s in in_plane):
-            raise ValueError(f"A {margin:g} mm margin is not feasible at the current resolution: it is smaller than "
-                             f"one voxel along every axis (spacing {tuple(round(s, 3) for s in in_plane)} mm).")
+            raise RegionError(f"A {margin:g} mm margin is not feasible at the current resolution: it is smaller than "
+                              f"one voxel along every axis (spacing {tuple(round(s, 3) for s in in_plane)} mm).")
     if len(set(margins)) != len(margins):
-        raise ValueError("Margins must be distinct.")
+        raise RegionError("Margins must be distinct.")
     return tuple(sorted(margins))
 
 
@@ -196,7 +198,7 @@ def _check_margins(margins: Sequence[float], spacing: Sequence[float], planar: b
 
 def _select_components(tumor: np.ndarray, mode: str, voxel_volume: float) -> tuple[np.ndarray, dict[str, Any]]:
     if mode not in ("largest", "all"):
-        raise ValueError("components must be 'largest' or 'all'.")
+        raise RegionError("components must be 'largest' or 'all'.")
     labelled = sitk.GetArrayFromImage(sitk.ConnectedComponent(sitk.GetImageFromArray(tumor.astype(np.uint8)),
                                                               True))
     sizes = np.bincount(labelled.ravel())[1:]
@@ -233,13 +235,13 @@ def build_region_set(
     """
     margins_in = parse_margins(margins_mm) if isinstance(margins_mm, str) else margins_mm
     if tumor_mask.GetDimension() not in (2, 3):
-        raise ValueError(f"The tumor mask must be 2D or 3D, not {tumor_mask.GetDimension()}D.")
+        raise InputError(f"The tumor mask must be 2D or 3D, not {tumor_mask.GetDimension()}D.")
     spacing = tumor_mask.GetSpacing()
     planar = tumor_mask.GetDimension() == 2 or tumor_mask.GetSize()[2] == 1
     margins = _check_margins(margins_in, spacing, planar)
     tumor = binary_mask(tumor_mask, label)
     if not tumor.any():
-        raise ValueError("The tumor mask is empty: segment the tumor first (Segment Editor), or check the label.")
+        raise RegionError("The tumor mask is empty: segment the tumor first (Segment Editor), or check the label.")
     voxel_volume = float(np.prod(spacing[:2] if planar else spacing))
     crop, pad_low, pad_high = _roi(tumor, margins, tumor_mask, planar)
     tumor_roi, component_info = _select_components(tumor[crop], components, voxel_volume)
@@ -288,7 +290,7 @@ def build_region_set(
     if node_mask is not None:
         node = binary_mask(match_grid(node_mask, tumor_mask, "node mask", tolerance), role="node mask")
         if not node.any():
-            raise ValueError("The lymph node mask is empty.")
+            raise RegionError("The lymph node mask is empty.")
         images["node"] = _full_image(node, tumor_mask, [0] * tumor_mask.GetDimension())
         count = int(np.count_nonzero(node))
         reports["node"] = RegionReport("node", count, count * voxel_volume)
@@ -374,7 +376,7 @@ def tissue_mask(image: sitk.Image, exclude_below: float | None = None,
     allowed = np.ones(sitk.GetArrayViewFromImage(image).shape, bool)
     if exclude_below is not None:
         if not math.isfinite(exclude_below):
-            raise ValueError("exclude_below must be a finite intensity.")
+            raise RegionError("exclude_below must be a finite intensity.")
         allowed &= sitk.GetArrayViewFromImage(image) >= exclude_below
     for index, mask in enumerate(exclude_masks):
         allowed &= ~binary_mask(match_grid(mask, image, f"excluded mask {index + 1}"), role="excluded mask")

@@ -1,6 +1,7 @@
 """Classifiers of the studies, as scikit-learn estimators that export to model packages.
 
-- ``make_classifier("logistic" | "linear-svm" | "rbf-svm" | "xgboost" | "sgd", **params)``;
+- ``make_classifier("logistic" | "linear-svm" | "rbf-svm" | "xgboost" | "sgd", **params)`` (the kinds of
+  the estimator registry, ``estimators.ESTIMATORS``);
 - ``PlattSVC``: an SVM with Platt-scaled probabilities fitted on out-of-fold decision
   values (deterministic; scikit-learn deprecated ``SVC(probability=True)``);
 - ``PostFusionClassifier``: an SVM (or logistic) meta-model on out-of-fold probabilities of
@@ -11,17 +12,19 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
+
+from AxillaryPredictorLib.errors import InputError, ModelError
+from AxillaryPredictorLib.modeling.estimators import CLASSIFIERS, ESTIMATORS
 
 
 class PlattSVC(ClassifierMixin, BaseEstimator):
@@ -60,21 +63,11 @@ class PlattSVC(ClassifierMixin, BaseEstimator):
 
 
 def make_classifier(kind: str = "logistic", **params: Any) -> BaseEstimator:
-    """A fresh classifier of the studies' kinds (deterministic defaults)."""
-    if kind == "logistic":
-        return LogisticRegression(**{"C": 1.0, "max_iter": 5000, **params})
-    if kind == "linear-svm":
-        return PlattSVC(kernel="linear", **{"C": 0.1, **params})
-    if kind == "rbf-svm":
-        return PlattSVC(kernel="rbf", **params)
-    if kind == "xgboost":
-        from xgboost import XGBClassifier
-
-        return XGBClassifier(**{"n_estimators": 100, "max_depth": 3, "learning_rate": 0.1, "n_jobs": 1,
-                                "random_state": 0, "eval_metric": "logloss", **params})
-    if kind == "sgd":
-        return SGDClassifier(**{"loss": "log_loss", "alpha": 1e-3, "max_iter": 2000, "random_state": 0, **params})
-    raise ValueError(f"Unknown classifier '{kind}'; choose logistic, linear-svm, rbf-svm, xgboost or sgd.")
+    """A fresh classifier of the studies' kinds (deterministic defaults; ``estimators.CLASSIFIERS``)."""
+    if kind not in CLASSIFIERS:
+        names = list(CLASSIFIERS)
+        raise InputError(f"Unknown classifier '{kind}'; choose {', '.join(names[:-1])} or {names[-1]}.")
+    return CLASSIFIERS[kind](**params)
 
 
 class PostFusionClassifier(ClassifierMixin, BaseEstimator):
@@ -116,24 +109,13 @@ class PostFusionClassifier(ClassifierMixin, BaseEstimator):
 
 
 def export_estimator(estimator: BaseEstimator) -> dict[str, Any]:
-    """The package JSON of a fitted final estimator (its inputs already standardized)."""
-    if isinstance(estimator, LogisticRegression | SGDClassifier):
-        return {"type": "logistic", "intercept": float(estimator.intercept_[0]),
-                "coefficients": estimator.coef_[0].astype(float).tolist()}
-    if isinstance(estimator, PlattSVC):
-        platt = {"a": estimator.platt_a_, "b": estimator.platt_b_}
-        svc = estimator.svc_
-        if estimator.kernel == "linear":
-            return {"type": "linear-svm", "intercept": float(svc.intercept_[0]),
-                    "coefficients": svc.coef_[0].astype(float).tolist(), "platt": platt}
-        if estimator.kernel == "rbf":
-            return {"type": "rbf-svm", "support_vectors": svc.support_vectors_.astype(float).tolist(),
-                    "dual_coef": svc.dual_coef_[0].astype(float).tolist(), "gamma": float(svc._gamma),
-                    "intercept": float(svc.intercept_[0]), "platt": platt}
-    if type(estimator).__name__ == "XGBClassifier":
-        raw = estimator.get_booster().save_raw(raw_format="json")
-        return {"type": "xgboost", "booster": json.loads(bytes(raw).decode("utf-8"))}
-    raise ValueError(f"Cannot export a {type(estimator).__name__} to a model package.")
+    """The package JSON of a fitted final estimator (its inputs already standardized), by the
+    first entry of the estimator registry that exports it."""
+    for kind in ESTIMATORS.values():
+        exported = kind.export(estimator)
+        if exported is not None:
+            return exported
+    raise ModelError(f"Cannot export a {type(estimator).__name__} to a model package.")
 
 
 def export_stacked(fusion: PostFusionClassifier) -> dict[str, Any]:
@@ -147,7 +129,7 @@ def export_stacked(fusion: PostFusionClassifier) -> dict[str, Any]:
         if standardization:
             entry["standardization"] = standardization
         if pipeline_imputation(member):
-            raise ValueError("Imputation inside post-fusion members cannot be exported yet; impute before training.")
+            raise ModelError("Imputation inside post-fusion members cannot be exported yet; impute before training.")
         members.append(entry)
     return {"type": "stacked", "members": members, "meta": export_estimator(fusion.meta_)}
 
@@ -169,7 +151,7 @@ def split_pipeline(pipeline: Any) -> tuple[list[str], dict | None, BaseEstimator
         elif isinstance(step, SimpleImputer):
             continue  # exported by ``pipeline_imputation``
         elif step is not None and step != "passthrough":
-            raise ValueError(f"Cannot export pipeline step {type(step).__name__}.")
+            raise ModelError(f"Cannot export pipeline step {type(step).__name__}.")
     return [str(n) for n in names], standardization, pipeline.steps[-1][1]
 
 

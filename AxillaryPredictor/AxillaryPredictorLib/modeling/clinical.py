@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from AxillaryPredictorLib.errors import InputError
+
 BLOOD_INDICES = {
     "sii": (("neutrophils", "platelets"), "lymphocytes"),
     "nlr": (("neutrophils",), "lymphocytes"),
@@ -36,11 +38,11 @@ def add_blood_indices(frame: pd.DataFrame, columns: Mapping[str, str] | None = N
     names.update(columns or {})
     out = frame.copy()
     if names["lymphocytes"] not in out.columns:
-        raise ValueError(f"Blood indices need a lymphocyte count column ('{names['lymphocytes']}').")
+        raise InputError(f"Blood indices need a lymphocyte count column ('{names['lymphocytes']}').")
     lymphocytes = out[names["lymphocytes"]].astype(float)
     if (lymphocytes <= 0).any():
         bad = out.index[lymphocytes <= 0].tolist()[:5]
-        raise ValueError(f"Lymphocyte counts must be positive (rows {bad}); the indices divide by them.")
+        raise InputError(f"Lymphocyte counts must be positive (rows {bad}); the indices divide by them.")
     for index, (numerators, _) in BLOOD_INDICES.items():
         if all(names[n] in out.columns for n in numerators):
             out[index] = np.prod([out[names[n]].astype(float) for n in numerators], axis=0) / lymphocytes
@@ -66,9 +68,9 @@ class ClinicalVariable:
 
     def __post_init__(self) -> None:
         if self.kind not in ("continuous", "binary", "ordinal", "categorical"):
-            raise ValueError(f"{self.name}: kind must be continuous, binary, ordinal or categorical.")
+            raise InputError(f"{self.name}: kind must be continuous, binary, ordinal or categorical.")
         if self.kind != "continuous" and len(self.levels) < 2:
-            raise ValueError(f"{self.name}: a {self.kind} variable needs at least two levels.")
+            raise InputError(f"{self.name}: a {self.kind} variable needs at least two levels.")
 
     def columns(self) -> list[str]:
         if self.kind == "categorical":
@@ -78,17 +80,17 @@ class ClinicalVariable:
     def encode(self, value: Any) -> dict[str, float]:
         """Design columns for one value; ValueError naming the variable and allowed values."""
         if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
-            raise ValueError(f"{self.name} is required" + (f" ({self.unit})" if self.unit else "") + ".")
+            raise InputError(f"{self.name} is required" + (f" ({self.unit})" if self.unit else "") + ".")
         if self.kind == "continuous":
             try:
                 number = float(value)
             except (TypeError, ValueError):
-                raise ValueError(f"{self.name} must be a number{f' in {self.unit}' if self.unit else ''}, "
+                raise InputError(f"{self.name} must be a number{f' in {self.unit}' if self.unit else ''}, "
                                  f"got {value!r}.") from None
             if not np.isfinite(number):
-                raise ValueError(f"{self.name} must be a finite number, got {value!r}.")
+                raise InputError(f"{self.name} must be a finite number, got {value!r}.")
             if self.range and not self.range[0] <= number <= self.range[1]:
-                raise ValueError(f"{self.name} = {number:g} is outside the allowed range {self.range[0]:g} to "
+                raise InputError(f"{self.name} = {number:g} is outside the allowed range {self.range[0]:g} to "
                                  f"{self.range[1]:g}{f' {self.unit}' if self.unit else ''}.")
             return {self.name: number}
         text = str(value).strip()
@@ -101,7 +103,7 @@ class ClinicalVariable:
             except ValueError:
                 pass
         if not matches:
-            raise ValueError(f"'{value}' is not an allowed value of {self.name}; allowed: {', '.join(self.levels)}.")
+            raise InputError(f"'{value}' is not an allowed value of {self.name}; allowed: {', '.join(self.levels)}.")
         level = matches[0]
         if self.kind in ("binary", "ordinal"):
             return {self.name: float(self.levels.index(level))}
@@ -130,7 +132,7 @@ def validate_clinical(values: Mapping[str, Any], variables: Sequence[ClinicalVar
         except ValueError as error:
             problems.append(str(error))
     if problems:
-        raise ValueError("Clinical inputs: " + " ".join(problems))
+        raise InputError("Clinical inputs: " + " ".join(problems))
     return encoded
 
 

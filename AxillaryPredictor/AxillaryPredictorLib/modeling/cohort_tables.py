@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from AxillaryPredictorLib.errors import InputError
+
 META_COLUMNS = ("split", "center")
 
 
@@ -33,7 +35,7 @@ class Cohort:
 
     def subset(self, split: str) -> Cohort:
         if self.split is None:
-            raise ValueError("This cohort has no 'split' column.")
+            raise InputError("This cohort has no 'split' column.")
         keep = self.split == split
         return Cohort(self.features[keep], self.y[keep], None if self.clinical is None else self.clinical[keep],
                       self.split[keep], None if self.center is None else self.center[keep], list(self.warnings))
@@ -42,13 +44,13 @@ class Cohort:
 def _read(table: str | Path | pd.DataFrame, role: str, id_column: str) -> pd.DataFrame:
     frame = table if isinstance(table, pd.DataFrame) else pd.read_csv(table)
     if id_column not in frame.columns:
-        raise ValueError(f"The {role} table has no '{id_column}' column; its columns: "
+        raise InputError(f"The {role} table has no '{id_column}' column; its columns: "
                          f"{', '.join(map(str, frame.columns[:8]))}.")
     frame = frame.copy()
     frame[id_column] = frame[id_column].astype(str)
     duplicated = frame[id_column][frame[id_column].duplicated()].unique().tolist()
     if duplicated:
-        raise ValueError(f"The {role} table has duplicate {id_column}s: {', '.join(duplicated[:10])}.")
+        raise InputError(f"The {role} table has duplicate {id_column}s: {', '.join(duplicated[:10])}.")
     return frame.set_index(id_column)
 
 
@@ -64,29 +66,29 @@ def load_cohort(features: str | Path | pd.DataFrame | Sequence, clinical: str | 
     for i, present in enumerate(ids):
         only = sorted(present - common)
         if only:
-            raise ValueError(f"{len(only)} case(s) appear in table #{i + 1} but not in all tables: "
+            raise InputError(f"{len(only)} case(s) appear in table #{i + 1} but not in all tables: "
                              f"{', '.join(only[:10])}.")
     merged = pd.concat(frames, axis=1, join="inner")
     overlap = merged.columns[merged.columns.duplicated()].tolist()
     if overlap:
-        raise ValueError(f"Feature tables share column names: {', '.join(overlap[:5])}.")
+        raise InputError(f"Feature tables share column names: {', '.join(overlap[:5])}.")
     source = clinical_frame if clinical_frame is not None and outcome in clinical_frame.columns else merged
     if outcome not in source.columns:
-        raise ValueError(f"No outcome column '{outcome}' in the clinical or feature tables.")
+        raise InputError(f"No outcome column '{outcome}' in the clinical or feature tables.")
     y = source[outcome]
     if y.isna().any():
-        raise ValueError(f"The outcome '{outcome}' is missing for {int(y.isna().sum())} case(s).")
+        raise InputError(f"The outcome '{outcome}' is missing for {int(y.isna().sum())} case(s).")
     if not set(pd.unique(y)) <= {0, 1}:
-        raise ValueError(f"The outcome '{outcome}' must be binary 0/1; found values "
+        raise InputError(f"The outcome '{outcome}' must be binary 0/1; found values "
                          f"{sorted(map(str, pd.unique(y)))[:6]}.")
     if y.nunique() < 2:
-        raise ValueError(f"The outcome '{outcome}' has a single class; model building needs events and non-events.")
+        raise InputError(f"The outcome '{outcome}' has a single class; model building needs events and non-events.")
     meta = {c: source[c] if c in source.columns else merged[c] if c in merged.columns else None for c in META_COLUMNS}
     drop = [outcome, *META_COLUMNS]
     feature_frame = merged.drop(columns=[c for c in drop if c in merged.columns])
     non_numeric = [c for c in feature_frame.columns if not pd.api.types.is_numeric_dtype(feature_frame[c])]
     if non_numeric:
-        raise ValueError(f"Feature columns must be numeric: {', '.join(non_numeric[:5])}.")
+        raise InputError(f"Feature columns must be numeric: {', '.join(non_numeric[:5])}.")
     clinical_out = None
     if clinical_frame is not None:
         clinical_out = clinical_frame.drop(columns=[c for c in drop if c in clinical_frame.columns])
@@ -96,7 +98,7 @@ def load_cohort(features: str | Path | pd.DataFrame | Sequence, clinical: str | 
     if len(missing):
         message = "Missing values: " + ", ".join(f"{c} ({n})" for c, n in missing.items())
         if not allow_missing:
-            raise ValueError(message + ". Remove those features/cases, or impute them: add '- impute: {strategy: "
+            raise InputError(message + ". Remove those features/cases, or impute them: add '- impute: {strategy: "
                              "median}' as the recipe's first step (fitted inside each CV fold; Python: "
                              "allow_missing=True).")
         warnings.append(message)

@@ -10,6 +10,7 @@ from scipy import stats
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from AxillaryPredictorLib.errors import InputError
 from AxillaryPredictorLib.evaluation.glm import LogisticFit, logistic_mle
 
 
@@ -76,7 +77,7 @@ class CombinedLogisticModel(ClassifierMixin, BaseEstimator):
         elif self.selection == "none":
             terms = list(frame.columns)
         else:
-            raise ValueError("selection must be 'aic', 'p' or 'none'.")
+            raise InputError("selection must be 'aic', 'p' or 'none'.")
         self.feature_names_in_ = np.array(frame.columns, dtype=object)
         self.terms_ = terms
         self.fit_ = _fit(frame, y, terms)

@@ -14,6 +14,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from AxillaryPredictorLib.errors import InputError
 from AxillaryPredictorLib.modeling import selection
 from AxillaryPredictorLib.modeling.classifiers import make_classifier
 
@@ -49,11 +50,11 @@ def load_recipe(name_or_path: str | Path) -> dict[str, Any]:
     if not path.suffix:
         path = recipes_directory() / f"{name_or_path}.yaml"
     if not path.is_file():
-        raise ValueError(f"Unknown recipe '{name_or_path}'. Shipped recipes: {', '.join(list_recipes())}; or give a "
+        raise InputError(f"Unknown recipe '{name_or_path}'. Shipped recipes: {', '.join(list_recipes())}; or give a "
                          "path to a recipe YAML.")
     recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if "classifier" not in recipe:
-        raise ValueError(f"Recipe {path} has no 'classifier'.")
+        raise InputError(f"Recipe {path} has no 'classifier'.")
     recipe.setdefault("name", path.stem)
     return recipe
 
@@ -68,22 +69,22 @@ def build_pipeline(recipe: dict[str, Any], reliability: pd.DataFrame | None = No
         params = dict(params or {})
         if kind == "impute":
             if index != 0:
-                raise ValueError(f"Recipe '{recipe['name']}': 'impute' must be the first step (selectors need "
+                raise InputError(f"Recipe '{recipe['name']}': 'impute' must be the first step (selectors need "
                                  "complete data).")
             strategy = params.get("strategy", "median")
             if strategy not in IMPUTE_STRATEGIES:
-                raise ValueError(f"Recipe '{recipe['name']}': impute strategy '{strategy}' is not one of "
+                raise InputError(f"Recipe '{recipe['name']}': impute strategy '{strategy}' is not one of "
                                  f"{', '.join(IMPUTE_STRATEGIES)}.")
             steps.append(("0_impute", SimpleImputer(strategy=strategy, keep_empty_features=True)))
         elif kind == "icc":
             if reliability is None:
-                raise ValueError(f"Recipe '{recipe['name']}' filters on ICC: give the second reader's feature table "
+                raise InputError(f"Recipe '{recipe['name']}' filters on ICC: give the second reader's feature table "
                                  "(--reader2) so reliability can be computed.")
             steps.append((f"{index}_icc", ICCFilter(reliability, **params)))
         elif kind in SELECTORS:
             steps.append((f"{index}_{kind}", SELECTORS[kind](**params)))
         else:
-            raise ValueError(f"Unknown recipe step '{kind}'; known: impute, icc, {', '.join(SELECTORS)}.")
+            raise InputError(f"Unknown recipe step '{kind}'; known: impute, icc, {', '.join(SELECTORS)}.")
     classifier = dict(recipe["classifier"])
     steps += [("scale", StandardScaler()), ("model", make_classifier(classifier.pop("kind"), **classifier))]
     pipeline = Pipeline(steps)
@@ -92,7 +93,7 @@ def build_pipeline(recipe: dict[str, Any], reliability: pd.DataFrame | None = No
         return pipeline
     grid = {f"model__{name}": list(values) for name, values in (tune.get("grid") or {}).items()}
     if not grid:
-        raise ValueError(f"Recipe '{recipe['name']}': 'tune' needs a grid of classifier settings, e.g. "
+        raise InputError(f"Recipe '{recipe['name']}': 'tune' needs a grid of classifier settings, e.g. "
                          "tune: {grid: {C: [0.01, 0.1, 1, 10]}, cv: 5}.")
     inner = StratifiedKFold(int(tune.get("cv", 5)), shuffle=True, random_state=int(tune.get("seed", 0)))
     # the search (inner CV) is itself refitted inside every outer training fold: nested CV

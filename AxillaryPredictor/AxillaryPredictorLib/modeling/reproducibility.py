@@ -21,6 +21,8 @@ from sklearn.base import BaseEstimator
 from sklearn.feature_selection import SelectorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from AxillaryPredictorLib.errors import InputError
+
 
 @dataclass(frozen=True)
 class ICCResult:
@@ -53,7 +55,7 @@ def icc(reader1, reader2, level: float = 0.95) -> ICCResult:
     """ICC(2,1) and ICC(3,1) of one feature measured by two readers on the same subjects."""
     data = np.column_stack([np.asarray(reader1, float), np.asarray(reader2, float)])
     if data.shape[0] < 3 or not np.isfinite(data).all():
-        raise ValueError("ICC needs at least 3 subjects with finite values from both readers.")
+        raise InputError("ICC needs at least 3 subjects with finite values from both readers.")
     n, k = data.shape
     msb, msj, mse, msw = _mean_squares(data)
     alpha = 1 - level
@@ -84,7 +86,7 @@ def icc_table(reader1: pd.DataFrame, reader2: pd.DataFrame, id_column: str = "ca
     b = reader2.set_index(id_column) if id_column in reader2.columns else reader2
     common = a.index.intersection(b.index)
     if len(common) < 3:
-        raise ValueError(f"The two readers' tables share {len(common)} cases; ICC needs at least 3.")
+        raise InputError(f"The two readers' tables share {len(common)} cases; ICC needs at least 3.")
     features = [c for c in a.columns if c in b.columns and pd.api.types.is_numeric_dtype(a[c])]
     rows = []
     for feature in features:
@@ -113,7 +115,7 @@ class ICCFilter(SelectorMixin, BaseEstimator):
     def fit(self, X, y=None):
         names = np.asarray(getattr(X, "columns", [f"x{i}" for i in range(np.shape(X)[1])]), dtype=object)
         if self.reliability is None:
-            raise ValueError("ICCFilter needs the reliability table of a two-reader study (reproducibility.icc_table).")
+            raise InputError("ICCFilter needs the reliability table of a two-reader study (reproducibility.icc_table).")
         values = self.reliability.set_index("feature")[self.kind]
         self.feature_names_in_ = names
         self.support_ = np.array([bool(values.get(n, np.nan) >= self.threshold) for n in names])

@@ -17,6 +17,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from AxillaryPredictorLib.errors import InputError
+
 
 class _Selector(SelectorMixin, BaseEstimator):
     """Shared plumbing: validate X, remember names, expose the support mask."""
@@ -26,7 +28,7 @@ class _Selector(SelectorMixin, BaseEstimator):
             return validate_data(self, X, reset=reset, ensure_all_finite=True)
         X, y = validate_data(self, X, y, reset=reset, ensure_all_finite=True)
         if not set(np.unique(y)) <= {0, 1}:
-            raise ValueError("The outcome must be binary 0/1.")
+            raise InputError("The outcome must be binary 0/1.")
         return X, y
 
     def _get_support_mask(self):
@@ -51,7 +53,7 @@ class VarianceFilter(_Selector):
         self.variances_ = X.var(axis=0)
         self.support_ = self.variances_ > self.threshold
         if not self.support_.any():
-            raise ValueError("Every feature is constant in the training data.")
+            raise InputError("Every feature is constant in the training data.")
         return self
 
 
@@ -74,7 +76,7 @@ class UnivariateFilter(_Selector):
         elif self.test == "mannwhitney":
             p = stats.mannwhitneyu(a, b, axis=0, alternative="two-sided").pvalue
         else:
-            raise ValueError("test must be 'anova', 'ttest' or 'mannwhitney'.")
+            raise InputError("test must be 'anova', 'ttest' or 'mannwhitney'.")
         self.pvalues_ = np.nan_to_num(np.asarray(p, float), nan=1.0)
         self.support_ = self._keep_at_least(-self.pvalues_, self.pvalues_ < self.p_threshold, self.min_features)
         return self
@@ -93,7 +95,7 @@ class CorrelationFilter(_Selector):
         if self.method == "spearman":
             X = np.apply_along_axis(stats.rankdata, 0, X)
         elif self.method != "pearson":
-            raise ValueError("method must be 'pearson' or 'spearman'.")
+            raise InputError("method must be 'pearson' or 'spearman'.")
         centred = (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1)
         relevance = np.abs(centred.T @ (y - y.mean())) / (len(y) * y.std())
         correlation = np.abs(centred.T @ centred) / len(y)
@@ -177,7 +179,7 @@ class LassoSelector(_Selector):
             eligible = np.flatnonzero(mean >= mean[best] - se[best])
             best = int(eligible.min())  # largest lambda (lambdas decrease along the grid)
         elif self.rule != "min":
-            raise ValueError("rule must be 'min' or '1se'.")
+            raise InputError("rule must be 'min' or '1se'.")
         self.lambda_ = float(lambdas[best])
         model = _l1_model(1 / (n * self.lambda_)).fit(Z, y)
         self.coef_ = model.coef_.ravel()

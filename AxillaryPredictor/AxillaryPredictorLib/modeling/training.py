@@ -21,6 +21,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from AxillaryPredictorLib.errors import InputError
 from AxillaryPredictorLib.modeling.classifiers import (
     make_classifier,
     split_pipeline,
@@ -65,13 +66,13 @@ def train(features: pd.DataFrame, y: pd.Series, recipe: dict[str, Any], *, clini
     y = np.asarray(y, int)
     missing = features.columns[features.isna().any()].tolist()
     if missing and not recipe_imputes(recipe):
-        raise ValueError(f"{len(missing)} feature column(s) have missing values (e.g. {', '.join(missing[:3])}) and "
+        raise InputError(f"{len(missing)} feature column(s) have missing values (e.g. {', '.join(missing[:3])}) and "
                          f"recipe '{recipe.get('name')}' does not impute. Add '- impute: {{strategy: median}}' as its "
                          "first step (fitted inside each CV fold), or remove those features/cases.")
     template = build_pipeline(recipe, reliability)
     if recipe.get("fusion") and score_groups:  # without groups the recipe is its single-modality chain
         if clinical is not None and len(clinical.columns):
-            raise ValueError("Post-fusion with clinical variables is not supported yet: fuse the radiomics groups, "
+            raise InputError("Post-fusion with clinical variables is not supported yet: fuse the radiomics groups, "
                              "or use a combined recipe for RadScore + clinical factors.")
         return _train_fusion(features, y, recipe, template, folds, seed, score_groups)
     combined_spec = recipe.get("combined") if (clinical is not None and len(clinical.columns)) or score_groups \
@@ -115,7 +116,7 @@ def _train_fusion(features: pd.DataFrame, y: np.ndarray, recipe: dict[str, Any],
     from AxillaryPredictorLib.modeling.classifiers import PostFusionClassifier
 
     if len(score_groups) < 2:
-        raise ValueError(f"Recipe '{recipe['name']}' fuses single-modality models: give at least two groups of "
+        raise InputError(f"Recipe '{recipe['name']}' fuses single-modality models: give at least two groups of "
                          "feature columns (CLI: --groups view or --groups region).")
     spec = dict(recipe["fusion"])
     model = PostFusionClassifier({name: (columns, template) for name, columns in score_groups.items()},

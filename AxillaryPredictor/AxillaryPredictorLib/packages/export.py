@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from AxillaryPredictorLib.errors import ModelError
 from AxillaryPredictorLib.modeling.classifiers import (
     export_estimator,
     export_stacked,
@@ -65,7 +66,7 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
             score_names, score_standardization, score_estimator = split_pipeline(pipeline)
             exported = export_estimator(score_estimator)
             if exported["type"] != "logistic":
-                raise ValueError("A combined model needs logistic radiomics models (their linear predictors are the "
+                raise ModelError("A combined model needs logistic radiomics models (their linear predictors are the "
                                  "RadScores).")
             document["derived"].append({"name": name, "features": score_names,
                                         "mean": score_standardization["mean"], "scale": score_standardization["scale"],

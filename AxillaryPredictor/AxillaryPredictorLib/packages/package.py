@@ -7,9 +7,10 @@ a SHA-256 over its canonical JSON (sorted keys, no whitespace, UTF-8) without th
 estimator type is unknown, or that breaks the schema (the error names the JSON path).
 
 Scoring (``ModelPackage.predict_proba``) is our own numpy code for every estimator type:
-derived linear scores (RadScores) first, then standardization, then the estimator
-(``logistic``, ``linear-svm``/``rbf-svm`` with Platt scaling, ``xgboost`` from its native
-JSON, ``stacked`` sub-models under a meta model).
+derived linear scores (RadScores) first, then standardization, then the estimator's scorer
+from the estimator registry (``modeling.estimators.ESTIMATORS``: ``logistic``,
+``linear-svm``/``rbf-svm`` with Platt scaling, ``xgboost`` from its native JSON, ``stacked``
+sub-models under a meta model).
 """
 
 from __future__ import annotations
@@ -27,12 +28,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ESTIMATOR_TYPES = ("logistic", "linear-svm", "rbf-svm", "xgboost", "stacked")
-STATUSES = ("demonstration", "published-needs-recalibration", "locally-recalibrated", "locally-validated")
+from AxillaryPredictorLib.errors import InputFileNotFoundError, ModelError
+from AxillaryPredictorLib.modeling.estimators import (
+    ESTIMATORS,
+    estimator_probability,
+    fill_missing,
+    model_inputs,
+    sigmoid,
+)
+
+#: estimator types a package may hold: the registry's (``modeling.estimators.ESTIMATORS``)
+ESTIMATOR_TYPES = tuple(ESTIMATORS)
+
+#: a package's ``status`` (the schema's enum; a test checks they agree)
+DEMONSTRATION = "demonstration"
+NEEDS_RECALIBRATION = "published-needs-recalibration"
+LOCALLY_RECALIBRATED = "locally-recalibrated"
+LOCALLY_VALIDATED = "locally-validated"
+STATUSES = (DEMONSTRATION, NEEDS_RECALIBRATION, LOCALLY_RECALIBRATED, LOCALLY_VALIDATED)
+#: a package's ``task`` (the schema's enum; ``train --task`` choices)
 TASKS = ("ALN metastasis", "ALN pCR after NAT")
 
 
-class PackageError(ValueError):
+class PackageError(ModelError):
     """A model package that cannot be used, with the reason and where in the JSON."""
 
 
@@ -90,67 +108,18 @@ def save_package(document: dict, path: str | Path) -> Path:
 # ---------------------------------------------------------------------------- scoring
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
     return frame[name].to_numpy(dtype=float)
-
-
-def _fill(x: np.ndarray, values: list[float] | None) -> np.ndarray:
-    """Missing inputs (NaN) -> the package's training fill values, when it has them."""
-    if values is None or not np.isnan(x).any():
-        return x
-    return np.where(np.isnan(x), np.asarray(values, float)[None, :], x)
 
 
 def _linear_score(frame: pd.DataFrame, spec: dict) -> np.ndarray:
     """intercept + Σ coef·(x − mean)/scale over ``spec['features']`` (missing values filled by ``impute``);
     its probability when ``link`` is ``logistic``."""
-    x = _fill(np.column_stack([_column(frame, f) for f in spec["features"]]), spec.get("impute"))
+    x = fill_missing(np.column_stack([_column(frame, f) for f in spec["features"]]), spec.get("impute"))
     mean = np.asarray(spec.get("mean", np.zeros(x.shape[1])), float)
     scale = np.asarray(spec.get("scale", np.ones(x.shape[1])), float)
     score = float(spec.get("intercept", 0.0)) + ((x - mean) / scale) @ np.asarray(spec["coefficients"], float)
-    return _sigmoid(score) if spec.get("link") == "logistic" else score
-
-
-def _estimator_probability(estimator: dict, x: np.ndarray, frame: pd.DataFrame | None = None) -> np.ndarray:
-    kind = estimator["type"]
-    if kind == "logistic":
-        return _sigmoid(float(estimator["intercept"]) + x @ np.asarray(estimator["coefficients"], float))
-    if kind in ("linear-svm", "rbf-svm"):
-        if kind == "linear-svm":
-            decision = float(estimator["intercept"]) + x @ np.asarray(estimator["coefficients"], float)
-        else:
-            vectors = np.asarray(estimator["support_vectors"], float)
-            squared = (x**2).sum(axis=1)[:, None] + (vectors**2).sum(axis=1)[None, :] - 2 * x @ vectors.T
-            kernel = np.exp(-float(estimator["gamma"]) * np.maximum(squared, 0.0))
-            decision = kernel @ np.asarray(estimator["dual_coef"], float) + float(estimator["intercept"])
-        platt = estimator["platt"]
-        return _sigmoid(-(float(platt["a"]) * decision + float(platt["b"])))
-    if kind == "xgboost":
-        import xgboost
-
-        booster = xgboost.Booster()
-        booster.load_model(bytearray(json.dumps(estimator["booster"]).encode("utf-8")))
-        return booster.predict(xgboost.DMatrix(x)).astype(float)
-    if kind == "stacked":
-        members = []
-        for member in estimator["members"]:
-            member_x = _prepare(frame, member["features"], member.get("standardization"))
-            members.append(_estimator_probability(member["estimator"], member_x, frame))
-        return _estimator_probability(estimator["meta"], np.column_stack(members))
-    raise PackageError(f"Unknown estimator type '{kind}'; supported: {', '.join(ESTIMATOR_TYPES)}.")
-
-
-def _prepare(frame: pd.DataFrame, features: list[str], standardization: dict | None,
-             imputation: dict | None = None) -> np.ndarray:
-    x = np.column_stack([_column(frame, f) for f in features]) if features else np.zeros((len(frame), 0))
-    x = _fill(x, imputation["values"] if imputation else None)
-    if standardization:
-        x = (x - np.asarray(standardization["mean"], float)) / np.asarray(standardization["scale"], float)
-    return x
+    return sigmoid(score) if spec.get("link") == "logistic" else score
 
 
 @dataclass
@@ -199,7 +168,7 @@ class ModelPackage:
                 parts.append(f"{len(missing)} feature(s) missing, e.g. {', '.join(missing[:5])}")
             if clinical:
                 parts.append(f"clinical variable(s) missing: {', '.join(clinical)}")
-            raise ValueError(f"The case does not provide what model '{self.id}' needs: " + "; ".join(parts) + ".")
+            raise ModelError(f"The case does not provide what model '{self.id}' needs: " + "; ".join(parts) + ".")
 
     def encode_clinical(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Add the clinical design columns (validated; raw clinical values may be text)."""
@@ -223,25 +192,25 @@ class ModelPackage:
         """Logistic packages: intercept + Σ β·x on the (standardized) model inputs."""
         estimator = self.document["estimator"]
         if estimator["type"] != "logistic":
-            raise ValueError("The linear predictor is defined for logistic models only.")
-        x = _prepare(self.with_derived(self.encode_clinical(frame)), self.features, self.document.get(
+            raise ModelError("The linear predictor is defined for logistic models only.")
+        x = model_inputs(self.with_derived(self.encode_clinical(frame)), self.features, self.document.get(
             "standardization"), self.document.get("imputation"))
         return float(estimator["intercept"]) + x @ np.asarray(estimator["coefficients"], float)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """P(outcome) per row of ``frame`` (radiomics columns + clinical values)."""
-        if self.status == "published-needs-recalibration":
-            raise ValueError(f"Model '{self.id}' is a published signature that must be recalibrated on local cases "
+        if self.status == NEEDS_RECALIBRATION:
+            raise ModelError(f"Model '{self.id}' is a published signature that must be recalibrated on local cases "
                              "before use (its intercept/standardization were not published). Run "
                              "'axillary-predictor recalibrate --model PKG --features ... --outcome ...'.")
         frame = self.encode_clinical(frame)
         self.check_inputs(frame)
         frame = self.with_derived(frame)
-        x = _prepare(frame, self.features, self.document.get("standardization"), self.document.get("imputation"))
+        x = model_inputs(frame, self.features, self.document.get("standardization"), self.document.get("imputation"))
         if not np.isfinite(x).all():
             bad = [f for i, f in enumerate(self.features) if not np.isfinite(x[:, i]).all()]
-            raise ValueError(f"Model inputs are undefined (NaN) for: {', '.join(bad[:5])}.")
-        return _estimator_probability(self.document["estimator"], x, frame)
+            raise ModelError(f"Model inputs are undefined (NaN) for: {', '.join(bad[:5])}.")
+        return estimator_probability(self.document["estimator"], x, frame)
 
     def imputed(self, frame: pd.DataFrame) -> list[str]:
         """Inputs missing (NaN) in ``frame`` that the package fills with its training values."""
@@ -279,7 +248,7 @@ def load_package(source: str | Path | dict) -> ModelPackage:
     else:
         path = Path(source)
         if not path.is_file():
-            raise FileNotFoundError(f"No model package at {path}.")
+            raise InputFileNotFoundError(f"No model package at {path}.")
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from AxillaryPredictorLib.errors import ModelError
 from AxillaryPredictorLib.evaluation.glm import logistic_mle
-from AxillaryPredictorLib.packages.package import ModelPackage, build_date
+from AxillaryPredictorLib.packages.package import LOCALLY_RECALIBRATED, LOCALLY_VALIDATED, ModelPackage, build_date
 
 
 @dataclass
@@ -55,14 +56,14 @@ def embed_scores(document: dict[str, Any], scores: dict[str, ModelPackage], link
     inputs = set(document["features"])
     for name, score in scores.items():
         if name not in inputs:
-            raise ValueError(f"'{name}' is not an input of {document['id']} (inputs: "
+            raise ModelError(f"'{name}' is not an input of {document['id']} (inputs: "
                              f"{', '.join(document['features'])}).")
         spec = score.document
         if spec["estimator"]["type"] != "logistic" or spec.get("derived"):
-            raise ValueError(f"The score model for '{name}' ({score.id}) must be a plain logistic radiomics package.")
+            raise ModelError(f"The score model for '{name}' ({score.id}) must be a plain logistic radiomics package.")
         wanted, given = document["inputs"]["profile"].get("sha256"), spec["inputs"]["profile"].get("sha256")
         if wanted and given and wanted != given:
-            raise ValueError(f"The score model for '{name}' ({score.id}) was trained on features of another "
+            raise ModelError(f"The score model for '{name}' ({score.id}) was trained on features of another "
                              f"extraction profile ({spec['inputs']['profile'].get('name')}) than {document['id']} "
                              f"({document['inputs']['profile'].get('name')}).")
         entry = {"name": name, "features": list(spec["features"]), "intercept": spec["estimator"]["intercept"],
@@ -87,11 +88,11 @@ def recalibrate(package: ModelPackage, frame: pd.DataFrame, y, *, slope: bool = 
 
     document = copy.deepcopy(package.document)
     if document["estimator"]["type"] != "logistic":
-        raise ValueError("Recalibration supports logistic packages (the published signatures are logistic).")
+        raise ModelError("Recalibration supports logistic packages (the published signatures are logistic).")
     if scores:
         embed_scores(document, scores)
     y = np.asarray(y, int)
-    ModelPackage({**document, "status": "locally-recalibrated"}).check_inputs(
+    ModelPackage({**document, "status": LOCALLY_RECALIBRATED}).check_inputs(
         ModelPackage(document).encode_clinical(frame))
     index = np.arange(len(y))
     fit_index, test_index = index, index
@@ -131,7 +132,7 @@ def recalibrate(package: ModelPackage, frame: pd.DataFrame, y, *, slope: bool = 
                   "calibration_intercept": cal.intercept, "calibration_intercept_ci": list(cal.intercept_ci),
                   "calibration_slope": cal.slope, "calibration_slope_ci": list(cal.slope_ci),
                   "hosmer_lemeshow": {"statistic": hl.statistic, "df": hl.df, "p": hl.p}}
-    document["status"] = "locally-validated" if holdout else "locally-recalibrated"
+    document["status"] = LOCALLY_VALIDATED if holdout else LOCALLY_RECALIBRATED
     document["id"] = f"{package.id}-local"
     document["performance"] = {**document.get("performance", {}), "local": validation}
     document["provenance"] = {**document["provenance"], "date": build_date(), "recalibration": {

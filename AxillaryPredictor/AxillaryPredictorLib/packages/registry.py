@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from AxillaryPredictorLib.errors import ModelError
 from AxillaryPredictorLib.packages.package import ModelPackage, load_package
 
 
@@ -52,9 +53,9 @@ def find_model(model: str | Path, user_folder: str | Path | None = None) -> Mode
         if entry["id"] == str(model):
             package = load_package(entry["path"])
             if entry.get("sha256") and entry["sha256"] != package.document["sha256"]:
-                raise ValueError(f"Model '{model}': {entry['file']} is not the package the registry lists (SHA-256 "
+                raise ModelError(f"Model '{model}': {entry['file']} is not the package the registry lists (SHA-256 "
                                  f"{package.document['sha256'][:12]}… instead of {entry['sha256'][:12]}…); "
                                  "reinstall the extension.")
             return package
     ids = ", ".join(e["id"] for e in registry_entries(user_folder))
-    raise ValueError(f"No model '{model}'. Available: {ids}; or give the path of a model package (.json).")
+    raise ModelError(f"No model '{model}'. Available: {ids}; or give the path of a model package (.json).")

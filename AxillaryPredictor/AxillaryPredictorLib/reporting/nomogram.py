@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from AxillaryPredictorLib.errors import InputError, ModelError
+
 MAX_POINTS = 100.0
 
 
@@ -55,28 +57,28 @@ class NomogramPredictor:
 
     def __post_init__(self) -> None:
         if self.kind not in ("continuous", "categorical"):
-            raise ValueError(f"Predictor '{self.name}': kind must be continuous or categorical, not {self.kind!r}.")
+            raise ModelError(f"Predictor '{self.name}': kind must be continuous or categorical, not {self.kind!r}.")
         if not (math.isfinite(self.scale) and self.scale > 0 and math.isfinite(self.mean)):
-            raise ValueError(f"Predictor '{self.name}': standardization needs a finite mean and a positive scale, "
+            raise ModelError(f"Predictor '{self.name}': standardization needs a finite mean and a positive scale, "
                              f"got mean {self.mean!r}, scale {self.scale!r}.")
         if self.kind == "continuous" and len(self.axis) < 2:
-            raise ValueError(f"Predictor '{self.name}': a continuous axis needs at least two values.")
+            raise ModelError(f"Predictor '{self.name}': a continuous axis needs at least two values.")
         if self.kind == "categorical" and (len(self.levels) < 2 or len(self.levels) != len(self.level_effects)):
-            raise ValueError(f"Predictor '{self.name}': give at least two levels, each with its effect.")
+            raise ModelError(f"Predictor '{self.name}': give at least two levels, each with its effect.")
 
     def effect(self, value: Any) -> float:
         """Contribution of ``value`` to the linear predictor; clear error for bad values."""
         if self.kind == "categorical":
             key = str(value)
             if key not in self.levels:
-                raise ValueError(f"'{value}' is not a level of {self.name}; allowed: {', '.join(self.levels)}.")
+                raise InputError(f"'{value}' is not a level of {self.name}; allowed: {', '.join(self.levels)}.")
             return float(self.level_effects[self.levels.index(key)])
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise ValueError(f"{self.name} must be a number, got {value!r}.") from None
+            raise InputError(f"{self.name} must be a number, got {value!r}.") from None
         if not math.isfinite(number):
-            raise ValueError(f"{self.name} must be a finite number, got {value!r}.")
+            raise InputError(f"{self.name} must be a finite number, got {value!r}.")
         return self._continuous_effect(number)
 
     def _continuous_effect(self, number: float) -> float:
@@ -106,10 +108,10 @@ class Nomogram:
 
     def __post_init__(self) -> None:
         if not self.predictors:
-            raise ValueError("A nomogram needs at least one predictor.")
+            raise ModelError("A nomogram needs at least one predictor.")
         widths = [hi - lo for lo, hi in (p.effect_range() for p in self.predictors)]
         if max(widths) <= 0:
-            raise ValueError("Every predictor has zero effect over its axis: nothing to draw.")
+            raise ModelError("Every predictor has zero effect over its axis: nothing to draw.")
         object.__setattr__(self, "_scale", self.max_points / max(widths))
 
     # ------------------------------------------------------------------ computation
@@ -127,7 +129,7 @@ class Nomogram:
     def _check_values(self, values: Mapping[str, Any]) -> None:
         missing = [p.name for p in self.predictors if p.name not in values]
         if missing:
-            raise ValueError(f"Missing value for {', '.join(missing)}.")
+            raise InputError(f"Missing value for {', '.join(missing)}.")
 
     def points(self, values: Mapping[str, Any]) -> dict[str, float]:
         """Points of each predictor for one case."""
@@ -148,7 +150,7 @@ class Nomogram:
     def points_for_probability(self, probability: float) -> float:
         """Total points at which the model predicts ``probability`` (0 < p < 1)."""
         if not 0.0 < probability < 1.0:
-            raise ValueError("probability must be strictly between 0 and 1.")
+            raise InputError("probability must be strictly between 0 and 1.")
         return (math.log(probability / (1 - probability)) - self.lp_at_zero_points) * self._scale
 
     def probability(self, values: Mapping[str, Any]) -> float:
@@ -264,10 +266,10 @@ class Nomogram:
         document = package.document if hasattr(package, "document") else package
         estimator = document.get("estimator", {})
         if estimator.get("type") != "logistic":
-            raise ValueError("A nomogram needs a logistic model (points are shares of its linear predictor); this "
+            raise ModelError("A nomogram needs a logistic model (points are shares of its linear predictor); this "
                              f"package's estimator is {estimator.get('type')!r}.")
         if document.get("status") == "published-needs-recalibration":
-            raise ValueError(f"Model '{document.get('id')}' must be recalibrated on local cases before its nomogram "
+            raise ModelError(f"Model '{document.get('id')}' must be recalibrated on local cases before its nomogram "
                              "can be drawn (its intercept/standardization were not published).")
         features = [str(f) for f in document.get("features", [])]
         raw = estimator["coefficients"]
@@ -275,19 +277,19 @@ class Nomogram:
             coefficients = {str(k): float(v) for k, v in raw.items()}
         else:
             if len(raw) != len(features):
-                raise ValueError(f"The package has {len(features)} features but {len(raw)} coefficients.")
+                raise ModelError(f"The package has {len(features)} features but {len(raw)} coefficients.")
             coefficients = {f: float(c) for f, c in zip(features, raw, strict=True)}
         means, scales = _standardization(document, features if document.get("standardization") else list(coefficients))
         spec = package_predictors(document, axes=axes)
         used = [c for item in spec for c in _item_columns(item)]
         unknown = [c for c in used if c not in coefficients]
         if unknown:
-            raise ValueError(f"The nomogram refers to column(s) {', '.join(unknown)} that are not model inputs "
+            raise ModelError(f"The nomogram refers to column(s) {', '.join(unknown)} that are not model inputs "
                              f"({', '.join(coefficients)}).")
         twice = sorted({c for c in used if used.count(c) > 1})
         uncovered = [c for c in coefficients if c not in used and coefficients[c] != 0.0]
         if twice or uncovered:
-            raise ValueError("The nomogram's predictors must use every model input exactly once, or its points would "
+            raise ModelError("The nomogram's predictors must use every model input exactly once, or its points would "
                              "not add up to the model's linear predictor: "
                              + "; ".join(part for part in (f"used twice: {', '.join(twice)}" if twice else "",
                                                            f"not on any axis: {', '.join(uncovered)}" if uncovered
@@ -324,12 +326,12 @@ def _standardization(document: Mapping[str, Any], features: list[str]) -> tuple[
         return dict.fromkeys(features, 0.0), dict.fromkeys(features, 1.0)
     mean, scale = list(spec.get("mean", [])), list(spec.get("scale", []))
     if len(mean) != len(features) or len(scale) != len(features):
-        raise ValueError(f"The package's standardization has {len(mean)} means and {len(scale)} scales for "
+        raise ModelError(f"The package's standardization has {len(mean)} means and {len(scale)} scales for "
                          f"{len(features)} model inputs: the nomogram cannot apply it.")
     bad = [f for f, m, s in zip(features, mean, scale, strict=True)
            if not (math.isfinite(float(m)) and math.isfinite(float(s)) and float(s) > 0)]
     if bad:
-        raise ValueError(f"The package's standardization is unusable (scale must be positive) for: {', '.join(bad)}.")
+        raise ModelError(f"The package's standardization is unusable (scale must be positive) for: {', '.join(bad)}.")
     return ({f: float(m) for f, m in zip(features, mean, strict=True)},
             {f: float(s) for f, s in zip(features, scale, strict=True)})
 
@@ -355,7 +357,7 @@ def package_predictors(document: Mapping[str, Any], *, axes: str = "pretty") -> 
     from AxillaryPredictorLib.packages.package import r_pretty
 
     if axes not in ("pretty", "minmax"):
-        raise ValueError(f"axes must be 'pretty' (rms default) or 'minmax', not {axes!r}.")
+        raise InputError(f"axes must be 'pretty' (rms default) or 'minmax', not {axes!r}.")
     section = document.get("nomogram")
     if section and section.get("predictors"):
         return [dict(item) for item in section["predictors"]]
@@ -414,7 +416,7 @@ def package_predictors(document: Mapping[str, Any], *, axes: str = "pretty") -> 
             continue
         predictors.append({**item, "axis": axis(float(min(span)), float(max(span)))})
     if missing:
-        raise ValueError(f"Cannot draw a nomogram axis for {', '.join(missing)}: the package has no training range "
+        raise ModelError(f"Cannot draw a nomogram axis for {', '.join(missing)}: the package has no training range "
                          "(training_ranges), no declared clinical range and no standardization for it.")
     return predictors
 

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from AxillaryPredictorLib.errors import InputError
+
 REGION_COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 DEMONSTRATION_WARNING = ("This model is a DEMONSTRATION trained on synthetic data. Its output carries no "
                          "clinical meaning and must not be used for patient care.")
@@ -141,7 +143,7 @@ def png_data_uri(source: str | Path | bytes) -> str:
     """A ``data:image/png;base64,…`` URI of a PNG file (or its bytes)."""
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
-        raise ValueError(f"{source if not isinstance(source, bytes) else 'data'} is not a PNG image.")
+        raise InputError(f"{source if not isinstance(source, bytes) else 'data'} is not a PNG image.")
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import pandas as pd
 
+from AxillaryPredictorLib.errors import InputError
+
 
 def extract_from_scene(views: Mapping[str, tuple[Any, Any]], segment: str = "tumor", *,
                        margins: Sequence[float] | str = (3, 5, 10), regions: list[str] | None = None,
@@ -24,7 +26,7 @@ def extract_from_scene(views: Mapping[str, tuple[Any, Any]], segment: str = "tum
     scans, scene = {}, None
     for view, (volume, segmentation) in views.items():
         if volume is None or segmentation is None:
-            raise ValueError(f"View '{view}': select both its image and its segmentation.")
+            raise InputError(f"View '{view}': select both its image and its segmentation.")
         scene = volume.GetScene()
         scans[view] = Scan(volume_node_to_image(volume), tumor_mask_from_segment(segmentation, segment, volume))
     result = extract_case(CaseInputs.single(case_id, scans), profile, RegionSettings.from_value(margins),
@@ -73,7 +75,7 @@ def delta_changes_chart(scene: Any, table_node: Any, top: int = 20, name: str = 
     chosen = frame.assign(delta=delta).dropna(subset=["delta"])
     chosen = chosen.loc[chosen["delta"].abs().sort_values(ascending=False).index[:top]]
     if chosen.empty:
-        raise ValueError("No defined delta values to chart (complete response or every baseline zero).")
+        raise InputError("No defined delta values to chart (complete response or every baseline zero).")
     data = pd.DataFrame({"rank": range(1, len(chosen) + 1), "delta": chosen["delta"].to_numpy(float),
                          "feature": (chosen["region"] + " " + chosen["feature"]).to_numpy()})
     table = table_node_from_frame(scene, data, f"{name} data")

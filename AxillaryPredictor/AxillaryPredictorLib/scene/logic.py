@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from AxillaryPredictorLib.errors import InputError
+
 ProgressCallback = Callable[[float, str], None]
 
 #: Colours (RGB 0..1) of the segments the module creates, by role.
@@ -39,7 +41,7 @@ class AxillaryPredictorLogicBase:
 
             scene = getattr(slicer, "mrmlScene", None)
             if scene is None:
-                raise RuntimeError("No MRML scene: pass one, e.g. AxillaryPredictorLogicBase(create_headless_scene()"
+                raise InputError("No MRML scene: pass one, e.g. AxillaryPredictorLogicBase(create_headless_scene()"
                                    ".scene), when running outside Slicer.")
             self._scene = scene
         return self._scene
@@ -90,7 +92,7 @@ class AxillaryPredictorLogicBase:
         from AxillaryPredictorLib.scene.nodes import add_segmentation_node
 
         if referenceVolumeNode is None:
-            raise ValueError("Select the image to segment first.")
+            raise InputError("Select the image to segment first.")
         if segmentationNode is None:
             segmentationNode = add_segmentation_node(self.scene, f"{referenceVolumeNode.GetName()} segmentation",
                                                      referenceVolumeNode)
@@ -113,7 +115,7 @@ class AxillaryPredictorLogicBase:
         from AxillaryPredictorLib.scene.nodes import segment_to_image
 
         if segmentationNode is None:
-            raise ValueError("Select a segmentation node first.")
+            raise InputError("Select a segmentation node first.")
         return segment_to_image(segmentationNode, segment, referenceVolumeNode)
 
     def marginFeasibility(self, volumeNode: Any, margins: str) -> str:
@@ -147,7 +149,7 @@ class AxillaryPredictorLogicBase:
         from AxillaryPredictorLib.scene.regions import record_region_settings, write_region_segments
 
         if segmentationNode is None:
-            raise ValueError("Select the segmentation that holds the tumor segment.")
+            raise InputError("Select the segmentation that holds the tumor segment.")
         settings = self.regionSettings(margins, excludeBelow, components)
         _report(progress, 0.05, "Reading the tumor segment")
         scan = self._scan(referenceVolumeNode, segmentationNode, segment, nodeSegment, excludeSegments)
@@ -170,7 +172,7 @@ class AxillaryPredictorLogicBase:
         from AxillaryPredictorLib.scene.regions import empty_mask, tumor_mask_from_segment
 
         if volumeNode is None or segmentationNode is None:
-            raise ValueError("Select the image and its segmentation.")
+            raise InputError("Select the image and its segmentation.")
         image = volume_node_to_image(volumeNode)
         tumor = (empty_mask(image) if allowEmpty and self._segmentEmpty(segmentationNode, segment)
                  else tumor_mask_from_segment(segmentationNode, segment, volumeNode))
@@ -245,7 +247,7 @@ class AxillaryPredictorLogicBase:
         scans, settings = {}, regionSettings
         for view, (volume, segmentation) in views.items():
             if volume is None or segmentation is None:
-                raise ValueError(f"View '{view}': select its image and segmentation.")
+                raise InputError(f"View '{view}': select its image and segmentation.")
             recorded, excluded = self._recordedSettings(segmentation, segment)
             settings = settings or recorded
             scans[view] = self._scan(volume, segmentation, segment, nodeSegment if needsNode else None, excluded)
@@ -265,7 +267,7 @@ class AxillaryPredictorLogicBase:
         scans = {}
         for label, (volume, segmentation) in (("baseline", baseline), ("ontreatment", ontreatment)):
             if volume is None or segmentation is None:
-                raise ValueError(f"Select the {'on-treatment' if label == 'ontreatment' else label} image and its "
+                raise InputError(f"Select the {'on-treatment' if label == 'ontreatment' else label} image and its "
                                  "segmentation.")
             scans[label] = {view: self._scan(volume, segmentation, segment, None, excluded,
                                              allowEmpty=label == "ontreatment")}
@@ -314,7 +316,7 @@ class AxillaryPredictorLogicBase:
         from AxillaryPredictorLib.reporting.prediction_report import write_prediction
 
         if result is None:
-            raise ValueError("Run a prediction first.")
+            raise InputError("Run a prediction first.")
         return write_prediction(result.package, result.prediction, folder)
 
     def exportFeatures(self, result: Any, path: str) -> str:
@@ -324,7 +326,7 @@ class AxillaryPredictorLogicBase:
         from AxillaryPredictorLib.files import write_text_atomic
 
         if result is None:
-            raise ValueError("Run a prediction first.")
+            raise InputError("Run a prediction first.")
         frame = pd.DataFrame([{"case_id": result.prediction.case_id, **result.prediction.features}])
         write_text_atomic(path, frame.to_csv(index=False))
         return path

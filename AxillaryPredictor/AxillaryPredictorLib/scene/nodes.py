@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from AxillaryPredictorLib.errors import InputError
+
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
 
 #: Module logics a headless scene registers, in Slicer's own start-up order.
@@ -105,7 +107,7 @@ def _as_3d(image: sitk.Image) -> sitk.Image:
     if image.GetDimension() == 3:
         return image
     if image.GetDimension() != 2:
-        raise ValueError(f"Only 2D and 3D images are supported, got {image.GetDimension()}D.")
+        raise InputError(f"Only 2D and 3D images are supported, got {image.GetDimension()}D.")
     array = sitk.GetArrayViewFromImage(image)[np.newaxis]
     out = sitk.GetImageFromArray(array.copy())
     spacing = (*image.GetSpacing(), 1.0)
@@ -126,7 +128,7 @@ def _set_node_image(node: Any, image: sitk.Image) -> None:
     image = _as_3d(image)
     array = sitk.GetArrayFromImage(image)  # (k, j, i)
     if array.ndim != 3:
-        raise ValueError("Vector images are not supported by this adapter; convert to scalar first.")
+        raise InputError("Vector images are not supported by this adapter; convert to scalar first.")
     image_data = vtk.vtkImageData()
     image_data.SetDimensions(array.shape[2], array.shape[1], array.shape[0])
     vtk_array = numpy_support.numpy_to_vtk(np.ascontiguousarray(array).ravel(), deep=True)
@@ -160,16 +162,16 @@ def volume_node_to_image(node: Any) -> sitk.Image:
     from vtk.util import numpy_support
 
     if node is None or node.GetImageData() is None:
-        raise ValueError("The volume node has no image data; load or create the volume first.")
+        raise InputError("The volume node has no image data; load or create the volume first.")
     if node.GetParentTransformNode() is not None and not node.GetParentTransformNode().IsLinear():
-        raise ValueError(f"Volume '{node.GetName()}' is under a non-linear transform; harden it first.")
+        raise InputError(f"Volume '{node.GetName()}' is under a non-linear transform; harden it first.")
     if node.GetParentTransformNode() is not None:
-        raise ValueError(f"Volume '{node.GetName()}' is under a transform; harden it first.")
+        raise InputError(f"Volume '{node.GetName()}' is under a transform; harden it first.")
     image_data = node.GetImageData()
     dims = image_data.GetDimensions()
     scalars = image_data.GetPointData().GetScalars()
     if scalars.GetNumberOfComponents() != 1:
-        raise ValueError(f"Volume '{node.GetName()}' has {scalars.GetNumberOfComponents()} components; "
+        raise InputError(f"Volume '{node.GetName()}' has {scalars.GetNumberOfComponents()} components; "
                          "only scalar volumes are supported.")
     array = numpy_support.vtk_to_numpy(scalars).reshape(dims[2], dims[1], dims[0]).copy()
     image = sitk.GetImageFromArray(array)
@@ -210,13 +212,13 @@ def import_label_image(
     scene = segmentation_node.GetScene()
     labels = [int(v) for v in np.unique(sitk.GetArrayViewFromImage(label_image)) if v != 0]
     if not labels:
-        raise ValueError("The label image is empty: nothing to import as a segment.")
+        raise InputError("The label image is empty: nothing to import as a segment.")
     temp = add_volume_node(scene, sitk.Cast(label_image, sitk.sitkInt16), "__ap_import__", labelmap=True)
     try:
         segmentation = segmentation_node.GetSegmentation()
         before = set(_segment_ids(segmentation_node))
         if not _segmentations_logic().ImportLabelmapToSegmentationNode(temp, segmentation_node):
-            raise RuntimeError("Slicer could not import the labelmap into the segmentation node.")
+            raise InputError("Slicer could not import the labelmap into the segmentation node.")
         new_ids = [sid for sid in _segment_ids(segmentation_node) if sid not in before]
     finally:
         remove_nodes(scene, [temp])
@@ -268,7 +270,7 @@ def prepare_loaded_segmentation(segmentation_node: Any, reference_volume: Any, s
     ids = _segment_ids(segmentation_node)
     if len(ids) != 1:
         names = [segmentation_node.GetSegmentation().GetSegment(i).GetName() for i in ids]
-        raise ValueError(f"Expected one segment in '{segmentation_node.GetName()}', found {len(ids)}: "
+        raise InputError(f"Expected one segment in '{segmentation_node.GetName()}', found {len(ids)}: "
                          f"{', '.join(names) or '(none)'}.")
     segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume)
     segment = segmentation_node.GetSegmentation().GetSegment(ids[0])
@@ -291,7 +293,7 @@ def find_segment_id(segmentation_node: Any, name_or_id: str) -> str:
     if segment_id:
         return segment_id
     names = [segmentation.GetSegment(sid).GetName() for sid in _segment_ids(segmentation_node)]
-    raise ValueError(f"No segment named '{name_or_id}' in '{segmentation_node.GetName()}'. "
+    raise InputError(f"No segment named '{name_or_id}' in '{segmentation_node.GetName()}'. "
                      f"Available segments: {', '.join(names) or '(none)'}.")
 
 
@@ -334,7 +336,7 @@ def segment_to_image(segmentation_node: Any, segment: str, reference_volume: Any
         else:
             ok = logic.ExportSegmentsToLabelmapNode(segmentation_node, ids, labelmap)
         if not ok:
-            raise RuntimeError(f"Slicer could not export segment '{segment}' to a labelmap.")
+            raise InputError(f"Slicer could not export segment '{segment}' to a labelmap.")
         image = volume_node_to_image(labelmap)
     finally:
         remove_nodes(scene, [labelmap])

@@ -11,6 +11,7 @@ from typing import Any
 
 import SimpleITK as sitk
 
+from AxillaryPredictorLib.errors import InputError
 from AxillaryPredictorLib.imaging.regions import RegionSet
 
 REGION_TAG = "AxillaryPredictor.Region"
@@ -41,7 +42,7 @@ def tumor_mask_from_segment(segmentation_node: Any, segment: str, reference_volu
     from AxillaryPredictorLib.scene.nodes import segment_to_image
 
     if reference_volume is None:
-        raise ValueError("Select the reference image (the volume the tumor was segmented on).")
+        raise InputError("Select the reference image (the volume the tumor was segmented on).")
     return segment_to_image(segmentation_node, segment, reference_volume)
 
 
@@ -53,7 +54,7 @@ def paired_scans(baseline: tuple[Any, Any], ontreatment: tuple[Any, Any], segmen
     scans = []
     for label, (volume, segmentation) in (("baseline", baseline), ("on-treatment", ontreatment)):
         if volume is None or segmentation is None:
-            raise ValueError(f"Select the {label} image and its segmentation.")
+            raise InputError(f"Select the {label} image and its segmentation.")
         image = volume_node_to_image(volume)
         if segment_is_empty(segmentation, segment):
             mask = sitk.Image(image.GetSize(), sitk.sitkUInt8)
