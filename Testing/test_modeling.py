@@ -20,7 +20,8 @@ from AxillaryPredictorLib.modeling.recipes import build_pipeline, load_recipe
 from AxillaryPredictorLib.modeling.reproducibility import icc
 from AxillaryPredictorLib.modeling.training import leaky_control_auc, train
 from AxillaryPredictorLib.packages.export import to_package
-from AxillaryPredictorLib.packages.package import PackageError, load_package, nomogram_axis, r_pretty, save_package
+from AxillaryPredictorLib.packages.nomogram_spec import nomogram_axis, r_pretty
+from AxillaryPredictorLib.packages.package import PackageError, load_package, save_package
 
 FIXTURES = json.loads(
     (Path(__file__).parent / "fixtures" / "modeling" / "modeling_fixtures.json").read_text(encoding="utf-8"))
