@@ -220,6 +220,12 @@ def read_mask(path: str | Path, *, label: int | None = None, segment: str | None
         if reference is not None:
             mask = sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
         return mask
+    return _labelmap_mask(image, path, label=label, segment=segment, reference=reference, tolerance=tolerance)
+
+
+def _labelmap_mask(image: sitk.Image, path: Path, *, label: int | None, segment: str | None,
+                   reference: sitk.Image | None, tolerance: float | None) -> sitk.Image:
+    """``read_mask`` for a scalar labelmap file: its only label, or ``label``; on the reference grid."""
     if segment is not None:
         raise ValueError(f"{path.name} is a labelmap, not a .seg.nrrd segmentation: use label=N instead of segment.")
     if image.GetNumberOfComponentsPerPixel() > 1:
