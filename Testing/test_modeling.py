@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from leakage import leaky_control_auc
 from sklearn.base import clone
 from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
@@ -18,9 +19,10 @@ from AxillaryPredictorLib.modeling.classifiers import PostFusionClassifier, make
 from AxillaryPredictorLib.modeling.combined import CombinedLogisticModel, stepwise_aic
 from AxillaryPredictorLib.modeling.recipes import build_pipeline, load_recipe
 from AxillaryPredictorLib.modeling.reproducibility import icc
-from AxillaryPredictorLib.modeling.training import leaky_control_auc, train
+from AxillaryPredictorLib.modeling.training import train
 from AxillaryPredictorLib.packages.export import to_package
-from AxillaryPredictorLib.packages.package import PackageError, load_package, nomogram_axis, r_pretty, save_package
+from AxillaryPredictorLib.packages.nomogram_spec import nomogram_axis, r_pretty
+from AxillaryPredictorLib.packages.package import PackageError, load_package, save_package
 
 FIXTURES = json.loads(
     (Path(__file__).parent / "fixtures" / "modeling" / "modeling_fixtures.json").read_text(encoding="utf-8"))

@@ -160,7 +160,7 @@ def test_plain_logistic_package_total_points_map_back_to_its_probability(plain_p
 
 
 def test_plain_logistic_package_points_follow_the_standardized_coefficients(plain_package):
-    from AxillaryPredictorLib.packages.package import r_pretty
+    from AxillaryPredictorLib.packages.nomogram_spec import r_pretty
 
     package, X = plain_package
     beta = dict(zip(package.features, package.document["estimator"]["coefficients"], strict=True))
@@ -192,7 +192,8 @@ def test_plain_logistic_package_points_follow_the_standardized_coefficients(plai
 
 
 def test_nomogram_section_with_top_level_standardization_is_applied(plain_package):
-    from AxillaryPredictorLib.packages.package import ModelPackage, nomogram_axis
+    from AxillaryPredictorLib.packages.nomogram_spec import nomogram_axis
+    from AxillaryPredictorLib.packages.package import ModelPackage
 
     package, X = plain_package
     document = dict(package.document)

@@ -24,7 +24,7 @@ import html
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -301,8 +301,3 @@ def _json_safe(value: Any) -> Any:
         if math.isinf(value):
             return "inf" if value > 0 else "-inf"
     return value
-
-
-def as_dict(result: Any) -> dict:
-    """Dataclass results as plain dicts (numpy arrays as lists) for JSON."""
-    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in asdict(result).items()}

@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
@@ -293,21 +293,7 @@ def _extractor_params(profile: Profile) -> dict[str, Any]:
 def _run_shared(prepared_views: list[PreparedView], profile: Profile, workers: int,
                 progress: Callable[[float, str], None] | None = None,
                 ) -> tuple[dict[tuple[str, str], dict[str, float]], list[Note]]:
-    settings = profile.settings
-    enabled = profile.parsed["featureClass"]
-    params = _extractor_params(profile)
-    warnings: list[Note] = []
-    tasks = []
-    for prepared in prepared_views:
-        boxes, notes = _check_regions(prepared, settings)
-        warnings += notes
-        if not boxes:
-            continue
-        if any(name.startswith("shape") for name in enabled):
-            tasks.append((prepared.view, _shape_task, (prepared, boxes, params, settings)))
-        for image_type, options in profile.image_types.items():
-            tasks.append((prepared.view, _image_type_task, (prepared, boxes, image_type, options, settings, enabled)))
-    values: dict[tuple[str, str], dict[str, float]] = {}
+    tasks, warnings = _shared_tasks(prepared_views, profile)
     total = sum(_task_weight(task) for task in tasks) or 1
     done = 0
 
@@ -324,25 +310,52 @@ def _run_shared(prepared_views: list[PreparedView], profile: Profile, workers: i
             outputs.append(task[1](*task[2]))
             advance(task)
     else:
-        # heaviest first: filters with several derived images (wavelet, LoG, LBP-3D) dominate
-        order = sorted(range(len(tasks)), key=lambda i: -_task_weight(tasks[i]))
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(tasks[i][1], *tasks[i][2]): i for i in order}
-            results = {}
-            try:
-                for future in as_completed(futures):
-                    results[futures[future]] = future.result()
-                    advance(tasks[futures[future]])
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-            outputs = [results[i] for i in range(len(tasks))]
+        outputs = _run_parallel(tasks, workers, advance)
+    values: dict[tuple[str, str], dict[str, float]] = {}
     for (view, _, _), (output, notes) in zip(tasks, outputs, strict=True):
         for region, features in output.items():
             values.setdefault((view, region), {}).update(features)
         warnings += notes
     return values, warnings
+
+
+def _shared_tasks(prepared_views: list[PreparedView], profile: Profile) -> tuple[list[tuple], list[Note]]:
+    """The work of the shared engine: per view, one shape task and one task per image type (view,
+    function, arguments), over the regions pyradiomics accepts; notes on the regions it rejects."""
+    settings = profile.settings
+    enabled = profile.parsed["featureClass"]
+    params = _extractor_params(profile)
+    warnings: list[Note] = []
+    tasks = []
+    for prepared in prepared_views:
+        boxes, notes = _check_regions(prepared, settings)
+        warnings += notes
+        if not boxes:
+            continue
+        if any(name.startswith("shape") for name in enabled):
+            tasks.append((prepared.view, _shape_task, (prepared, boxes, params, settings)))
+        for image_type, options in profile.image_types.items():
+            tasks.append((prepared.view, _image_type_task, (prepared, boxes, image_type, options, settings, enabled)))
+    return tasks, warnings
+
+
+def _run_parallel(tasks: list[tuple], workers: int, advance: Callable[[tuple], None]) -> list[Any]:
+    """Outputs of ``tasks`` (in their order) run in worker processes; all cancelled if one fails
+    or ``advance`` raises."""
+    # heaviest first: filters with several derived images (wavelet, LoG, LBP-3D) dominate
+    order = sorted(range(len(tasks)), key=lambda i: -_task_weight(tasks[i]))
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(tasks[i][1], *tasks[i][2]): i for i in order}
+        results = {}
+        try:
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                advance(tasks[futures[future]])
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        return [results[i] for i in range(len(tasks))]
 
 
 def _task_weight(task: tuple) -> int:
@@ -413,9 +426,7 @@ def extract(
         raise InputError(f"Unknown engine '{engine}'; choose one of {', '.join(ENGINES)}.")
     quiet_radiomics()
     profile = profile if isinstance(profile, Profile) else load_profile(profile)
-    for view in views:
-        if not view or not all(c.isalnum() or c == "-" for c in view):
-            raise InputError(f"View name '{view}' must use letters, digits and '-' only (e.g. CC, MLO, DCE3).")
+    _check_view_names(views)
     if prepared is None:
         prepared = [prepare_view(image, dict(regions), profile, view=view) for view, (image, regions) in views.items()]
     workers = max(1, workers or os.cpu_count() or 1)
@@ -424,14 +435,26 @@ def extract(
     else:
         values, warnings = _run_reference(prepared, profile)
     # every region of every view gets the same feature names; missing ones are NaN
-    names: list[str] = []
-    for features in values.values():
-        for name in features:
-            if name not in names:
-                names.append(name)
+    names = list(dict.fromkeys(name for features in values.values() for name in features))
     if not names:
         raise ExtractionError("No region could be extracted: " + "; ".join(note.text for note in warnings))
     warnings += _nan_notes(values, warnings)
+    row, diagnostics = _case_row(prepared, values, names, warnings, case_id)
+    provenance = {"profile": profile.provenance(), "engine": engine, "versions": library_versions(),
+                  "views": [describe(p) for p in prepared]}
+    return ExtractionResult(case_id, row, diagnostics, [note.text for note in warnings], provenance)
+
+
+def _check_view_names(views: Iterable[str]) -> None:
+    for view in views:
+        if not view or not all(c.isalnum() or c == "-" for c in view):
+            raise InputError(f"View name '{view}' must use letters, digits and '-' only (e.g. CC, MLO, DCE3).")
+
+
+def _case_row(prepared: list[PreparedView], values: Mapping[tuple[str, str], Mapping[str, float]], names: list[str],
+              warnings: list[Note], case_id: str) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """The case's feature row (every feature of every region of every view; NaN when missing) and
+    one diagnostics record per (view, region)."""
     row: dict[str, float] = {}
     diagnostics = []
     for view_prepared in prepared:
@@ -446,9 +469,7 @@ def extract(
                                     name, float("nan")))),
                                 "warnings": [note.text for note in warnings
                                              if (note.view, note.region) == (view_prepared.view, region)]})
-    provenance = {"profile": profile.provenance(), "engine": engine, "versions": library_versions(),
-                  "views": [describe(p) for p in prepared]}
-    return ExtractionResult(case_id, row, diagnostics, [note.text for note in warnings], provenance)
+    return row, diagnostics
 
 
 def _nan_notes(values: Mapping[tuple[str, str], Mapping[str, float]], notes: list[Note]) -> list[Note]:

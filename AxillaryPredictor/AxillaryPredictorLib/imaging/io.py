@@ -220,6 +220,12 @@ def read_mask(path: str | Path, *, label: int | None = None, segment: str | None
     image = _read_file(path, "mask")
     if path.name.endswith(".seg.nrrd"):
         return _segment_mask(path, image, segment, reference)
+    return _labelmap_mask(image, path, label=label, segment=segment, reference=reference, tolerance=tolerance)
+
+
+def _labelmap_mask(image: sitk.Image, path: Path, *, label: int | None, segment: str | None,
+                   reference: sitk.Image | None, tolerance: float | None) -> sitk.Image:
+    """``read_mask`` for a scalar labelmap file: its only label, or ``label``; on the reference grid."""
     if segment is not None:
         raise InputError(f"{path.name} is a labelmap, not a .seg.nrrd segmentation: use label=N instead of segment.")
     mask = _label_mask(path, image, label)

@@ -269,24 +269,10 @@ def build_region_set(
     add("tumor", tumor_roi)
     for margin in margins:
         label_text = margin_label(margin)
-        ring = within[margin] & ~tumor_roi
-        ring_count = int(np.count_nonzero(ring))
-        ring_total = ring_count + outside[margin]
-        border = outside[margin] / ring_total if ring_total else 0.0
-        notes: list[str] = []
-        if outside[margin]:
-            notes.append(f"The {margin:g} mm margin leaves the image: {border:.1%} of the ring was clipped at the "
-                         "image border.")
-        clipped = 0.0
-        if allowed_roi is not None:
-            kept = ring & allowed_roi
-            clipped = 1.0 - np.count_nonzero(kept) / ring_count if ring_count else 0.0
-            ring = kept
-        if not ring.any():
-            notes.append(f"The {margin:g} mm ring is empty after clipping.")
+        ring, clipped, border, notes = _ring(margin, within[margin] & ~tumor_roi, outside[margin], allowed_roi)
         warnings.extend(notes)
-        add(f"tumor_margin{label_text}", tumor_roi | ring, clipped, border, tuple(notes))
-        add(f"margin{label_text}", ring, clipped, border, tuple(notes))
+        add(f"tumor_margin{label_text}", tumor_roi | ring, clipped, border, notes)
+        add(f"margin{label_text}", ring, clipped, border, notes)
     if node_mask is not None:
         node = binary_mask(match_grid(node_mask, tumor_mask, "node mask", tolerance), role="node mask")
         if not node.any():
@@ -299,6 +285,27 @@ def build_region_set(
                 "in_plane_only": planar, "spacing_mm": list(spacing), "rule": "vtkITKImageMargin (signed Maurer, "
                 "squared distance <= margin², voxel centres)"}
     return RegionSet(images, reports, settings, component_info, warnings)
+
+
+def _ring(margin: float, ring: np.ndarray, outside: int, allowed: np.ndarray | None,
+          ) -> tuple[np.ndarray, float, float, tuple[str, ...]]:
+    """A margin ring clipped to the allowed tissue: (ring, fraction clipped by the tissue mask,
+    fraction lost at the image border, notes). ``outside``: ring voxels beyond the image."""
+    ring_count = int(np.count_nonzero(ring))
+    ring_total = ring_count + outside
+    border = outside / ring_total if ring_total else 0.0
+    notes: list[str] = []
+    if outside:
+        notes.append(f"The {margin:g} mm margin leaves the image: {border:.1%} of the ring was clipped at the "
+                     "image border.")
+    clipped = 0.0
+    if allowed is not None:
+        kept = ring & allowed
+        clipped = 1.0 - np.count_nonzero(kept) / ring_count if ring_count else 0.0
+        ring = kept
+    if not ring.any():
+        notes.append(f"The {margin:g} mm ring is empty after clipping.")
+    return ring, clipped, border, tuple(notes)
 
 
 def build_regions(

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from AxillaryPredictorLib.errors import InputError
@@ -60,19 +59,44 @@ def load_cohort(features: str | Path | pd.DataFrame | Sequence, clinical: str | 
     tables = list(features) if isinstance(features, list | tuple) else [features]
     frames = [_read(t, f"features #{i + 1}", id_column) for i, t in enumerate(tables)]
     clinical_frame = _read(clinical, "clinical", id_column) if clinical is not None else None
-    everything = [*frames, *([clinical_frame] if clinical_frame is not None else [])]
-    ids = [set(f.index) for f in everything]
+    _check_same_cases([*frames, *([clinical_frame] if clinical_frame is not None else [])])
+    merged = pd.concat(frames, axis=1, join="inner")
+    overlap = merged.columns[merged.columns.duplicated()].tolist()
+    if overlap:
+        raise InputError(f"Feature tables share column names: {', '.join(overlap[:5])}.")
+    source = clinical_frame if clinical_frame is not None and outcome in clinical_frame.columns else merged
+    y = _outcome(source, outcome)
+    meta = {c: source[c] if c in source.columns else merged[c] if c in merged.columns else None for c in META_COLUMNS}
+    drop = [outcome, *META_COLUMNS]
+    feature_frame = merged.drop(columns=[c for c in drop if c in merged.columns])
+    non_numeric = [c for c in feature_frame.columns if not pd.api.types.is_numeric_dtype(feature_frame[c])]
+    if non_numeric:
+        raise InputError(f"Feature columns must be numeric: {', '.join(non_numeric[:5])}.")
+    clinical_out = None
+    if clinical_frame is not None:
+        clinical_out = clinical_frame.drop(columns=[c for c in drop if c in clinical_frame.columns])
+    warnings = _feature_warnings(feature_frame, allow_missing)
+    if clinical_out is not None:
+        warnings += _clinical_warnings(clinical_out)
+    order = feature_frame.index
+    return Cohort(feature_frame, y.loc[order].astype(int), None if clinical_out is None else clinical_out.loc[order],
+                  None if meta["split"] is None else meta["split"].loc[order].astype(str),
+                  None if meta["center"] is None else meta["center"].loc[order].astype(str), warnings)
+
+
+def _check_same_cases(frames: list[pd.DataFrame]) -> None:
+    """ValueError naming the cases that are not in every table."""
+    ids = [set(f.index) for f in frames]
     common = set.intersection(*ids)
     for i, present in enumerate(ids):
         only = sorted(present - common)
         if only:
             raise InputError(f"{len(only)} case(s) appear in table #{i + 1} but not in all tables: "
                              f"{', '.join(only[:10])}.")
-    merged = pd.concat(frames, axis=1, join="inner")
-    overlap = merged.columns[merged.columns.duplicated()].tolist()
-    if overlap:
-        raise InputError(f"Feature tables share column names: {', '.join(overlap[:5])}.")
-    source = clinical_frame if clinical_frame is not None and outcome in clinical_frame.columns else merged
+
+
+def _outcome(source: pd.DataFrame, outcome: str) -> pd.Series:
+    """The outcome column, checked: present, complete, binary 0/1 with both classes."""
     if outcome not in source.columns:
         raise InputError(f"No outcome column '{outcome}' in the clinical or feature tables.")
     y = source[outcome]
@@ -83,15 +107,11 @@ def load_cohort(features: str | Path | pd.DataFrame | Sequence, clinical: str | 
                          f"{sorted(map(str, pd.unique(y)))[:6]}.")
     if y.nunique() < 2:
         raise InputError(f"The outcome '{outcome}' has a single class; model building needs events and non-events.")
-    meta = {c: source[c] if c in source.columns else merged[c] if c in merged.columns else None for c in META_COLUMNS}
-    drop = [outcome, *META_COLUMNS]
-    feature_frame = merged.drop(columns=[c for c in drop if c in merged.columns])
-    non_numeric = [c for c in feature_frame.columns if not pd.api.types.is_numeric_dtype(feature_frame[c])]
-    if non_numeric:
-        raise InputError(f"Feature columns must be numeric: {', '.join(non_numeric[:5])}.")
-    clinical_out = None
-    if clinical_frame is not None:
-        clinical_out = clinical_frame.drop(columns=[c for c in drop if c in clinical_frame.columns])
+    return y
+
+
+def _feature_warnings(feature_frame: pd.DataFrame, allow_missing: bool) -> list[str]:
+    """Warnings on missing values (an error unless ``allow_missing``) and constant feature columns."""
     warnings = []
     missing = feature_frame.isna().sum()
     missing = missing[missing > 0]
@@ -106,20 +126,22 @@ def load_cohort(features: str | Path | pd.DataFrame | Sequence, clinical: str | 
     if constant:
         warnings.append(f"{len(constant)} constant feature column(s) (e.g. {constant[0]}); "
                         "the variance filter drops them.")
-    if clinical_out is not None:
-        blank = clinical_out.isna() | clinical_out.astype(str).apply(lambda c: c.str.strip() == "")
-        incomplete = blank.sum()
-        incomplete = incomplete[incomplete > 0]
-        if len(incomplete):
-            warnings.append("Clinical values missing: " + ", ".join(f"{c} ({n})" for c, n in incomplete.items())
-                            + "; a clinical variable used in a model must be complete.")
-        fixed = [c for c in clinical_out.columns if clinical_out[c].nunique(dropna=True) <= 1]
-        if fixed:
-            warnings.append(f"Constant clinical column(s): {', '.join(fixed)}; they cannot be predictors.")
-    order = feature_frame.index
-    return Cohort(feature_frame, y.loc[order].astype(int), None if clinical_out is None else clinical_out.loc[order],
-                  None if meta["split"] is None else meta["split"].loc[order].astype(str),
-                  None if meta["center"] is None else meta["center"].loc[order].astype(str), warnings)
+    return warnings
+
+
+def _clinical_warnings(clinical: pd.DataFrame) -> list[str]:
+    """Warnings on blank and constant clinical columns."""
+    warnings = []
+    blank = clinical.isna() | clinical.astype(str).apply(lambda c: c.str.strip() == "")
+    incomplete = blank.sum()
+    incomplete = incomplete[incomplete > 0]
+    if len(incomplete):
+        warnings.append("Clinical values missing: " + ", ".join(f"{c} ({n})" for c, n in incomplete.items())
+                        + "; a clinical variable used in a model must be complete.")
+    fixed = [c for c in clinical.columns if clinical[c].nunique(dropna=True) <= 1]
+    if fixed:
+        warnings.append(f"Constant clinical column(s): {', '.join(fixed)}; they cannot be predictors.")
+    return warnings
 
 
 def table_hash(frame: pd.DataFrame) -> str:
@@ -128,6 +150,3 @@ def table_hash(frame: pd.DataFrame) -> str:
 
     return hashlib.sha256(frame.to_csv().encode()).hexdigest()
 
-
-def finite_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if np.isfinite(frame[c].to_numpy(float)).all()]

@@ -19,13 +19,9 @@ from sklearn.base import clone
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from AxillaryPredictorLib.errors import InputError
-from AxillaryPredictorLib.modeling.classifiers import (
-    make_classifier,
-    split_pipeline,
-)
+from AxillaryPredictorLib.modeling.classifiers import split_pipeline
 from AxillaryPredictorLib.modeling.recipes import build_pipeline, fitted_pipeline, recipe_imputes
 
 
@@ -136,17 +132,3 @@ def _combined_design(pipelines: dict[str, Pipeline], groups: dict[str, list[str]
                      clinical: pd.DataFrame | None) -> pd.DataFrame:
     scores = _scores(pipelines, groups, features)
     return scores if clinical is None else pd.concat([scores, clinical], axis=1)
-
-
-def leaky_control_auc(features: pd.DataFrame, y, k: int = 10, folds: int = 5, seed: int = 0) -> float:
-    """The classic mistake, for tests: top-k ANOVA features chosen on ALL data, then CV."""
-    from sklearn.feature_selection import SelectKBest, f_classif
-
-    y = np.asarray(y, int)
-    chosen = SelectKBest(f_classif, k=k).fit(features, y).get_support()
-    oof = np.zeros(len(y))
-    for train_index, test_index in StratifiedKFold(folds, shuffle=True, random_state=seed).split(features, y):
-        model = Pipeline([("scale", StandardScaler()), ("model", make_classifier("logistic"))])
-        model.fit(features.iloc[train_index, chosen], y[train_index])
-        oof[test_index] = model.predict_proba(features.iloc[test_index, chosen])[:, 1]
-    return float(roc_auc_score(y, oof))

@@ -18,6 +18,7 @@ from AxillaryPredictorLib.modeling.classifiers import (
     split_pipeline,
 )
 from AxillaryPredictorLib.modeling.training import TrainingResult
+from AxillaryPredictorLib.packages.nomogram_spec import export_predictors
 
 
 def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: str, title: str, task: str,
@@ -28,111 +29,128 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
                delta_mode: str | None = None, provenance: dict[str, Any] | None = None,
                threshold: float | None = None) -> dict[str, Any]:
     """The package document (unsealed) of a trained model."""
-    from AxillaryPredictorLib import __version__
-    from AxillaryPredictorLib.evaluation.statistics import auc_ci, threshold_metrics
-    from AxillaryPredictorLib.modeling.cohort_tables import table_hash
-    from AxillaryPredictorLib.packages.package import build_date, nomogram_axis
-    from AxillaryPredictorLib.provenance import library_versions
+    from AxillaryPredictorLib.evaluation.statistics import threshold_metrics
 
     y = np.asarray(y, int)
-    if not isinstance(result.pipeline, Pipeline):  # post-fusion stack
-        names, standardization, estimator = [], None, export_stacked(result.pipeline)
-    else:
-        names, standardization, final = split_pipeline(result.pipeline)
-        estimator = export_estimator(final)
+    names, standardization, estimator = _exported_estimator(result.pipeline)
     document: dict[str, Any] = {
         "format": "axillary-predictor-model-package", "format_version": 1, "id": model_id, "version": "1.0.0",
         "title": title, "description": description, "task": task, "modality": modality, "status": status,
         "inputs": {"views": views, "regions": regions, "profile": profile, "timepoints": timepoints or [],
                    "margins_mm": margins_mm or [], "delta_mode": delta_mode},
         "intended_use": intended_use or "Research use only. Not a medical device.",
-        "training_ranges": {n: [float(features[n].min()), float(features[n].max())]
-                            for n in (names or result.features)},
+        "training_ranges": _ranges(features, names or result.features),
     }
     if result.combined is None:
-        document.update(features=names, estimator=estimator)
-        if standardization:
-            document["standardization"] = standardization
-        imputation = pipeline_imputation(result.pipeline) if isinstance(result.pipeline, Pipeline) else None
-        if imputation:
-            document["imputation"] = imputation
-        in_sample = result.pipeline.predict_proba(features)[:, 1]
-        if estimator["type"] == "logistic" and standardization:
-            document["radscore_formula"] = radscore_formula(names, estimator["coefficients"], estimator["intercept"])
+        in_sample = _add_single_model(document, result, features, names, standardization, estimator)
     else:
-        document["derived"] = []
-        formulas = []
-        for name, pipeline in result.score_pipelines.items():
-            score_names, score_standardization, score_estimator = split_pipeline(pipeline)
-            exported = export_estimator(score_estimator)
-            if exported["type"] != "logistic":
-                raise ModelError("A combined model needs logistic radiomics models (their linear predictors are the "
-                                 "RadScores).")
-            document["derived"].append({"name": name, "features": score_names,
-                                        "mean": score_standardization["mean"], "scale": score_standardization["scale"],
-                                        "intercept": exported["intercept"], "coefficients": exported["coefficients"],
-                                        "description": f"{name}: linear predictor of a radiomics logistic model"})
-            imputation = pipeline_imputation(pipeline)
-            if imputation:
-                document["derived"][-1]["impute"] = imputation["values"]
-            formulas.append(radscore_formula(score_names, exported["coefficients"], exported["intercept"],
-                                             name="RadScore" if name == "radscore" else name))
-            for feature in score_names:
-                document["training_ranges"][feature] = [float(features[feature].min()), float(features[feature].max())]
-        document["radscore_formula"] = "\n".join(formulas)
-        combined = result.combined
-        document["features"] = list(combined.terms_)
-        document["estimator"] = {"type": "logistic", "intercept": combined.intercept_,
-                                 "coefficients": [combined.coef_[t] for t in combined.terms_]}
-        variables = {v.name: v for v in (clinical_variables or [])}
-        used = [v for v in variables.values() if any(c in combined.terms_ for c in v.columns())]
-        document["clinical_variables"] = [v.to_dict() for v in used]
-        predictors = []
-        design = result.scores_train.copy()
-        if clinical_data is not None:
-            design = pd.concat([design, clinical_data.reset_index(drop=True)], axis=1)
-        for term in combined.terms_:
-            owner = next((v for v in used if term in v.columns()), None)
-            if owner is None:
-                label = "RadScore" if term == "radscore" else term.replace("_", " ")
-                predictors.append({"name": term, "kind": "continuous", "axis": nomogram_axis(design[term]),
-                                   "label": label})
-            elif owner.kind == "categorical":
-                if not any(p["name"] == owner.name for p in predictors):
-                    predictors.append({"name": owner.name, "kind": "categorical", "levels": list(owner.levels),
-                                       "level_columns": {lv: f"{owner.name}={lv}" for lv in owner.levels[1:]
-                                                         if f"{owner.name}={lv}" in combined.terms_},
-                                       "label": owner.label or owner.name, "unit": owner.unit})
-            elif owner.kind == "binary":
-                predictors.append({"name": owner.name, "kind": "categorical", "levels": list(owner.levels),
-                                   "level_columns": {owner.levels[1]: owner.name}, "label": owner.label or owner.name,
-                                   "unit": owner.unit})
-            elif owner.kind == "ordinal":
-                predictors.append({"name": owner.name, "kind": "continuous", "column": owner.name,
-                                   "axis": [float(i) for i in range(len(owner.levels))],
-                                   "label": f"{owner.label or owner.name} ({'/'.join(owner.levels)})"})
-            else:
-                predictors.append({"name": term, "kind": "continuous", "axis": nomogram_axis(design[term]),
-                                   "label": owner.label or term, "unit": owner.unit})
-        document["nomogram"] = {"axis_convention": "rms-pretty", "predictors": predictors,
-                                "outcome_label": f"Probability of {task}"}
-        in_sample = combined.predict_proba(design[[*combined.feature_names_in_]])[:, 1]
-        for name in result.score_pipelines:
-            document["training_ranges"][name] = [float(design[name].min()), float(design[name].max())]
+        in_sample = _add_combined_model(document, result, features, clinical_variables, clinical_data, task)
     cut = threshold if threshold is not None else threshold_metrics(y, in_sample, n_boot=200).threshold
     cut = float(min(max(cut, 0.0), 1.0))
-    cv_ci = auc_ci(y, result.oof_probability)
     document.update(
         threshold=cut, risk_groups=[{"name": "low", "upper": cut}, {"name": "high", "upper": None}],
-        performance={"cv": {"auc": result.cv_auc, "auc_lower": cv_ci.lower, "auc_upper": cv_ci.upper,
-                            "auc_folds": result.cv_auc_folds, "method": "pooled out-of-fold, stratified k-fold"},
-                     "training_apparent_auc": float(auc_ci(y, in_sample).auc)},
-        provenance={"date": build_date(), "axillary_predictor": __version__, "versions": library_versions(),
-                    "training_data_sha256": table_hash(features), "n_cases": len(y), "n_events": int(y.sum()),
-                    "training_tables_sha256": {
-                        "features": table_hash(features),
-                        "outcome": table_hash(pd.DataFrame({"outcome": y}, index=features.index)),
-                        **({"clinical": table_hash(clinical_data)} if clinical_data is not None else {})},
-                    **({"tuned_parameters": result.tuned} if result.tuned else {}),
-                    **(provenance or {})})
+        performance=_performance(result, y, in_sample),
+        provenance=_provenance(result, features, y, clinical_data, provenance))
     return document
+
+
+def _ranges(frame: pd.DataFrame, columns) -> dict[str, list[float]]:
+    """Training range [min, max] of each column."""
+    return {n: [float(frame[n].min()), float(frame[n].max())] for n in columns}
+
+
+def _exported_estimator(pipeline) -> tuple[list[str], dict[str, Any] | None, dict[str, Any]]:
+    """(input names, standardization, estimator dict) of a fitted pipeline or post-fusion stack."""
+    if not isinstance(pipeline, Pipeline):  # post-fusion stack
+        return [], None, export_stacked(pipeline)
+    names, standardization, final = split_pipeline(pipeline)
+    return names, standardization, export_estimator(final)
+
+
+def _add_single_model(document: dict[str, Any], result: TrainingResult, features: pd.DataFrame, names: list[str],
+                      standardization: dict[str, Any] | None, estimator: dict[str, Any]) -> np.ndarray:
+    """Add a radiomics-only model's inputs, estimator and formula; its in-sample probabilities."""
+    document.update(features=names, estimator=estimator)
+    if standardization:
+        document["standardization"] = standardization
+    imputation = pipeline_imputation(result.pipeline) if isinstance(result.pipeline, Pipeline) else None
+    if imputation:
+        document["imputation"] = imputation
+    if estimator["type"] == "logistic" and standardization:
+        document["radscore_formula"] = radscore_formula(names, estimator["coefficients"], estimator["intercept"])
+    return result.pipeline.predict_proba(features)[:, 1]
+
+
+def _add_combined_model(document: dict[str, Any], result: TrainingResult, features: pd.DataFrame,
+                        clinical_variables: list | None, clinical_data: pd.DataFrame | None,
+                        task: str) -> np.ndarray:
+    """Add a combined model (derived RadScores + clinical terms, logistic) with its nomogram
+    section; its in-sample probabilities."""
+    _add_derived_scores(document, result, features)
+    combined = result.combined
+    document["features"] = list(combined.terms_)
+    document["estimator"] = {"type": "logistic", "intercept": combined.intercept_,
+                             "coefficients": [combined.coef_[t] for t in combined.terms_]}
+    variables = {v.name: v for v in (clinical_variables or [])}
+    used = [v for v in variables.values() if any(c in combined.terms_ for c in v.columns())]
+    document["clinical_variables"] = [v.to_dict() for v in used]
+    design = result.scores_train.copy()
+    if clinical_data is not None:
+        design = pd.concat([design, clinical_data.reset_index(drop=True)], axis=1)
+    document["nomogram"] = {"axis_convention": "rms-pretty",
+                            "predictors": export_predictors(combined.terms_, document["clinical_variables"], design),
+                            "outcome_label": f"Probability of {task}"}
+    document["training_ranges"].update(_ranges(design, result.score_pipelines))
+    return combined.predict_proba(design[[*combined.feature_names_in_]])[:, 1]
+
+
+def _add_derived_scores(document: dict[str, Any], result: TrainingResult, features: pd.DataFrame) -> None:
+    """Add each RadScore (the linear predictor of a radiomics logistic model) as a derived score,
+    the training ranges of its features and the formulas."""
+    document["derived"] = []
+    formulas = []
+    for name, pipeline in result.score_pipelines.items():
+        score_names, score_standardization, score_estimator = split_pipeline(pipeline)
+        exported = export_estimator(score_estimator)
+        if exported["type"] != "logistic":
+            raise ModelError("A combined model needs logistic radiomics models (their linear predictors are the "
+                             "RadScores).")
+        document["derived"].append({"name": name, "features": score_names,
+                                    "mean": score_standardization["mean"], "scale": score_standardization["scale"],
+                                    "intercept": exported["intercept"], "coefficients": exported["coefficients"],
+                                    "description": f"{name}: linear predictor of a radiomics logistic model"})
+        imputation = pipeline_imputation(pipeline)
+        if imputation:
+            document["derived"][-1]["impute"] = imputation["values"]
+        formulas.append(radscore_formula(score_names, exported["coefficients"], exported["intercept"],
+                                         name="RadScore" if name == "radscore" else name))
+        document["training_ranges"].update(_ranges(features, score_names))
+    document["radscore_formula"] = "\n".join(formulas)
+
+
+def _performance(result: TrainingResult, y: np.ndarray, in_sample: np.ndarray) -> dict[str, Any]:
+    """Reported performance: pooled out-of-fold CV AUC with its CI and per-fold AUCs, apparent AUC."""
+    from AxillaryPredictorLib.evaluation.statistics import auc_ci
+
+    cv_ci = auc_ci(y, result.oof_probability)
+    return {"cv": {"auc": result.cv_auc, "auc_lower": cv_ci.lower, "auc_upper": cv_ci.upper,
+                   "auc_folds": result.cv_auc_folds, "method": "pooled out-of-fold, stratified k-fold"},
+            "training_apparent_auc": float(auc_ci(y, in_sample).auc)}
+
+
+def _provenance(result: TrainingResult, features: pd.DataFrame, y: np.ndarray,
+                clinical_data: pd.DataFrame | None, extra: dict[str, Any] | None) -> dict[str, Any]:
+    """Build date, versions, hashes of the training tables, case counts and tuned parameters."""
+    from AxillaryPredictorLib import __version__
+    from AxillaryPredictorLib.modeling.cohort_tables import table_hash
+    from AxillaryPredictorLib.packages.package import build_date
+    from AxillaryPredictorLib.provenance import library_versions
+
+    return {"date": build_date(), "axillary_predictor": __version__, "versions": library_versions(),
+            "training_data_sha256": table_hash(features), "n_cases": len(y), "n_events": int(y.sum()),
+            "training_tables_sha256": {
+                "features": table_hash(features),
+                "outcome": table_hash(pd.DataFrame({"outcome": y}, index=features.index)),
+                **({"clinical": table_hash(clinical_data)} if clinical_data is not None else {})},
+            **({"tuned_parameters": result.tuned} if result.tuned else {}),
+            **(extra or {})}

@@ -12,7 +12,7 @@ for a categorical one the level's effect, 0 for its reference level without stan
 - LP = offset + TP / sc with offset = β₀ + Σ_j lo_j;  probability = 1 / (1 + e^(−LP)).
 
 Which axis a continuous predictor gets changes sc, so it is stored with the model:
-rms's default is ``pretty(range(x), 10)`` (see ``model_package``); min/max axes are the
+rms's default is ``pretty(range(x), 10)`` (see ``packages.nomogram_spec``); min/max axes are the
 other common convention. Drawing (``draw``) is separate from the computation.
 
 ``Nomogram.from_package`` reads a package's ``nomogram`` section when it has one (combined
@@ -256,13 +256,15 @@ class Nomogram:
         - from the ``nomogram.predictors`` section when present: per predictor its ``name``,
           ``kind``, ``axis`` (continuous, optional ``column``) or ``levels`` with the design
           column of each non-reference level (``level_columns``), ``label`` and ``unit``;
-        - otherwise one axis per model input (see ``package_predictors``): continuous inputs
+        - otherwise one axis per model input (see ``packages.nomogram_spec.package_predictors``): continuous inputs
           over their ``training_ranges`` — ``axes="pretty"`` (rms default, ``pretty(range, 10)``)
           or ``axes="minmax"`` — and clinical variables over their levels.
 
         The predictors must account for every model input, so that the nomogram's linear
         predictor equals the package's; ValueError otherwise, and for non-logistic models.
         """
+        from AxillaryPredictorLib.packages.nomogram_spec import package_predictors
+
         document = package.document if hasattr(package, "document") else package
         estimator = document.get("estimator", {})
         if estimator.get("type") != "logistic":
@@ -272,51 +274,64 @@ class Nomogram:
             raise ModelError(f"Model '{document.get('id')}' must be recalibrated on local cases before its nomogram "
                              "can be drawn (its intercept/standardization were not published).")
         features = [str(f) for f in document.get("features", [])]
-        raw = estimator["coefficients"]
-        if isinstance(raw, dict):
-            coefficients = {str(k): float(v) for k, v in raw.items()}
-        else:
-            if len(raw) != len(features):
-                raise ModelError(f"The package has {len(features)} features but {len(raw)} coefficients.")
-            coefficients = {f: float(c) for f, c in zip(features, raw, strict=True)}
+        coefficients = _coefficients(estimator["coefficients"], features)
         means, scales = _standardization(document, features if document.get("standardization") else list(coefficients))
         spec = package_predictors(document, axes=axes)
-        used = [c for item in spec for c in _item_columns(item)]
-        unknown = [c for c in used if c not in coefficients]
-        if unknown:
-            raise ModelError(f"The nomogram refers to column(s) {', '.join(unknown)} that are not model inputs "
-                             f"({', '.join(coefficients)}).")
-        twice = sorted({c for c in used if used.count(c) > 1})
-        uncovered = [c for c in coefficients if c not in used and coefficients[c] != 0.0]
-        if twice or uncovered:
-            raise ModelError("The nomogram's predictors must use every model input exactly once, or its points would "
-                             "not add up to the model's linear predictor: "
-                             + "; ".join(part for part in (f"used twice: {', '.join(twice)}" if twice else "",
-                                                           f"not on any axis: {', '.join(uncovered)}" if uncovered
-                                                           else "") if part) + ".")
-        predictors = []
-        for item in spec:
-            label, unit = item.get("label"), item.get("unit")
-            if item.get("kind", "continuous") == "categorical":
-                columns = item.get("level_columns", {})
-                design = sorted(set(columns.values()))
-
-                def effect(level: str, columns=columns, design=design) -> float:
-                    # Σ over the predictor's design columns of β·(indicator − mean)/scale
-                    return float(sum(coefficients[c] * ((1.0 if columns.get(level) == c else 0.0) - means[c])
-                                     / scales[c] for c in design))
-
-                predictors.append(NomogramPredictor(item["name"], "categorical", levels=tuple(item["levels"]),
-                                                    level_effects=tuple(effect(lv) for lv in item["levels"]),
-                                                    label=label, unit=unit))
-            else:
-                column = item.get("column", item["name"])
-                predictors.append(NomogramPredictor(item["name"], "continuous", coefficients[column],
-                                                    tuple(float(v) for v in item["axis"]), label=label, unit=unit,
-                                                    mean=means[column], scale=scales[column]))
+        _check_coverage(spec, coefficients)
+        predictors = [_predictor(item, coefficients, means, scales) for item in spec]
         outcome = (document.get("nomogram") or {}).get("outcome_label") or (
             f"Probability of {document['task']}" if document.get("task") else "Probability")
         return cls(float(estimator["intercept"]), tuple(predictors), outcome_label=outcome)
+
+
+def _coefficients(raw: Sequence[float] | Mapping[str, float], features: list[str]) -> dict[str, float]:
+    """The estimator's coefficient of each model input (a dict, or a list aligned with ``features``)."""
+    if isinstance(raw, dict):
+        return {str(k): float(v) for k, v in raw.items()}
+    if len(raw) != len(features):
+        raise ModelError(f"The package has {len(features)} features but {len(raw)} coefficients.")
+    return {f: float(c) for f, c in zip(features, raw, strict=True)}
+
+
+def _check_coverage(spec: list[dict[str, Any]], coefficients: Mapping[str, float]) -> None:
+    """ValueError unless the predictors use every model input (with a nonzero coefficient) exactly
+    once and nothing else: otherwise the points would not add up to the linear predictor."""
+    from AxillaryPredictorLib.packages.nomogram_spec import spec_columns
+
+    used = [c for item in spec for c in spec_columns(item)]
+    unknown = [c for c in used if c not in coefficients]
+    if unknown:
+        raise ModelError(f"The nomogram refers to column(s) {', '.join(unknown)} that are not model inputs "
+                         f"({', '.join(coefficients)}).")
+    twice = sorted({c for c in used if used.count(c) > 1})
+    uncovered = [c for c in coefficients if c not in used and coefficients[c] != 0.0]
+    if twice or uncovered:
+        raise ModelError("The nomogram's predictors must use every model input exactly once, or its points would "
+                         "not add up to the model's linear predictor: "
+                         + "; ".join(part for part in (f"used twice: {', '.join(twice)}" if twice else "",
+                                                       f"not on any axis: {', '.join(uncovered)}" if uncovered
+                                                       else "") if part) + ".")
+
+
+def _predictor(item: Mapping[str, Any], coefficients: Mapping[str, float], means: Mapping[str, float],
+               scales: Mapping[str, float]) -> NomogramPredictor:
+    """The axis of one predictor spec, with its effects on the linear predictor."""
+    label, unit = item.get("label"), item.get("unit")
+    if item.get("kind", "continuous") != "categorical":
+        column = item.get("column", item["name"])
+        return NomogramPredictor(item["name"], "continuous", coefficients[column],
+                                 tuple(float(v) for v in item["axis"]), label=label, unit=unit, mean=means[column],
+                                 scale=scales[column])
+    columns = item.get("level_columns", {})
+    design = sorted(set(columns.values()))
+
+    def effect(level: str) -> float:
+        # Σ over the predictor's design columns of β·(indicator − mean)/scale
+        return float(sum(coefficients[c] * ((1.0 if columns.get(level) == c else 0.0) - means[c]) / scales[c]
+                         for c in design))
+
+    return NomogramPredictor(item["name"], "categorical", levels=tuple(item["levels"]),
+                             level_effects=tuple(effect(lv) for lv in item["levels"]), label=label, unit=unit)
 
 
 def _standardization(document: Mapping[str, Any], features: list[str]) -> tuple[dict[str, float], dict[str, float]]:
@@ -336,91 +351,6 @@ def _standardization(document: Mapping[str, Any], features: list[str]) -> tuple[
             {f: float(s) for f, s in zip(features, scale, strict=True)})
 
 
-def _item_columns(item: Mapping[str, Any]) -> list[str]:
-    if item.get("kind", "continuous") == "categorical":
-        return list(dict.fromkeys(item.get("level_columns", {}).values()))
-    return [item.get("column", item["name"])]
-
-
-FALLBACK_SDS = 3.0  # axis mean ± 3 SD for a standardized input without a training range
-
-
-def package_predictors(document: Mapping[str, Any], *, axes: str = "pretty") -> list[dict[str, Any]]:
-    """The nomogram predictors of a package, in the format of its ``nomogram.predictors``
-    section: that section when present, else one per model input (in ``features`` order).
-
-    Continuous inputs span their ``training_ranges`` (pretty or min/max, ``axes``); without
-    one, a clinical variable's declared range, or — for a standardized input, such as a
-    locally recalibrated published signature — its mean ± 3 SD. Binary and categorical
-    clinical variables get their levels; ordinal ones their codes 0…k−1.
-    """
-    from AxillaryPredictorLib.packages.package import r_pretty
-
-    if axes not in ("pretty", "minmax"):
-        raise InputError(f"axes must be 'pretty' (rms default) or 'minmax', not {axes!r}.")
-    section = document.get("nomogram")
-    if section and section.get("predictors"):
-        return [dict(item) for item in section["predictors"]]
-    features = [str(f) for f in document.get("features", [])]
-    ranges = document.get("training_ranges") or {}
-    standardization = document.get("standardization") or {}
-    variables = {}
-    for variable in document.get("clinical_variables") or []:
-        kind = variable.get("kind", "continuous")
-        levels = list(variable.get("levels") or [])
-        columns = [f"{variable['name']}={lv}" for lv in levels[1:]] if kind == "categorical" else [variable["name"]]
-        for column in columns:
-            variables[column] = variable
-
-    def axis(low: float, high: float) -> list[float]:
-        if axes == "minmax" and low != high:
-            return [low, high]
-        return r_pretty(low, high, 10)
-
-    predictors: list[dict[str, Any]] = []
-    done: set[str] = set()
-    missing = []
-    for index, column in enumerate(features):
-        variable = variables.get(column)
-        if variable is not None:
-            name, kind = variable["name"], variable.get("kind", "continuous")
-            label, unit = variable.get("label") or name, variable.get("unit")
-            levels = list(variable.get("levels") or [])
-            if name in done:
-                continue
-            done.add(name)
-            if kind == "binary":
-                predictors.append({"name": name, "kind": "categorical", "levels": levels,
-                                   "level_columns": {levels[1]: column}, "label": label, "unit": unit})
-                continue
-            if kind == "categorical":
-                predictors.append({"name": name, "kind": "categorical", "levels": levels,
-                                   "level_columns": {lv: f"{name}={lv}" for lv in levels[1:] if f"{name}={lv}" in
-                                                     features}, "label": label, "unit": unit})
-                continue
-            if kind == "ordinal":
-                predictors.append({"name": name, "kind": "continuous", "column": column,
-                                   "axis": [float(i) for i in range(len(levels))],
-                                   "label": f"{label} ({'/'.join(levels)})"})
-                continue
-            span = ranges.get(column) or variable.get("range")
-            item = {"name": name, "kind": "continuous", "column": column, "label": label, "unit": unit}
-        else:
-            span = ranges.get(column)
-            item = {"name": column, "kind": "continuous", "label": column}
-        if not span and standardization.get("mean") and len(standardization["mean"]) == len(features):
-            mean, sd = float(standardization["mean"][index]), float(standardization["scale"][index])
-            span = [mean - FALLBACK_SDS * sd, mean + FALLBACK_SDS * sd]
-        if not span:
-            missing.append(column)
-            continue
-        predictors.append({**item, "axis": axis(float(min(span)), float(max(span)))})
-    if missing:
-        raise ModelError(f"Cannot draw a nomogram axis for {', '.join(missing)}: the package has no training range "
-                         "(training_ranges), no declared clinical range and no standardization for it.")
-    return predictors
-
-
 def case_values(package: Any, frame: Any) -> dict[str, Any]:
     """The value of each nomogram predictor for the first case of ``frame`` (raw feature
     and clinical columns, as given to ``predict_proba``): numbers for continuous axes (the
@@ -429,6 +359,7 @@ def case_values(package: Any, frame: Any) -> dict[str, Any]:
     import pandas as pd
 
     from AxillaryPredictorLib.modeling.clinical import ClinicalVariable
+    from AxillaryPredictorLib.packages.nomogram_spec import package_predictors
     from AxillaryPredictorLib.packages.package import ModelPackage
 
     package = package if hasattr(package, "document") else ModelPackage(package)
