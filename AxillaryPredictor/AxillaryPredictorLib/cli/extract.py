@@ -47,53 +47,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def read_views_file(path: str | Path) -> list[dict[str, Any]]:
     """Views of a case from a CSV (one row per view) or a JSON file (a list of objects), with the keys
     ``VIEW_KEYS`` (view, image, mask required); image and mask paths relative to the file."""
-    import json
-
-    import pandas as pd
+    from AxillaryPredictorLib.errors import InputFileNotFoundError
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No views file at {path}.")
-    if path.suffix.lower() == ".json":
-        try:
-            entries = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise InputError(f"{path.name} is not valid JSON: {error}") from None
-        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            raise InputError(f"{path.name} must hold a list of objects with view, image and mask.")
-    else:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-        entries = [{k: v for k, v in row.items() if v.strip() != ""} for row in table.to_dict("records")]
-        for key in table.columns:
-            if key not in VIEW_KEYS:
-                raise InputError(f"{path.name} has the unknown column '{key}'; columns: {', '.join(VIEW_KEYS)}.")
+        raise InputFileNotFoundError(f"No views file at {path}.")
+    entries = _json_entries(path) if path.suffix.lower() == ".json" else _csv_entries(path)
     if not entries:
         raise InputError(f"{path.name} lists no views.")
-    views = []
-    for number, entry in enumerate(entries, start=1):
-        unknown = [k for k in entry if k not in VIEW_KEYS]
-        if unknown:
-            raise InputError(f"{path.name}, view {number}: unknown key(s) {', '.join(unknown)}; "
-                             f"keys: {', '.join(VIEW_KEYS)}.")
-        missing = [k for k in VIEW_KEYS[:3] if entry.get(k) in (None, "")]
-        if missing:
-            raise InputError(f"{path.name}, view {number}: {', '.join(missing)} missing.")
-        view = {k: entry.get(k) for k in VIEW_KEYS}
-        for key in ("view", "image", "mask", "segment", "series"):
-            view[key] = None if view[key] is None else str(view[key])
-        for key in ("label", "phase"):
-            if view[key] is not None:
-                try:
-                    view[key] = int(view[key])
-                except (TypeError, ValueError):
-                    raise InputError(f"{path.name}, view {number}: {key} must be an integer, not "
-                                     f"'{view[key]}'.") from None
-        if view["label"] is not None and view["segment"] is not None:
-            raise InputError(f"{path.name}, view {number}: give label or segment, not both.")
-        view["image"] = str(path.parent / view["image"])
-        view["mask"] = str(path.parent / view["mask"])
-        views.append(view)
-    return views
+    return [_view_entry(path, number, entry) for number, entry in enumerate(entries, start=1)]
+
+
+def _json_entries(path: Path) -> list[dict[str, Any]]:
+    import json
+
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path.name} is not valid JSON: {error}") from None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise InputError(f"{path.name} must hold a list of objects with view, image and mask.")
+    return entries
+
+
+def _csv_entries(path: Path) -> list[dict[str, Any]]:
+    import pandas as pd
+
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for key in table.columns:
+        if key not in VIEW_KEYS:
+            raise InputError(f"{path.name} has the unknown column '{key}'; columns: {', '.join(VIEW_KEYS)}.")
+    return [{k: v for k, v in row.items() if v.strip() != ""} for row in table.to_dict("records")]
+
+
+def _view_entry(path: Path, number: int, entry: dict[str, Any]) -> dict[str, Any]:
+    """One view of a views file, checked: known keys, required ones present, integers, paths resolved."""
+    where = f"{path.name}, view {number}"
+    unknown = [k for k in entry if k not in VIEW_KEYS]
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {', '.join(unknown)}; keys: {', '.join(VIEW_KEYS)}.")
+    missing = [k for k in VIEW_KEYS[:3] if entry.get(k) in (None, "")]
+    if missing:
+        raise InputError(f"{where}: {', '.join(missing)} missing.")
+    view = {k: entry.get(k) for k in VIEW_KEYS}
+    for key in ("view", "image", "mask", "segment", "series"):
+        view[key] = None if view[key] is None else str(view[key])
+    for key in ("label", "phase"):
+        if view[key] is not None:
+            try:
+                view[key] = int(view[key])
+            except (TypeError, ValueError):
+                raise InputError(f"{where}: {key} must be an integer, not '{view[key]}'.") from None
+    if view["label"] is not None and view["segment"] is not None:
+        raise InputError(f"{where}: give label or segment, not both.")
+    view["image"] = str(path.parent / view["image"])
+    view["mask"] = str(path.parent / view["mask"])
+    return view
 
 
 def _views_from_options(args: argparse.Namespace) -> list[dict[str, Any]]:
