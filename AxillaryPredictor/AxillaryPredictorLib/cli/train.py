@@ -1,6 +1,8 @@
 """``axillary-predictor train``: cross-validate a recipe on a cohort and export a model package.
 
-A model trained here is marked ``demonstration`` until it is validated on held-out data."""
+A model trained here is marked ``demonstration`` until it is validated on held-out data. Feature tables
+from other tools are accepted (pyradiomics' batch CSV, plain column names; ``modeling.cohort_tables``):
+a package trained on plain columns scores tables with those columns, not images."""
 
 from __future__ import annotations
 
@@ -12,7 +14,10 @@ TRAINING_SPLITS = ("train", "training")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--features", action="append", required=True, help="feature table(s) with case_id")
+    parser.add_argument("--features", action="append", required=True, help="feature table(s) with case_id (or "
+                        "--id-column); pyradiomics' batch CSV is accepted (diagnostics_*, Image, Mask and other "
+                        "non-numeric columns are ignored and listed)")
+    parser.add_argument("--id-column", default="case_id", help="case id column of every table (default: case_id)")
     parser.add_argument("--clinical", help="clinical table with case_id (and the outcome, split, center columns)")
     parser.add_argument("--outcome", required=True, help="binary outcome column (1 = event)")
     parser.add_argument("--recipe", default="lasso-lr", help="shipped recipe name or recipe YAML path")
@@ -24,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="second reader's feature table(s), for ICC-filtering recipes")
     parser.add_argument("--groups", choices=("view", "region"), help="split the radiomics columns into groups by view "
                         "or region: one RadScore per group in combined models, one model per group in post-fusion "
-                        "recipes (e.g. liu2025: CC and MLO fused by an SVM)")
+                        "recipes (e.g. liu2025: CC and MLO fused by an SVM); plain column names form one group")
     parser.add_argument("--folds", type=int, help="CV folds (default: the recipe's)")
     parser.add_argument("--seed", type=int, help="CV seed (default: the recipe's)")
     parser.add_argument("--id", default="user-model", help="model id")
@@ -95,13 +100,20 @@ def clinical_design(cohort, names: list[str], spec_path: str | None):
     return pd.DataFrame(rows, index=cohort.features.index).astype(float), variables
 
 
+def table_inputs(columns: list[str]) -> tuple[str, list[str], list[str]]:
+    """(column scheme, views, regions) of a training table's feature columns."""
+    from AxillaryPredictorLib.modeling.cohort_tables import column_scheme, parse_feature_column
+
+    parsed = [p for p in map(parse_feature_column, columns) if p is not None]
+    return column_scheme(columns), sorted({p.view for p in parsed}), sorted({p.region for p in parsed})
+
+
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from AxillaryPredictorLib.extraction.profiles import load_profile
-    from AxillaryPredictorLib.extraction.tables import split_column
     from AxillaryPredictorLib.files import write_text_atomic
-    from AxillaryPredictorLib.modeling.cohort_tables import load_cohort
+    from AxillaryPredictorLib.modeling.cohort_tables import feature_groups, load_cohort
     from AxillaryPredictorLib.modeling.recipes import load_recipe, recipe_imputes
     from AxillaryPredictorLib.modeling.reproducibility import icc_table
     from AxillaryPredictorLib.modeling.training import train
@@ -109,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
     from AxillaryPredictorLib.packages.package import DEMONSTRATION, save_package
 
     recipe = load_recipe(args.recipe)
-    cohort = load_cohort(args.features, args.clinical, args.outcome, allow_missing=recipe_imputes(recipe))
+    cohort = load_cohort(args.features, args.clinical, args.outcome, id_column=args.id_column,
+                         allow_missing=recipe_imputes(recipe))
     for warning in cohort.warnings:
         print(f"note: {warning}")
     cohort, note = training_cases(cohort)
@@ -117,8 +130,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     reliability = None
     if args.reader2:
-        second = pd.concat([pd.read_csv(f, dtype={"case_id": str}).set_index("case_id") for f in args.reader2],
-                           axis=1)
+        second = pd.concat([pd.read_csv(f, dtype={args.id_column: str}).set_index(args.id_column)
+                            for f in args.reader2], axis=1)
         reliability = icc_table(cohort.features, second)
         absent = [c for c in cohort.features.columns if c not in second.columns]
         if absent:
@@ -132,20 +145,19 @@ def run(args: argparse.Namespace) -> int:
             recipe = {**recipe, "combined": {"selection": "none"}}
             print(f"note: recipe '{recipe['name']}' has no combined model; RadScore + {args.clinical_vars} are "
                   "combined in one logistic model with every given variable kept.")
-    groups = None
-    if args.groups:
-        part = 1 if args.groups == "view" else 0
-        groups = {}
-        for column in cohort.features.columns:
-            groups.setdefault(split_column(column)[part], []).append(column)
+    groups = feature_groups(cohort.features.columns, args.groups) if args.groups else None
     result = train(cohort.features, cohort.y, recipe, clinical=clinical, reliability=reliability, folds=args.folds,
                    seed=args.seed, score_groups=groups)
+    for message in result.notes:
+        print(f"note: {message}")
     profile = load_profile(args.profile)
-    columns = list(cohort.features.columns)
-    views = sorted({split_column(c)[1] for c in columns})
+    scheme, views, regions = table_inputs(list(cohort.features.columns))
+    if scheme == "plain":
+        print("note: the feature table has plain column names (not <region>__<view>__<feature>): the package "
+              "scores tables with these columns ('axillary-predictor evaluate'), not images.")
     document = to_package(result, cohort.features, cohort.y, model_id=args.id, title=f"User model {args.id}",
-                          task=args.task, modality=profile.modality, views=views,
-                          regions=sorted({split_column(c)[0] for c in columns}),
+                          task=args.task, modality=profile.modality, views=views, regions=regions,
+                          column_scheme=scheme,
                           profile={"name": profile.name, "sha256": profile.hash, "version": profile.version},
                           clinical_variables=variables, clinical_data=None if clinical is None else
                           clinical.reset_index(drop=True), status=DEMONSTRATION,

@@ -122,6 +122,34 @@ class ClinicalVariable:
                    label=data.get("label"), description=data.get("description", ""))
 
 
+def parse_clinical_items(items: Sequence[str]) -> dict[str, str]:
+    """``NAME=VALUE`` items (e.g. ``--clinical ki67=35``) as a dict; InputError for a malformed item or
+    a name given twice (which value was meant is unknown, so none is picked)."""
+    values: dict[str, str] = {}
+    for item in items:
+        name, sep, value = str(item).partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise InputError(f"--clinical takes NAME=VALUE, got '{item}'.")
+        if name in values:
+            raise InputError(f"Clinical variable {name} is given twice ({name}={values[name]} and {name}="
+                             f"{value.strip()}); give it once.")
+        values[name] = value.strip()
+    return values
+
+
+def check_clinical_names(values: Mapping[str, Any], variables: Sequence[ClinicalVariable],
+                         model: str = "the model") -> None:
+    """InputError naming every clinical input that is not one of ``variables`` (a misspelt or
+    unused variable would otherwise be ignored silently), with the variables the model uses."""
+    known = {v.name for v in variables} | {c for v in variables for c in v.columns()}
+    unknown = [str(name) for name in values if name not in known]
+    if unknown:
+        expected = ", ".join(v.name for v in variables) or "none"
+        raise InputError(f"Unknown clinical variable(s) for {model}: {', '.join(unknown)}. Its clinical variables: "
+                         f"{expected}.")
+
+
 def validate_clinical(values: Mapping[str, Any], variables: Sequence[ClinicalVariable]) -> dict[str, float]:
     """Encoded design columns of one case's clinical inputs; every problem in one error."""
     encoded: dict[str, float] = {}

@@ -4,11 +4,20 @@
 them, with messages that say what to fix: duplicate IDs, IDs present in one table only,
 a non-binary outcome, missing values (reported per column), constant columns. Optional
 ``split`` (train / validation / test) and ``center`` columns are kept aside.
+
+Feature tables from elsewhere are accepted: pyradiomics' own batch CSV (``Image``, ``Mask``,
+``diagnostics_*``, ``original_*`` columns) and other tools' tables. ``diagnostics_*`` columns,
+pyradiomics' batch input columns (``Image``, ``Mask``, ``Label``, ``Label_channel``) and any
+non-numeric column are ignored and listed in a warning. Column names follow one of two schemes
+(``column_scheme``): ``radiomics`` (this library's ``<region>__<view>__<imageType>_<class>_<feature>``,
+``delta__…``/``baseline__…``/``ontreatment__…`` and ``<region>__<view>__deep-<name>_<k>``) or ``plain``
+(anything else, e.g. ``original_firstorder_Mean``); plain columns form one group.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +26,61 @@ import pandas as pd
 from AxillaryPredictorLib.errors import InputError
 
 META_COLUMNS = ("split", "center")
+#: pyradiomics batch input columns carried into its output table (paths and label settings, not features)
+PYRADIOMICS_INPUT_COLUMNS = ("Image", "Mask", "Label", "Label_channel")
+#: column schemes of a feature table (and of a model package's inputs)
+RADIOMICS, PLAIN = "radiomics", "plain"
+COLUMN_SCHEMES = (RADIOMICS, PLAIN)
+#: the group of plain columns (``feature_groups``)
+PLAIN_GROUP = "features"
+
+_FEATURE = re.compile(r"^[A-Za-z0-9-]+_(?:firstorder|shape|shape2D|glcm|glrlm|glszm|gldm|ngtdm)_[A-Za-z0-9]+$")
+_DEEP = re.compile(r"^deep-[A-Za-z0-9.-]+_[0-9]+$")
+_REGION = re.compile(r"^[A-Za-z0-9_.-]+$")
+_VIEW = re.compile(r"^[A-Za-z0-9-]+$")
+_PREFIXES = ("delta", "baseline", "ontreatment")
+
+
+@dataclass(frozen=True)
+class FeatureColumn:
+    """The parts of a radiomics-scheme column name (``prefix`` is '' or delta/baseline/ontreatment)."""
+
+    region: str
+    view: str
+    feature: str
+    prefix: str = ""
+
+
+def parse_feature_column(name: str) -> FeatureColumn | None:
+    """The parts of ``<region>__<view>__<imageType>_<class>_<feature>`` (pyradiomics' names),
+    ``delta__<region>__<view>__…`` (also baseline/ontreatment) or ``<region>__<view>__deep-<name>_<k>``;
+    None for any other (plain) name."""
+    parts = str(name).split("__")
+    prefix = parts.pop(0) if len(parts) == 4 and parts[0] in _PREFIXES else ""
+    if len(parts) != 3:
+        return None
+    region, view, feature = parts
+    if not (_REGION.match(region) and _VIEW.match(view) and (_FEATURE.match(feature) or _DEEP.match(feature))):
+        return None
+    return FeatureColumn(region, view, feature, prefix)
+
+
+def column_scheme(columns: Iterable[str]) -> str:
+    """``radiomics`` when every column follows this library's naming, else ``plain``."""
+    columns = list(columns)
+    return RADIOMICS if columns and all(parse_feature_column(c) for c in columns) else PLAIN
+
+
+def feature_groups(columns: Iterable[str], by: str) -> dict[str, list[str]]:
+    """Columns grouped by ``view`` or ``region``; plain columns form one group (``PLAIN_GROUP``)."""
+    if by not in ("view", "region"):
+        raise InputError(f"Groups are by 'view' or 'region', not '{by}'.")
+    groups: dict[str, list[str]] = {}
+    for column in columns:
+        parsed = parse_feature_column(column)
+        key = PLAIN_GROUP if parsed is None else getattr(parsed, by)
+        groups.setdefault(key, []).append(column)
+    return groups
 
 
 @dataclass
@@ -43,8 +107,8 @@ class Cohort:
 def _read(table: str | Path | pd.DataFrame, role: str, id_column: str) -> pd.DataFrame:
     frame = table if isinstance(table, pd.DataFrame) else pd.read_csv(table)
     if id_column not in frame.columns:
-        raise InputError(f"The {role} table has no '{id_column}' column; its columns: "
-                         f"{', '.join(map(str, frame.columns[:8]))}.")
+        raise InputError(f"The {role} table has no '{id_column}' column: name its case id column with --id-column "
+                         f"(Python: id_column=...); its columns: {', '.join(map(str, frame.columns[:8]))}.")
     frame = frame.copy()
     frame[id_column] = frame[id_column].astype(str)
     duplicated = frame[id_column][frame[id_column].duplicated()].unique().tolist()
@@ -68,20 +132,36 @@ def load_cohort(features: str | Path | pd.DataFrame | Sequence, clinical: str | 
     y = _outcome(source, outcome)
     meta = {c: source[c] if c in source.columns else merged[c] if c in merged.columns else None for c in META_COLUMNS}
     drop = [outcome, *META_COLUMNS]
-    feature_frame = merged.drop(columns=[c for c in drop if c in merged.columns])
-    non_numeric = [c for c in feature_frame.columns if not pd.api.types.is_numeric_dtype(feature_frame[c])]
-    if non_numeric:
-        raise InputError(f"Feature columns must be numeric: {', '.join(non_numeric[:5])}.")
+    feature_frame, warnings = _feature_columns(merged.drop(columns=[c for c in drop if c in merged.columns]))
     clinical_out = None
     if clinical_frame is not None:
         clinical_out = clinical_frame.drop(columns=[c for c in drop if c in clinical_frame.columns])
-    warnings = _feature_warnings(feature_frame, allow_missing)
+    warnings += _feature_warnings(feature_frame, allow_missing)
     if clinical_out is not None:
         warnings += _clinical_warnings(clinical_out)
     order = feature_frame.index
     return Cohort(feature_frame, y.loc[order].astype(int), None if clinical_out is None else clinical_out.loc[order],
                   None if meta["split"] is None else meta["split"].loc[order].astype(str),
                   None if meta["center"] is None else meta["center"].loc[order].astype(str), warnings)
+
+
+def _feature_columns(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The feature columns of a joined table without pyradiomics' diagnostics and input columns and
+    without non-numeric columns (listed in a warning); InputError when none is left."""
+    diagnostics = [c for c in frame.columns if str(c).startswith("diagnostics_")]
+    inputs = [c for c in frame.columns if c in PYRADIOMICS_INPUT_COLUMNS]
+    kept = frame.drop(columns=diagnostics + inputs)
+    non_numeric = [c for c in kept.columns if not pd.api.types.is_numeric_dtype(kept[c])]
+    kept = kept.drop(columns=non_numeric)
+    warnings = []
+    if diagnostics:
+        warnings.append(f"{len(diagnostics)} pyradiomics diagnostics column(s) ignored (e.g. {diagnostics[0]}).")
+    if inputs or non_numeric:
+        warnings.append(f"Non-feature column(s) ignored: {', '.join(map(str, [*inputs, *non_numeric][:10]))}.")
+    if not len(kept.columns):
+        raise InputError("The feature table(s) have no numeric feature column (diagnostics_*, Image, Mask and text "
+                         "columns are not features); columns seen: " + ", ".join(map(str, frame.columns[:8])) + ".")
+    return kept, warnings
 
 
 def _check_same_cases(frames: list[pd.DataFrame]) -> None:

@@ -199,7 +199,10 @@ def _l1_model(c: float) -> LogisticRegression:
 
 
 class SVMRFESelector(_Selector):
-    """Recursive feature elimination with a linear SVM, the number of features chosen by CV."""
+    """Recursive feature elimination with a linear SVM, the number of features chosen by CV.
+
+    With fewer than two features left there is nothing to eliminate (RFECV needs two): the step
+    keeps them and says so in ``note_``."""
 
     def __init__(self, cv: int = 5, step: float = 0.2, min_features_to_select: int = 1, random_state: int = 0):
         self.cv = cv
@@ -209,6 +212,13 @@ class SVMRFESelector(_Selector):
 
     def fit(self, X, y):
         X, y = self._validate(X, y)
+        self.note_ = ""
+        if X.shape[1] < 2:
+            self.ranking_ = np.ones(X.shape[1], int)
+            self.support_ = np.ones(X.shape[1], bool)
+            self.note_ = (f"SVM-RFE skipped: only {X.shape[1]} feature left after the earlier selection steps "
+                          "(elimination needs at least 2); it is kept.")
+            return self
         Z = StandardScaler().fit_transform(X)
         rfe = RFECV(LinearSVC(C=0.1, dual=False, max_iter=5000), step=self.step, scoring="roc_auc",
                     cv=StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state),

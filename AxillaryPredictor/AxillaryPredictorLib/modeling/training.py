@@ -37,6 +37,18 @@ class TrainingResult:
     score_pipelines: dict[str, Pipeline] = field(default_factory=dict)  # score name -> radiomics pipeline
     scores_train: pd.DataFrame | None = None  # in-sample scores (for nomogram axes)
     tuned: dict[str, Any] | None = None  # classifier settings chosen by the final search (tuned recipes)
+    notes: list[str] = field(default_factory=list)  # what the final fit's steps report (e.g. a step skipped)
+
+
+def pipeline_notes(*pipelines: Any) -> list[str]:
+    """The ``note_`` of every fitted step of the final pipelines (each note once)."""
+    notes = []
+    for pipeline in pipelines:
+        for _, step in getattr(fitted_pipeline(pipeline), "steps", []):
+            note = getattr(step, "note_", "")
+            if note and note not in notes:
+                notes.append(note)
+    return notes
 
 
 def _scores(pipelines: dict[str, Pipeline], groups: dict[str, list[str]], frame: pd.DataFrame) -> pd.DataFrame:
@@ -98,11 +110,13 @@ def train(features: pd.DataFrame, y: pd.Series, recipe: dict[str, Any], *, clini
         result.combined_columns = list(design.columns)
         result.score_pipelines = pipelines
         result.scores_train = design[list(pipelines)].reset_index(drop=True)
+        result.notes = pipeline_notes(*pipelines.values())
         return result
     search = clone(template).fit(features, y)
     final = fitted_pipeline(search)
     return TrainingResult(final, oof, float(roc_auc_score(y, oof)), fold_aucs, split_pipeline(final)[0],
-                          tuned=dict(search.best_params_) if isinstance(search, GridSearchCV) else None)
+                          tuned=dict(search.best_params_) if isinstance(search, GridSearchCV) else None,
+                          notes=pipeline_notes(final))
 
 
 def _train_fusion(features: pd.DataFrame, y: np.ndarray, recipe: dict[str, Any], template: Pipeline, folds: int,
@@ -125,7 +139,8 @@ def _train_fusion(features: pd.DataFrame, y: np.ndarray, recipe: dict[str, Any],
         fold_aucs.append(float(roc_auc_score(y[test_index], oof[test_index])))
     final = clone(model).fit(features, y)
     selected = [name for _, member in final.members_.values() for name in split_pipeline(fitted_pipeline(member))[0]]
-    return TrainingResult(final, oof, float(roc_auc_score(y, oof)), fold_aucs, selected)
+    return TrainingResult(final, oof, float(roc_auc_score(y, oof)), fold_aucs, selected,
+                          notes=pipeline_notes(*(member for _, member in final.members_.values())))
 
 
 def _combined_design(pipelines: dict[str, Pipeline], groups: dict[str, list[str]], features: pd.DataFrame,

@@ -27,8 +27,9 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
                status: str = "demonstration", intended_use: str = "", description: str = "",
                timepoints: list[str] | None = None, margins_mm: list[float] | None = None,
                delta_mode: str | None = None, provenance: dict[str, Any] | None = None,
-               threshold: float | None = None) -> dict[str, Any]:
-    """The package document (unsealed) of a trained model."""
+               threshold: float | None = None, column_scheme: str | None = None) -> dict[str, Any]:
+    """The package document (unsealed) of a trained model. ``column_scheme`` (``radiomics`` or ``plain``,
+    ``modeling.cohort_tables.column_scheme``) is recorded when given; ``plain`` packages score tables only."""
     from AxillaryPredictorLib.evaluation.statistics import threshold_metrics
 
     y = np.asarray(y, int)
@@ -37,7 +38,8 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
         "format": "axillary-predictor-model-package", "format_version": 1, "id": model_id, "version": "1.0.0",
         "title": title, "description": description, "task": task, "modality": modality, "status": status,
         "inputs": {"views": views, "regions": regions, "profile": profile, "timepoints": timepoints or [],
-                   "margins_mm": margins_mm or [], "delta_mode": delta_mode},
+                   "margins_mm": margins_mm or [], "delta_mode": delta_mode,
+                   **({"column_scheme": column_scheme} if column_scheme else {})},
         "intended_use": intended_use or "Research use only. Not a medical device.",
         "training_ranges": _ranges(features, names or result.features),
     }

@@ -4,7 +4,15 @@ nomogram — and nothing that can execute code.
 A package is validated against ``resources/schemas/model-package.schema.json`` and carries
 a SHA-256 over its canonical JSON (sorted keys, no whitespace, UTF-8) without the
 ``sha256`` field; ``load_package`` refuses a package whose hash does not match, whose
-estimator type is unknown, or that breaks the schema (the error names the JSON path).
+estimator type is unknown, or that breaks the schema (the error names the JSON path), and
+one whose numbers do not fit together (``packages.semantics``). A package file is read only
+when it is at most ``MAX_PACKAGE_BYTES`` (20 MB) and nested at most ``MAX_NESTING`` (64) levels
+deep (checked on the raw text, before parsing), and NaN/Infinity are refused.
+
+The SHA-256 proves integrity, not origin: anyone can recompute it. A package's ``origin`` is
+``bundled`` only when its id and SHA-256 are those the bundled registry (``Models.json``) lists;
+every other package is ``user``: shown as "user-supplied, unverified", its status as claimed by the
+file (``origin_text``, ``status_text``).
 
 Scoring (``ModelPackage.predict_proba``) is our own numpy code for every estimator type:
 derived linear scores (RadScores) first, then standardization, then the estimator's scorer
@@ -20,10 +28,13 @@ import hashlib
 import json
 import math
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,6 +59,12 @@ LOCALLY_VALIDATED = "locally-validated"
 STATUSES = (DEMONSTRATION, NEEDS_RECALIBRATION, LOCALLY_RECALIBRATED, LOCALLY_VALIDATED)
 #: a package's ``task`` (the schema's enum; ``train --task`` choices)
 TASKS = ("ALN metastasis", "ALN pCR after NAT")
+#: largest package file read (bytes) and deepest JSON nesting accepted (bundled packages: 5 levels)
+MAX_PACKAGE_BYTES = 20 * 1024 * 1024
+MAX_NESTING = 64
+#: a package's origin (``ModelPackage.origin``)
+BUNDLED, USER = "bundled", "user"
+USER_SUPPLIED = "user-supplied, unverified"
 
 
 class PackageError(ModelError):
@@ -63,6 +80,69 @@ def package_hash(document: dict) -> str:
     """SHA-256 of the canonical JSON without the ``sha256`` field."""
     body = {k: v for k, v in document.items() if k != "sha256"}
     return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+def nesting_depth(text: str, limit: int = MAX_NESTING) -> int:
+    """Deepest ``[``/``{`` nesting of JSON text outside strings; stops counting past ``limit``
+    (so a hostile document costs no recursion and little time)."""
+    depth = deepest = 0
+    for match in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                break
+        elif token in ("]", "}"):
+            depth -= 1
+    return deepest
+
+
+def _refuse_constant(name: str) -> None:
+    raise PackageError(f"The package holds {name}, which is not a JSON number; numbers must be finite.")
+
+
+def _finite_number(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise PackageError(f"The package holds {text}, which is not a finite number.")
+    return value
+
+
+def read_package_file(path: Path) -> object:
+    """The parsed JSON of a package file: size, encoding and nesting checked before parsing."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_PACKAGE_BYTES:
+            raise PackageError(f"{path} is {size / 2**20:.1f} MB; model packages are at most "
+                               f"{MAX_PACKAGE_BYTES // 2**20} MB.")
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise PackageError(f"{path} is not UTF-8 text; a model package is a JSON file.") from None
+    except OSError as error:
+        raise PackageError(f"Cannot read the model package {path}: {error.strerror or error}.") from None
+    if nesting_depth(text) > MAX_NESTING:
+        raise PackageError(f"{path} is nested more than {MAX_NESTING} levels deep; model packages are not. "
+                           "Refusing to parse it.")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_number)
+    except json.JSONDecodeError as error:
+        raise PackageError(f"{path} is not valid JSON: {error}") from None
+    except RecursionError:
+        raise PackageError(f"{path} is nested too deeply to be a model package.") from None
+
+
+def origin_text(origin: str, path: Path | str | None = None) -> str:
+    """How the origin reads in listings, model cards and reports."""
+    if origin == BUNDLED:
+        return "bundled with AxillaryPredictor (id and SHA-256 listed in its registry)"
+    return USER_SUPPLIED + (f" ({path})" if path else "") + ": not in the bundled registry; anyone can seal a " \
+        "package, so its content and claims are not vouched for"
+
+
+def status_text(status: str, origin: str) -> str:
+    """A package's status; for user packages, labelled as claimed by the file."""
+    return status if origin == BUNDLED else f"{status} (claimed by the file, not verified)"
 
 
 def schema() -> dict:
@@ -129,9 +209,47 @@ class ModelPackage:
     document: dict
     path: Path | None = None
 
+    origin: str = USER  # BUNDLED only when the bundled registry lists this id and SHA-256 (set by load_package)
+    notes: list[str] | None = None  # what the loader said (e.g. a user file with this id was ignored)
+
     @property
     def id(self) -> str:
         return self.document["id"]
+
+    @property
+    def verified(self) -> bool:
+        """True for a package bundled with this installation (its registry lists this id and hash)."""
+        return self.origin == BUNDLED
+
+    def origin_text(self) -> str:
+        return origin_text(self.origin, None if self.verified else self.path)
+
+    def status_text(self) -> str:
+        return status_text(self.status, self.origin)
+
+    @property
+    def column_scheme(self) -> str:
+        """``radiomics`` (columns extracted from images) or ``plain`` (trained on another tool's table)."""
+        from AxillaryPredictorLib.packages.semantics import column_scheme_of
+
+        return column_scheme_of(self.document)
+
+    def check_scores_images(self) -> None:
+        """ModelError when the package cannot score features extracted from images (plain columns)."""
+        if self.column_scheme == "plain":
+            from AxillaryPredictorLib.packages.semantics import raw_columns
+
+            example = ", ".join(raw_columns(self.document)[:3])
+            raise ModelError(f"Model '{self.id}' was trained on a feature table with plain column names ({example}), "
+                             "not on features this tool extracts from images (<region>__<view>__<feature>): it cannot "
+                             "score images. Score a table with those columns instead ('axillary-predictor evaluate "
+                             "--model PKG --cohort NAME=CSV').")
+
+    def check_clinical(self, values: Mapping[str, Any]) -> None:
+        """InputError for a clinical input the model does not use (e.g. a misspelt name)."""
+        from AxillaryPredictorLib.modeling.clinical import check_clinical_names
+
+        check_clinical_names(values, self.clinical_variables(), model=f"model '{self.id}'")
 
     @property
     def status(self) -> str:
@@ -162,6 +280,8 @@ class ModelPackage:
         missing = [c for c in self.required_columns() if c not in frame.columns]
         clinical = [v.name for v in self.clinical_variables() if not set(v.columns()) <= set(frame.columns)
                     and v.name not in frame.columns]
+        if missing and self.column_scheme == "plain" and any("__" in str(c) for c in frame.columns):
+            self.check_scores_images()  # features from images given to a model of a plain table
         if missing or clinical:
             parts = []
             if missing:
@@ -241,7 +361,8 @@ class ModelPackage:
 
 
 def load_package(source: str | Path | dict) -> ModelPackage:
-    """Read and verify a package: schema, estimator type, SHA-256. Never executes code."""
+    """Read and verify a package: size and nesting, schema, estimator type, SHA-256, meaning
+    (``packages.semantics``); its origin from the bundled registry. Never executes code."""
     path = None
     if isinstance(source, dict):
         document = copy.deepcopy(source)
@@ -249,19 +370,34 @@ def load_package(source: str | Path | dict) -> ModelPackage:
         path = Path(source)
         if not path.is_file():
             raise InputFileNotFoundError(f"No model package at {path}.")
-        try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise PackageError(f"{path} is not valid JSON: {error}") from None
+        document = read_package_file(path)
     if not isinstance(document, dict):
-        raise PackageError("A model package must be a JSON object.")
+        raise PackageError(f"A model package must be a JSON object, not a {type(document).__name__}"
+                           + (f" ({path})" if path else "") + ".")
     kind = document.get("estimator", {}).get("type") if isinstance(document.get("estimator"), dict) else None
     if kind not in ESTIMATOR_TYPES:
         raise PackageError(f"Unknown estimator type {kind!r} at $.estimator.type; supported: "
                            f"{', '.join(ESTIMATOR_TYPES)}. Packages never contain code.")
     validate_document(document)
-    expected = package_hash(document)
+    try:
+        expected = package_hash(document)
+    except ValueError:  # NaN or infinity in a document given as a dict
+        raise PackageError("The package holds a number that is not finite (NaN or infinity).") from None
     if document.get("sha256") != expected:
         raise PackageError(f"SHA-256 mismatch: the package was modified after it was sealed (stored "
                            f"{str(document.get('sha256'))[:12]}…, computed {expected[:12]}…). Refusing to use it.")
-    return ModelPackage(document, path)
+    check_meaning(document)
+    from AxillaryPredictorLib.packages.registry import document_origin
+
+    return ModelPackage(document, path, origin=document_origin(document))
+
+
+def check_meaning(document: dict) -> None:
+    """PackageError listing every meaning problem (``packages.semantics``): nothing is scored with
+    mismatched coefficients, zero scales or non-finite numbers."""
+    from AxillaryPredictorLib.packages.semantics import semantic_problems
+
+    problems = semantic_problems(document)
+    if problems:
+        raise PackageError(f"Model package '{document.get('id')}' is not usable: " + " ".join(problems[:8])
+                           + (f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""))

@@ -1,7 +1,11 @@
 """The model card: what a model package is, shown before and with every prediction.
 
 One builder (``model_card``) serves the case report, the Slicer panel and the web page, so a
-model's status, intended use and reported performance read the same everywhere."""
+model's status, intended use and reported performance read the same everywhere.
+
+The card says where the package comes from: bundled (the bundled registry lists its id and SHA-256)
+or "user-supplied, unverified", whose status is shown as claimed by the file (anyone can recompute a
+package's SHA-256, so a file's own claims are not evidence)."""
 
 from __future__ import annotations
 
@@ -20,8 +24,15 @@ def performance_text(performance: Mapping[str, Any]) -> str:
             f"{cv.get('auc_upper', math.nan):.3f}), {cv.get('method', '')}")
 
 
-def status_warning(status: str) -> str:
-    """The caution a model's status calls for ('' for locally validated models)."""
+USER_WARNING = ("User-supplied model package, not verified: it is not one bundled with AxillaryPredictor, so its "
+                "status, performance and intended use are claims of the file.")
+
+
+def status_warning(status: str, origin: str = "bundled") -> str:
+    """The caution a model's status and origin call for ('' for bundled, locally validated models)."""
+    if origin != "bundled":  # its claimed status proves nothing: at best "not validated"
+        claimed = status_warning(status if status == "demonstration" else "unverified")
+        return f"{USER_WARNING} {claimed}"
     if status == "demonstration":
         return "Demonstration model trained on synthetic data: no clinical meaning."
     if status != "locally-validated":
@@ -29,10 +40,25 @@ def status_warning(status: str) -> str:
     return ""
 
 
-def model_card(document: Mapping[str, Any]) -> dict[str, str]:
-    """The card's fields in display order (label -> text)."""
+def _document_and_origin(source: Any) -> tuple[Mapping[str, Any], str, Any]:
+    """(document, origin, path) of a ``ModelPackage`` or a package document (origin looked up in the
+    bundled registry by id and SHA-256)."""
+    from AxillaryPredictorLib.packages.registry import document_origin
+
+    if hasattr(source, "document"):
+        return source.document, getattr(source, "origin", None) or document_origin(source.document), \
+            getattr(source, "path", None)
+    return source, document_origin(source), None
+
+
+def model_card(source: Any) -> dict[str, str]:
+    """The card's fields in display order (label -> text) of a ``ModelPackage`` or package document."""
+    from AxillaryPredictorLib.packages.package import origin_text, status_text
+
+    document, origin, path = _document_and_origin(source)
     inputs = document["inputs"]
-    card = {"model": f"{document['title']} ({document['id']} v{document['version']})", "status": document["status"],
+    card = {"model": f"{document['title']} ({document['id']} v{document['version']})",
+            "origin": origin_text(origin, path), "status": status_text(document["status"], origin),
             "task": document["task"], "modality": document["modality"],
             "inputs": ", ".join(inputs["views"]) + " — " + ", ".join(inputs["regions"]),
             "training data": document.get("description", ""),
@@ -43,9 +69,10 @@ def model_card(document: Mapping[str, Any]) -> dict[str, str]:
     return card
 
 
-def model_card_html(document: Mapping[str, Any]) -> str:
+def model_card_html(source: Any) -> str:
     """The card as an HTML fragment (a caution line, then a two-column table)."""
-    warning = status_warning(document["status"])
+    document, origin, _ = _document_and_origin(source)
+    warning = status_warning(document["status"], origin)
     rows = "".join(f"<tr><td>{html.escape(label.capitalize())}</td><td>{html.escape(str(text))}</td></tr>"
-                   for label, text in model_card(document).items())
+                   for label, text in model_card(source).items())
     return (f"<p><b>{html.escape(warning)}</b></p>" if warning else "") + f"<table>{rows}</table>"
