@@ -346,7 +346,10 @@ def model_profile(package: ModelPackage) -> Profile:
 
 
 def check_case_for_model(package: ModelPackage, inputs: CaseInputs) -> None:
-    """Clear errors when the case lacks what the model needs (timepoints, views, node ROI)."""
+    """Clear errors when the case lacks what the model needs (timepoints, views, node ROI) or gives
+    clinical values it does not know, and for packages that do not score images (trained on plain tables)."""
+    package.check_scores_images()
+    package.check_clinical(inputs.clinical)
     spec = package.document["inputs"]
     if bool(spec.get("timepoints")) != inputs.is_delta:
         need = ("baseline and on-treatment scans (delta radiomics)" if spec.get("timepoints")
