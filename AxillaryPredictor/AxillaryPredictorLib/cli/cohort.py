@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=workers_count, help="local processes (default: number of cores)")
     parser.add_argument("--scheduler",
                         help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (workers: see docs/batch.md)")
-    parser.add_argument("--resume", action="store_true", help="skip cases whose inputs and settings are unchanged")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip cases whose manifest rows, input files and settings are unchanged")
     parser.add_argument("--strict", action="store_true", help="stop before any work when the manifest has a problem "
                         "(default: record those cases as failed, step 'validate', and run the others)")
 
