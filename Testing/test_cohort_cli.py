@@ -9,7 +9,8 @@ from AxillaryPredictorLib.cli.main import main
 from AxillaryPredictorLib.phantoms import LesionSpec, make_pair, make_phantom
 
 
-def _manifest(folder, n=4, broken=()):
+def _manifest(folder, n=4, broken=(), one_voxel=()):
+    import numpy as np
     import SimpleITK as sitk
 
     rows = []
@@ -20,6 +21,12 @@ def _manifest(folder, n=4, broken=()):
             empty = sitk.Image(phantom.tumor.GetSize(), sitk.sitkUInt8)
             empty.CopyInformation(phantom.tumor)
             sitk.WriteImage(empty, str(files["tumor"]))
+        if i in one_voxel:  # extracts with NaN features and a warning
+            array = np.zeros(sitk.GetArrayViewFromImage(phantom.tumor).shape, np.uint8)
+            array[tuple(s // 2 for s in array.shape)] = 1
+            tumor = sitk.GetImageFromArray(array)
+            tumor.CopyInformation(phantom.tumor)
+            sitk.WriteImage(tumor, str(files["tumor"]))
         rows.append({"case_id": f"p{i}", "view": "DCE3", "image": f"data/p{i}_image.nrrd",
                      "mask": f"data/p{i}_tumor.nrrd", "ki67": 20 + 10 * i,
                      "us_aln": "positive" if i % 2 else "negative", "aln_metastasis": i % 2})
@@ -71,6 +78,10 @@ def test_cohort_delta_needs_and_uses_both_timepoints(tmp_path):
                  "--regions", "tumor", "--workers", "2"]) == 0
     table = pd.read_csv(out / "delta.csv")
     assert table["delta__tumor__DCE3__original_shape_MeshVolume"].between(-0.6, -0.4).all()
+    diagnostics = pd.read_csv(out / "diagnostics.csv", keep_default_na=False)  # both timepoints' regions
+    assert diagnostics[["case_id", "view", "region"]].values.tolist() == [
+        [case, f"{timepoint}/DCE3", "tumor"] for case in ("d0", "d1") for timepoint in ("baseline", "ontreatment")]
+    assert (diagnostics["voxels"] > 0).all() and set(diagnostics["extracted"]) == {"yes"}
     # a pair whose scans are of different breasts is refused, the other case goes on
     manifest = pd.read_csv(tmp_path / "pairs.csv")
     manifest["laterality"] = ["L", "L", "L", "R"]
@@ -89,14 +100,19 @@ def test_real_extraction_identical_with_one_two_workers_and_dask(tmp_path):
 
     from AxillaryPredictorLib.batch.cohort import run_cohort_command
 
-    manifest = _manifest(tmp_path, n=3)
+    manifest = _manifest(tmp_path, n=3, one_voxel=(1,))
     options = {"margins": "3", "regions": "tumor,margin3mm"}
-    assert run_cohort_command("extract", manifest, tmp_path / "w1", workers=1, **options).ok
-    assert run_cohort_command("extract", manifest, tmp_path / "w2", workers=2, **options).ok
+    summaries = [run_cohort_command("extract", manifest, tmp_path / "w1", workers=1, **options),
+                 run_cohort_command("extract", manifest, tmp_path / "w2", workers=2, **options)]
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
                       processes=True) as cluster, Client(cluster) as client:
-        assert run_cohort_command("extract", manifest, tmp_path / "dask", scheduler=client, **options).ok
+        summaries.append(run_cohort_command("extract", manifest, tmp_path / "dask", scheduler=client, **options))
+    assert all(summary.ok and summary.warned == ["p1"] for summary in summaries)
     reference = pd.read_csv(tmp_path / "w1" / "features.csv")
     assert reference.shape == (3, 1 + 2 * 851)
     for other in ("w2", "dask"):
         pd.testing.assert_frame_equal(reference, pd.read_csv(tmp_path / other / "features.csv"), check_exact=True)
+    diagnostics = (tmp_path / "w1" / "diagnostics.csv").read_bytes()
+    assert diagnostics.count(b"\n") == 1 + 3 * 2  # one row per case and region
+    for other in ("w2", "dask"):
+        assert (tmp_path / other / "diagnostics.csv").read_bytes() == diagnostics

@@ -1,4 +1,5 @@
-"""Files written atomically (temporary file + rename), alone or as an all-or-none set."""
+"""Files written atomically (temporary file + rename), alone or as an all-or-none set, with the
+permissions an ordinary new file gets; and CSV text that spreadsheets do not run as formulas."""
 
 from __future__ import annotations
 
@@ -6,6 +7,28 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: a text cell starting with one of these is run as a formula by spreadsheets (CSV/formula injection)
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def new_file_mode() -> int:
+    """The permission bits ``open()`` gives a new file: 0o666 minus the process umask (0o644 under
+    umask 022). ``tempfile.mkstemp`` creates files at 0o600, so atomic writes set this instead."""
+    try:  # Linux: read it without changing it (os.umask can only be read by setting it)
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _write_beside(path: Path, text: str, newline: str | None = None) -> Path:
@@ -15,6 +38,7 @@ def _write_beside(path: Path, text: str, newline: str | None = None) -> Path:
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline=newline) as stream:
             stream.write(text)
+        os.chmod(temporary, new_file_mode())  # like an ordinary file, not mkstemp's 0o600
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -62,3 +86,29 @@ def remove_files(paths: Sequence[str | Path]) -> None:
     for path in map(Path, paths):
         if path.is_file() or path.is_symlink():
             path.unlink(missing_ok=True)
+
+
+def formula_safe(value: Any) -> Any:
+    """``value`` with a leading ``'`` when it is text that a spreadsheet would run as a formula: it
+    starts with = + - @ (or a tab / carriage return) and is not a number (``-1.5`` stays as it is)."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_PREFIXES):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return "'" + value
+    return value
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """``frame`` as CSV text (no index) with formula-like text cells and column names neutralised
+    (``formula_safe``): case IDs and clinical values come from users' files, and these tables are
+    opened in spreadsheets. Numeric columns are written as they are."""
+    import pandas as pd
+
+    safe = frame.rename(columns=formula_safe)
+    for index in range(safe.shape[1]):
+        column = safe.iloc[:, index]
+        if not pd.api.types.is_numeric_dtype(column.dtype):
+            safe.isetitem(index, column.map(formula_safe))
+    return safe.to_csv(index=False)

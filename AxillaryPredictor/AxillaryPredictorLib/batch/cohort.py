@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from AxillaryPredictorLib.batch.manifest import CaseEntry, load_manifest
-from AxillaryPredictorLib.batch.runner import CaseError, CohortSummary, run_cohort
+from AxillaryPredictorLib.batch.runner import CaseError, CaseOutput, CohortSummary, check_workers, run_cohort
 from AxillaryPredictorLib.errors import InputError
 
 COMMANDS = ("extract", "delta", "predict")
@@ -91,17 +91,34 @@ def case_inputs(case: CaseEntry, *, paired: bool, default_view: str = "V", clini
     return CaseInputs.paired(case.case_id, scans["baseline"], scans["ontreatment"], clinical)
 
 
-def extract_worker(case: CaseEntry, *, profile: str, margins: str, regions: list[str] | None) -> dict:
+def case_output(result: Any) -> CaseOutput:
+    """A ``pipeline.CaseResult`` as the cohort stores it: the feature row, every warning and the
+    diagnostics rows of ``features.diagnostics.csv`` (``extraction.tables.diagnostics_frame``; for a
+    delta case the view is ``<timepoint>/<view>``)."""
+    from AxillaryPredictorLib.extraction.engine import ExtractionResult
+    from AxillaryPredictorLib.extraction.tables import diagnostics_frame
+
+    diagnostics = [{**entry, "view": "/".join(p for p in (timepoint, entry["view"]) if p)}
+                   for timepoint, extraction in result.extractions.items() if extraction is not None
+                   for entry in extraction.diagnostics]
+    frame = diagnostics_frame([ExtractionResult(result.case_id, {}, diagnostics, list(result.warnings))])
+    rows = [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}  # numpy -> JSON-ready
+            for row in frame.to_dict(orient="records")]
+    return CaseOutput(dict(result.features), list(result.warnings), rows)
+
+
+def extract_worker(case: CaseEntry, *, profile: str, margins: str, regions: list[str] | None) -> CaseOutput:
     from AxillaryPredictorLib.pipeline import RegionSettings, extract_case
 
     with one_thread_per_worker():
         inputs = case_inputs(case, paired=False)
         with failing_step("extract"):
-            return extract_case(inputs, profile, RegionSettings.from_value(margins), regions=regions,
-                                workers=1).features
+            return case_output(extract_case(inputs, profile, RegionSettings.from_value(margins), regions=regions,
+                                            workers=1))
 
 
-def delta_worker(case: CaseEntry, *, profile: str, margins: str, regions: list[str] | None, mode: str) -> dict:
+def delta_worker(case: CaseEntry, *, profile: str, margins: str, regions: list[str] | None,
+                 mode: str) -> CaseOutput:
     from AxillaryPredictorLib.pipeline import RegionSettings, extract_case
 
     with one_thread_per_worker():
@@ -110,11 +127,11 @@ def delta_worker(case: CaseEntry, *, profile: str, margins: str, regions: list[s
             for scan in by_view.values():
                 scan.node = None
         with failing_step("delta"):
-            return extract_case(inputs, profile, RegionSettings.from_value(margins), regions=regions, workers=1,
-                                delta_mode=mode).features
+            return case_output(extract_case(inputs, profile, RegionSettings.from_value(margins), regions=regions,
+                                            workers=1, delta_mode=mode))
 
 
-def predict_worker(case: CaseEntry, *, model: str) -> dict:
+def predict_worker(case: CaseEntry, *, model: str) -> CaseOutput:
     from AxillaryPredictorLib.packages.registry import find_model
     from AxillaryPredictorLib.pipeline import predict_case
 
@@ -127,9 +144,12 @@ def predict_worker(case: CaseEntry, *, model: str) -> dict:
                              clinical=clinical)
         with failing_step("predict"):
             prediction = predict_case(package, inputs, workers=1)
-        return {"probability": prediction.probability, "risk_group": prediction.risk_group,
-                "total_points": prediction.total_points if prediction.total_points is not None else float("nan"),
-                "warnings": " | ".join(prediction.warnings)}
+        row = {"probability": prediction.probability, "risk_group": prediction.risk_group,
+               "total_points": prediction.total_points if prediction.total_points is not None else float("nan"),
+               "warnings": " | ".join(prediction.warnings)}
+        diagnostics = [{"case_id": case.case_id, "view": "", "region": "", "voxels": "", "extracted": "",
+                        "nan_features": "", "warnings": " | ".join(prediction.warnings)}] if prediction.warnings else []
+        return CaseOutput(row, list(prediction.warnings), diagnostics)
 
 
 def run_cohort_command(command: str, manifest_path: str | Path, out_dir: str | Path, *,
@@ -145,6 +165,11 @@ def run_cohort_command(command: str, manifest_path: str | Path, out_dir: str | P
 
     if command not in COMMANDS:
         raise InputError(f"Unknown cohort command '{command}'; choose {', '.join(COMMANDS)}.")
+    check_workers(workers)
+    if command != "predict":  # checked now, not once per case at step 'regions'
+        from AxillaryPredictorLib.pipeline import RegionSettings
+
+        RegionSettings.from_value(margins)
     manifest = load_manifest(manifest_path, require_timepoints=command == "delta")
     manifest.raise_if_invalid(strict=strict)
     if manifest.errors:

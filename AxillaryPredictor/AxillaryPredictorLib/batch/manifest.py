@@ -18,6 +18,7 @@ mismatch, bad timepoints. A cohort run records the cases with problems as failed
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +58,7 @@ class CaseEntry:
     case_id: str
     rows: tuple[ManifestRow, ...]
     extra: dict[str, object] = field(default_factory=dict)
+    records: tuple[dict[str, str], ...] = ()  # every cell of the case's rows, as written in the manifest
 
 
 @dataclass
@@ -99,68 +101,109 @@ def _same_geometry(a: tuple, b: tuple, tolerance: float = 1e-4) -> str | None:
 def load_manifest(path: str | Path, *, check_images: bool = True, require_timepoints: bool = False) -> Manifest:
     """Read and validate a manifest; problems are collected in ``Manifest.errors``."""
     path = Path(path)
+    table = _read_table(path)
+    problems = _Problems()
+    rows = _parse_rows(table, path.parent, problems, check_images=check_images,
+                       require_timepoints=require_timepoints)
+    cases = _group_cases(rows, table)
+    if require_timepoints:
+        for entry in cases:
+            if not set(TIMEPOINTS) <= {r.timepoint for r in entry.rows}:
+                problems.add(entry.case_id, f"case {entry.case_id}: needs both a baseline and an ontreatment row")
+    return Manifest(path=path, table=table, cases=cases, errors=problems.errors, case_errors=problems.case_errors)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """The manifest's cells as text, with the required columns (and ``view``, empty when absent)."""
     if not path.is_file():
         raise InputFileNotFoundError(f"No manifest at {path}.")
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"The manifest {path} is empty: it needs a header row ({', '.join(REQUIRED_COLUMNS)}, "
+                         "...) and one row per image.") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"The manifest {path} is not a readable CSV file ({first_line}); save it as CSV "
+                         "(UTF-8, comma-separated) with a header row.") from None
     missing_columns = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing_columns:
         raise InputError(f"The manifest {path} lacks the column(s) {', '.join(missing_columns)}; "
                          f"required: {', '.join(REQUIRED_COLUMNS)}.")
     if "view" not in table.columns:
         table["view"] = ""
-    base = path.parent
-    errors: list[str] = []
-    case_errors: dict[str, list[str]] = {}
+    return table
 
-    def add(case_id: str, message: str) -> None:
-        errors.append(message)
-        case_errors.setdefault(case_id, []).append(message)
 
+@dataclass
+class _Problems:
+    """The problems found, and those that belong to one case."""
+
+    errors: list[str] = field(default_factory=list)
+    case_errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, case_id: str, message: str) -> None:
+        self.errors.append(message)
+        self.case_errors.setdefault(case_id, []).append(message)
+
+
+def _parse_rows(table: pd.DataFrame, base: Path, problems: _Problems, *, check_images: bool,
+                require_timepoints: bool) -> list[ManifestRow]:
+    """The rows with a case_id and no duplicate key, with their problems recorded."""
     rows: list[ManifestRow] = []
     seen: dict[tuple, int] = {}
     for index, record in table.iterrows():
         number = int(index) + 1
         case_id = record["case_id"].strip()
         if not case_id:
-            errors.append(f"row {number}: empty case_id")
+            problems.errors.append(f"row {number}: empty case_id")
             continue
         timepoint = record.get("timepoint", "").strip() or None
         if timepoint is not None and timepoint not in TIMEPOINTS:
-            add(case_id, f"row {number} ({case_id}): timepoint '{timepoint}' is not one of {', '.join(TIMEPOINTS)}")
+            problems.add(case_id, f"row {number} ({case_id}): timepoint '{timepoint}' is not one of "
+                                  f"{', '.join(TIMEPOINTS)}")
         if require_timepoints and timepoint is None:
-            add(case_id, f"row {number} ({case_id}): a delta run needs a timepoint (baseline/ontreatment)")
+            problems.add(case_id, f"row {number} ({case_id}): a delta run needs a timepoint (baseline/ontreatment)")
         key = (case_id, record["view"].strip(), timepoint)
         if key in seen:
-            add(case_id, f"row {number} ({case_id}): duplicate of row {seen[key]} (same case_id, view, timepoint)")
+            problems.add(case_id, f"row {number} ({case_id}): duplicate of row {seen[key]} (same case_id, view, "
+                                  "timepoint)")
             continue
         seen[key] = number
-        image, mask = base / record["image"].strip(), base / record["mask"].strip()
-        problems: list[str] = []
-        label, node_label = (_integer(record, column, problems) for column in ("label", "node_label"))
-        node_text = record.get("node_mask", "").strip()
-        row = ManifestRow(number, case_id, record["view"].strip(), timepoint, image, mask,
-                          record.get("segment", "").strip() or None, label,
-                          base / node_text if node_text else None, record.get("node_segment", "").strip() or None,
-                          node_label, record.get("laterality", "").strip() or None,
-                          record.get("modality", "").strip() or None)
-        problems += _check_files(row) if check_images else []
-        for problem in problems:
-            add(case_id, f"row {number} ({case_id}): {problem}")
+        row, row_problems = _parse_row(number, case_id, timepoint, record, base)
+        row_problems += _check_files(row) if check_images else []
+        for problem in row_problems:
+            problems.add(case_id, f"row {number} ({case_id}): {problem}")
         rows.append(row)
+    return rows
+
+
+def _parse_row(number: int, case_id: str, timepoint: str | None, record: pd.Series,
+               base: Path) -> tuple[ManifestRow, list[str]]:
+    """One row with its paths resolved against the manifest's folder, and its format problems."""
+    def text(column: str) -> str | None:
+        return record.get(column, "").strip() or None
+
+    problems: list[str] = []
+    label, node_label = (_integer(record, column, problems) for column in ("label", "node_label"))
+    node_text = text("node_mask")
+    row = ManifestRow(number, case_id, record["view"].strip(), timepoint, base / record["image"].strip(),
+                      base / record["mask"].strip(), text("segment"), label,
+                      base / node_text if node_text else None, text("node_segment"), node_label,
+                      text("laterality"), text("modality"))
+    return row, problems
+
+
+def _group_cases(rows: list[ManifestRow], table: pd.DataFrame) -> list[CaseEntry]:
+    """The cases in file order: their rows, their first row's non-image columns, and every cell of
+    every row (``records``, what the resume fingerprint covers)."""
     extra_columns = [c for c in table.columns if c not in RESERVED_COLUMNS]
     cases: dict[str, CaseEntry] = {}
     for row in rows:
-        if row.case_id not in cases:
-            first = table.iloc[row.row - 1]
-            cases[row.case_id] = CaseEntry(row.case_id, (), {c: first[c] for c in extra_columns})
-        entry = cases[row.case_id]
-        cases[row.case_id] = CaseEntry(entry.case_id, (*entry.rows, row), entry.extra)
-    if require_timepoints:
-        for entry in cases.values():
-            have = {r.timepoint for r in entry.rows}
-            if not set(TIMEPOINTS) <= have:
-                add(entry.case_id, f"case {entry.case_id}: needs both a baseline and an ontreatment row")
-    return Manifest(path=path, table=table, cases=list(cases.values()), errors=errors, case_errors=case_errors)
+        record = {str(column): str(value) for column, value in table.iloc[row.row - 1].items()}
+        entry = cases.get(row.case_id) or CaseEntry(row.case_id, (), {c: record[c] for c in extra_columns})
+        cases[row.case_id] = CaseEntry(entry.case_id, (*entry.rows, row), entry.extra, (*entry.records, record))
+    return list(cases.values())
 
 
 def _integer(record: pd.Series, column: str, problems: list[str]) -> int | None:
@@ -225,8 +268,11 @@ def file_digest(path: Path) -> str:
 
 
 def case_fingerprint(case: CaseEntry, settings: str) -> str:
-    """Hash of a case's input files and the run settings: unchanged -> ``--resume`` skips it."""
+    """Hash of everything a case's result depends on: the run settings, every cell of the case's
+    manifest rows (clinical values included: an edited or blanked value is a change) and its input
+    files' contents. Unchanged -> ``--resume`` skips the case."""
     digest = hashlib.sha256(settings.encode())
+    digest.update(json.dumps([case.records, case.extra], sort_keys=True, default=str).encode())
     for row in case.rows:
         digest.update(f"{row.view}|{row.timepoint}|{row.segment}|{row.label}|{row.node_segment}|{row.node_label}"
                       .encode())

@@ -4,20 +4,29 @@
 results) for every case of a validated manifest:
 
 - each case's result is written atomically to ``out_dir/cases/<case>.json`` (temporary
-  file + rename) together with a fingerprint of its input files and the run settings;
+  file + rename) together with a fingerprint of its manifest rows, input files and the run
+  settings; ``<case>`` is the case ID when it is a safe file name, else the ID made safe plus a
+  short hash of the ID, so different IDs never share a file (``case_file_names``);
   a failure goes to ``out_dir/cases/<case>.error.json`` and to ``out_dir/errors.csv``
   (``case_id, step, message``) and the run goes on;
 - ``resume=True`` skips cases whose fingerprint is unchanged and that succeeded before;
 - when every case has been tried, the rows are merged in manifest order into
   ``out_dir/<output_name>`` (again atomically), so a killed run never leaves a partial
-  or corrupt result file — rerun with ``resume=True`` to finish it;
+  or corrupt result file — rerun with ``resume=True`` to finish it. A worker that returns a
+  ``CaseOutput`` also gives its warnings and diagnostics rows: they go to
+  ``out_dir/diagnostics.csv`` and the summary names the cases with warnings. When no case
+  succeeded, the previous run's merged files are removed (and named in the summary), so they
+  cannot be taken for this run's results;
+- every CSV is written with formula-like text cells neutralised (``files.csv_text``);
 - parallelism is over cases: local processes (``workers``, default = cores) or a Dask
   distributed cluster (``scheduler="tcp://host:port"``, or a ``distributed.Client``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import numbers
 import os
 import sys
 import time
@@ -32,9 +41,13 @@ import pandas as pd
 from AxillaryPredictorLib.batch.allocator import case_allocator
 from AxillaryPredictorLib.batch.manifest import CaseEntry, Manifest, case_fingerprint
 from AxillaryPredictorLib.errors import AxillaryPredictorError, InputError
+from AxillaryPredictorLib.files import csv_text, remove_files
 from AxillaryPredictorLib.files import write_text_atomic as write_atomic
 
 ProgressCallback = Callable[[int, int, int, float | None], None]  # done, failed, total, eta seconds
+
+DIAGNOSTICS_NAME = "diagnostics.csv"
+CASES_NAME = "cases.csv"
 
 
 class CaseError(AxillaryPredictorError):
@@ -49,6 +62,16 @@ class CaseError(AxillaryPredictorError):
 
 
 @dataclass
+class CaseOutput:
+    """What a worker returns when it has more than a row: the case's ``warnings`` and its
+    ``diagnostics`` rows (columns ``extraction.tables.DIAGNOSTICS_COLUMNS``)."""
+
+    row: dict
+    warnings: list[str] = field(default_factory=list)
+    diagnostics: list[dict] = field(default_factory=list)
+
+
+@dataclass
 class CohortSummary:
     """What a run did; ``ok`` is False when any case failed."""
 
@@ -58,6 +81,9 @@ class CohortSummary:
     failed: list[tuple[str, str, str]] = field(default_factory=list)  # (case_id, step, message)
     output: Path | None = None
     seconds: float = 0.0
+    warned: list[str] = field(default_factory=list)  # merged cases with warnings, manifest order
+    diagnostics: Path | None = None
+    removed: list[Path] = field(default_factory=list)  # earlier results removed because no case succeeded
 
     @property
     def ok(self) -> bool:
@@ -67,28 +93,79 @@ class CohortSummary:
         text = (f"{self.total} cases: {self.done} processed, {self.skipped} unchanged (resumed), "
                 f"{len(self.failed)} failed in {self.seconds:.1f} s.")
         if self.failed:
-            text += " Failed: " + ", ".join(f"{c} ({s})" for c, s, _ in self.failed[:10])
-            text += " ..." if len(self.failed) > 10 else ""
+            text += " Failed: " + _listing(f"{c} ({s})" for c, s, _ in self.failed)
+        if self.warned:
+            text += (f" Warnings in {len(self.warned)} case(s): {_listing(self.warned)} (see "
+                     f"{self.diagnostics.name if self.diagnostics else 'the results'}).")
+        if self.removed:
+            text += (" No case succeeded: removed the previous run's " + ", ".join(p.name for p in self.removed)
+                     + " so they are not taken for this run's results.")
         return text
 
 
+def _listing(items: Any, limit: int = 10) -> str:
+    items = list(items)
+    return ", ".join(items[:limit]) + (" ..." if len(items) > limit else "")
+
+
 def write_csv_atomic(frame: pd.DataFrame, path: Path) -> None:
-    write_atomic(path, frame.to_csv(index=False))
+    """``frame`` as CSV (formula-like text neutralised, ``files.csv_text``), written atomically."""
+    write_atomic(path, csv_text(frame))
 
 
-def _case_file(out_dir: Path, case_id: str, suffix: str) -> Path:
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in case_id)
-    return out_dir / "cases" / f"{safe}{suffix}"
+def case_file_names(case_ids: list[str]) -> dict[str, str]:
+    """The file name stem of each case's result in ``cases/``, unique per case: the ID itself when
+    it is a safe file name (letters, digits, ``-_.``; not only dots; at most 100 characters),
+    else the ID made safe plus ``~`` and a hash of the ID (``a b`` -> ``a_b~…``, ``a/b`` ->
+    ``a_b~…``; a safe ID never holds ``~``). IDs that differ only in upper/lower case are hashed
+    too: on case-insensitive file systems (macOS, Windows) they would share a file."""
+    def safe(c: str) -> bool:
+        return c.isascii() and (c.isalnum() or c in "-_.")
+
+    def hashed(case_id: str) -> str:
+        stem = "".join(c if safe(c) else "_" for c in case_id)[:100]
+        return f"{stem}~{hashlib.sha256(case_id.encode('utf-8')).hexdigest()[:12]}"
+
+    def plain(case_id: str) -> bool:
+        return len(case_id) <= 100 and set(case_id) != {"."} and all(safe(c) for c in case_id)
+
+    folded: dict[str, int] = {}
+    for case_id in case_ids:
+        folded[case_id.casefold()] = folded.get(case_id.casefold(), 0) + 1
+    return {case_id: case_id if plain(case_id) and folded[case_id.casefold()] == 1 else hashed(case_id)
+            for case_id in case_ids}
 
 
-def _run_one(worker: Callable[[CaseEntry], dict], case: CaseEntry) -> tuple[str, dict | None, tuple | None, float]:
-    """Run ``worker`` on a case in a worker process; never raises. The allocator is set for
-    array-heavy work while it runs (Dask workers otherwise page-fault ~15% of the time away)."""
+@dataclass
+class _CaseFiles:
+    """Where each case's result and error files are (``case_file_names``)."""
+
+    folder: Path
+    names: dict[str, str]
+
+    def result(self, case_id: str) -> Path:
+        return self.folder / f"{self.names[case_id]}.json"
+
+    def error(self, case_id: str) -> Path:
+        return self.folder / f"{self.names[case_id]}.error.json"
+
+
+def _run_one(worker: Callable[[CaseEntry], dict | CaseOutput],
+             case: CaseEntry) -> tuple[str, dict | None, tuple | None, float]:
+    """Run ``worker`` on a case in a worker process; never raises. Returns the case ID, its result
+    (``row``, and ``warnings`` and ``diagnostics`` when the worker gives them) or its error (step,
+    message), and the seconds taken. The allocator is set for array-heavy work while it runs (Dask
+    workers otherwise page-fault ~15% of the time away)."""
     start = time.perf_counter()
     try:
         with case_allocator():
-            row = worker(case)
-        return case.case_id, dict(row), None, time.perf_counter() - start
+            output = worker(case)
+        if isinstance(output, CaseOutput):
+            result = {"row": dict(output.row), "warnings": list(output.warnings),
+                      "diagnostics": [dict(d) for d in output.diagnostics]}
+        else:
+            result = {"row": dict(output)}
+        return case.case_id, result, None, time.perf_counter() - start
     except AxillaryPredictorError as failure:  # a CaseError, or a library error at its step
         return case.case_id, None, (failure.step, str(failure)), time.perf_counter() - start
     except Exception as error:  # a bug; one broken case must not stop the cohort
@@ -109,7 +186,7 @@ def _print_progress(done: int, failed: int, total: int, eta: float | None) -> No
 
 def run_cohort(
     manifest: Manifest,
-    worker: Callable[[CaseEntry], dict],
+    worker: Callable[[CaseEntry], dict | CaseOutput],
     out_dir: str | Path,
     *,
     settings: str,
@@ -127,6 +204,7 @@ def run_cohort(
     manifest problems are recorded as failed (step ``validate``) without running; with
     ``strict`` any problem stops the run before it starts.
     """
+    check_workers(workers)
     manifest.raise_if_invalid(strict=strict)
     out_dir = Path(out_dir)
     (out_dir / "cases").mkdir(parents=True, exist_ok=True)
@@ -134,11 +212,12 @@ def run_cohort(
         stale.unlink(missing_ok=True)  # left by a killed run
     start = time.perf_counter()
     summary = CohortSummary(total=len(manifest.cases))
+    files = _CaseFiles(out_dir / "cases", case_file_names([case.case_id for case in manifest.cases]))
     invalid = manifest.case_errors
     fingerprints = {case.case_id: "invalid" if case.case_id in invalid else case_fingerprint(case, settings)
                     for case in manifest.cases}
-    pending = _pending_cases(manifest, out_dir, fingerprints, resume, summary)
-    record = _Recorder(out_dir, fingerprints, summary, progress, workers)
+    pending = _pending_cases(manifest, files, fingerprints, resume, summary)
+    record = _Recorder(files, fingerprints, summary, progress, workers)
     for case in manifest.cases:
         if case.case_id in invalid:
             record(case.case_id, None, ("validate", "; ".join(invalid[case.case_id])), 0.0)
@@ -148,12 +227,19 @@ def run_cohort(
     summary.failed.sort(key=lambda item: order[item[0]])
     errors = pd.DataFrame(summary.failed, columns=["case_id", "step", "message"])
     write_csv_atomic(errors, out_dir / "errors.csv")
-    summary.output = merge_results(manifest, out_dir, output_name, fingerprints)
+    _merge(manifest, files, output_name, fingerprints, summary)
     summary.seconds = time.perf_counter() - start
     return summary
 
 
-def _pending_cases(manifest: Manifest, out_dir: Path, fingerprints: dict[str, str], resume: bool,
+def check_workers(workers: int | None) -> None:
+    """Refuse a number of worker processes below 1 (0 would otherwise silently mean every core)."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise InputError(f"--workers must be a whole number of processes, 1 or more (got {workers!r}); "
+                         "leave it out to use one per core.")
+
+
+def _pending_cases(manifest: Manifest, files: _CaseFiles, fingerprints: dict[str, str], resume: bool,
                    summary: CohortSummary) -> list[CaseEntry]:
     """The valid cases to run: all, or with ``resume`` those whose stored result has another
     fingerprint (the others count as skipped)."""
@@ -161,10 +247,10 @@ def _pending_cases(manifest: Manifest, out_dir: Path, fingerprints: dict[str, st
     for case in manifest.cases:
         if case.case_id in manifest.case_errors:
             continue
-        result_file = _case_file(out_dir, case.case_id, ".json")
+        result_file = files.result(case.case_id)
         if resume and result_file.is_file():
             stored = json.loads(result_file.read_text(encoding="utf-8"))
-            if stored.get("fingerprint") == fingerprints[case.case_id]:
+            if stored.get("case_id") == case.case_id and stored.get("fingerprint") == fingerprints[case.case_id]:
                 summary.skipped += 1
                 continue
         pending.append(case)
@@ -174,29 +260,29 @@ def _pending_cases(manifest: Manifest, out_dir: Path, fingerprints: dict[str, st
 class _Recorder:
     """Stores each finished case (result or error file), updates the summary and reports progress."""
 
-    def __init__(self, out_dir: Path, fingerprints: dict[str, str], summary: CohortSummary,
+    def __init__(self, files: _CaseFiles, fingerprints: dict[str, str], summary: CohortSummary,
                  progress: ProgressCallback | None, workers: int | None) -> None:
-        self.out_dir, self.fingerprints, self.summary = out_dir, fingerprints, summary
+        self.files, self.fingerprints, self.summary = files, fingerprints, summary
         self.progress, self.workers = progress, workers
         self.finished = summary.skipped
         self.times: list[float] = []
 
-    def __call__(self, case_id: str, row: dict | None, error: tuple | None, seconds: float) -> None:
+    def __call__(self, case_id: str, result: dict | None, error: tuple | None, seconds: float) -> None:
         self.finished += 1
         if seconds:
             self.times.append(seconds)
         fingerprint = self.fingerprints[case_id]
         summary = self.summary
         if error is None:
-            write_atomic(_case_file(self.out_dir, case_id, ".json"),
+            write_atomic(self.files.result(case_id),
                          json.dumps({"case_id": case_id, "fingerprint": fingerprint, "seconds": seconds,
-                                     "row": row}, default=_json_default))
-            _case_file(self.out_dir, case_id, ".error.json").unlink(missing_ok=True)
+                                     **(result or {})}, default=_json_default))
+            self.files.error(case_id).unlink(missing_ok=True)
             summary.done += 1
         else:
             step, message = error
-            _case_file(self.out_dir, case_id, ".json").unlink(missing_ok=True)
-            write_atomic(_case_file(self.out_dir, case_id, ".error.json"),
+            self.files.result(case_id).unlink(missing_ok=True)
+            write_atomic(self.files.error(case_id),
                          json.dumps({"case_id": case_id, "fingerprint": fingerprint, "step": step,
                                      "message": message}))
             summary.failed.append((case_id, step, message))
@@ -207,7 +293,7 @@ class _Recorder:
             self.progress(summary.done + summary.skipped, len(summary.failed), summary.total, eta)
 
 
-def _dispatch(pending: list[CaseEntry], worker: Callable[[CaseEntry], dict], workers: int | None, scheduler: Any,
+def _dispatch(pending: list[CaseEntry], worker: Callable, workers: int | None, scheduler: Any,
               record: Callable) -> None:
     """Run the pending cases on Dask, in this process, or in local worker processes."""
     if scheduler is not None:
@@ -239,29 +325,61 @@ def _run_dask(pending: list[CaseEntry], worker: Callable, scheduler: Any, record
             client.close()
 
 
-def merge_results(manifest: Manifest, out_dir: Path, output_name: str,
-                  fingerprints: dict[str, str]) -> Path | None:
-    """Merge the stored rows of every succeeded case (manifest order) into one CSV."""
-    rows = []
+def _stored_results(manifest: Manifest, files: _CaseFiles, fingerprints: dict[str, str]) -> list[dict]:
+    """The stored results of this run's succeeded cases (manifest order, current fingerprint)."""
+    results = []
     for case in manifest.cases:
-        result_file = _case_file(out_dir, case.case_id, ".json")
+        result_file = files.result(case.case_id)
         if not result_file.is_file():
             continue
         stored = json.loads(result_file.read_text(encoding="utf-8"))
-        if stored.get("fingerprint") != fingerprints[case.case_id]:
-            continue
-        rows.append({"case_id": case.case_id, **{k: v for k, v in stored["row"].items() if k != "case_id"}})
-    if not rows:
-        return None
-    path = out_dir / output_name
-    write_csv_atomic(pd.DataFrame(rows), path)
+        if stored.get("case_id") == case.case_id and stored.get("fingerprint") == fingerprints[case.case_id]:
+            results.append(stored)
+    return results
+
+
+def _merge(manifest: Manifest, files: _CaseFiles, output_name: str, fingerprints: dict[str, str],
+           summary: CohortSummary) -> None:
+    """Merge the stored results of every succeeded case (manifest order) into ``output_name``,
+    ``cases.csv`` (the manifest's other columns) and ``diagnostics.csv`` (workers that give them).
+    With no succeeded case, the previous run's files are removed and listed in the summary."""
+    from AxillaryPredictorLib.extraction.tables import DIAGNOSTICS_COLUMNS
+
+    out_dir = files.folder.parent
+    results = _stored_results(manifest, files, fingerprints)
+    if not results:
+        stale = [out_dir / name for name in (output_name, CASES_NAME, DIAGNOSTICS_NAME)]
+        summary.removed = [path for path in stale if path.is_file()]
+        remove_files(summary.removed)
+        return
+    rows = [{"case_id": r["case_id"], **{k: v for k, v in r["row"].items() if k != "case_id"}} for r in results]
+    summary.output = out_dir / output_name
+    write_csv_atomic(pd.DataFrame(rows), summary.output)
     clinical = [{"case_id": case.case_id, **case.extra} for case in manifest.cases if case.extra]
     if clinical:
-        write_csv_atomic(pd.DataFrame(clinical), out_dir / "cases.csv")
-    return path
+        write_csv_atomic(pd.DataFrame(clinical), out_dir / CASES_NAME)
+    else:  # not left from a run of another manifest, as if it belonged to this one
+        remove_files([out_dir / CASES_NAME])
+    if any("diagnostics" in r for r in results):
+        diagnostics = [d for r in results for d in r.get("diagnostics", [])]
+        summary.diagnostics = out_dir / DIAGNOSTICS_NAME
+        write_csv_atomic(pd.DataFrame(diagnostics, columns=list(DIAGNOSTICS_COLUMNS)), summary.diagnostics)
+    summary.warned = [r["case_id"] for r in results if r.get("warnings")]
+
+
+def merge_results(manifest: Manifest, out_dir: Path, output_name: str,
+                  fingerprints: dict[str, str]) -> Path | None:
+    """Merge the stored rows of every succeeded case (manifest order) into one CSV; its path, or
+    None when no case succeeded (see ``run_cohort``)."""
+    summary = CohortSummary(total=len(manifest.cases))
+    files = _CaseFiles(Path(out_dir) / "cases", case_file_names([case.case_id for case in manifest.cases]))
+    _merge(manifest, files, output_name, fingerprints, summary)
+    return summary.output
 
 
 def _json_default(value: Any) -> Any:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)  # numpy integers (voxel counts) stay integers
     try:
         return float(value)
     except (TypeError, ValueError):

@@ -1,8 +1,10 @@
 """``axillary-predictor cohort extract|delta|predict MANIFEST --out DIR``: batch runs.
 
 Each case is independent: failures go to ``DIR/errors.csv`` (case_id, step, message) and the
-run goes on; the exit code is non-zero when any case failed. ``--resume`` skips cases whose
-input files and settings are unchanged. ``--scheduler tcp://HOST:PORT`` runs on a Dask
+run goes on; the exit code is non-zero when any case failed. Warnings and per-region diagnostics go
+to ``DIR/diagnostics.csv`` and the summary names the cases with warnings. When no case succeeded,
+the previous run's result files are removed and named. ``--resume`` skips cases whose manifest
+rows, input files and settings are unchanged. ``--scheduler tcp://HOST:PORT`` runs on a Dask
 cluster (every worker needs this package installed: pip install 'axillary-predictor[cluster]';
 docs/batch.md gives the recommended worker command).
 """
@@ -13,6 +15,8 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from AxillaryPredictorLib.cli.options import workers_count
+
     parser.add_argument("command", choices=("extract", "delta", "predict"), help="what to run per case")
     parser.add_argument("manifest", help="manifest CSV (case_id, view, timepoint, image, mask, ...)")
     parser.add_argument("--out", required=True, help="output folder")
@@ -22,10 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--regions", help="regions to extract, comma-separated (default: all)")
     parser.add_argument("--mode", default="relative", choices=("relative", "absolute", "log-ratio"),
                         help="delta definition (delta)")
-    parser.add_argument("--workers", type=int, help="local processes (default: number of cores)")
+    parser.add_argument("--workers", type=workers_count, help="local processes (default: number of cores)")
     parser.add_argument("--scheduler",
                         help="Dask scheduler address, e.g. tcp://10.0.0.5:8786 (workers: see docs/batch.md)")
-    parser.add_argument("--resume", action="store_true", help="skip cases whose inputs and settings are unchanged")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip cases whose manifest rows, input files and settings are unchanged")
     parser.add_argument("--strict", action="store_true", help="stop before any work when the manifest has a problem "
                         "(default: record those cases as failed, step 'validate', and run the others)")
 
@@ -39,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     print(summary.describe())
     if summary.output:
         print(f"results: {summary.output}")
+    if summary.diagnostics:
+        print(f"diagnostics: {summary.diagnostics}")
     if not summary.ok:
         print(f"errors: {args.out}/errors.csv")
     return 0 if summary.ok else 1

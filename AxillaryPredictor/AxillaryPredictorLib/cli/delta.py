@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from AxillaryPredictorLib.cli.options import add_tolerance_argument
+    from AxillaryPredictorLib.cli.options import add_tolerance_argument, workers_count
 
     for timepoint in ("baseline", "ontreatment"):
         parser.add_argument(f"--{timepoint}-image", required=True, help=f"{timepoint} image file or DICOM folder")
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{timepoint}-laterality", choices=("L", "R"),
                             help=f"breast side of the {timepoint} scan (read from DICOM when not given)")
     parser.add_argument("--raw", action="store_true", help="also write baseline__ and ontreatment__ raw features")
-    parser.add_argument("--workers", type=int, help="processes (default: number of cores)")
+    parser.add_argument("--workers", type=workers_count, help="processes (default: number of cores)")
     parser.add_argument("--out", required=True, help="output CSV (diagnostics in <out>.json)")
     add_tolerance_argument(parser)
 

@@ -13,7 +13,7 @@ VIEW_KEYS = ("view", "image", "mask", "label", "segment", "series", "phase")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from AxillaryPredictorLib.cli.options import add_tolerance_argument
+    from AxillaryPredictorLib.cli.options import add_tolerance_argument, workers_count
 
     parser.add_argument("--image", action="append", default=[],
                         help="image file or DICOM folder; repeat with --mask and --view for several views")
@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     profile.add_argument("--profile", default="zeng2025-dce-delta", help="shipped profile name (see 'profiles')")
     profile.add_argument("--params", help="your own pyradiomics parameter file (YAML)")
     parser.add_argument("--engine", choices=("shared", "pyradiomics"), default="shared")
-    parser.add_argument("--workers", type=int, help="processes (default: number of cores)")
+    parser.add_argument("--workers", type=workers_count, help="processes (default: number of cores)")
     parser.add_argument("--out", required=True, help="features CSV; provenance goes to <out>.json, diagnostics to "
                         "<stem>.diagnostics.csv; a failed run leaves none of the three")
     add_tolerance_argument(parser)

@@ -9,7 +9,7 @@ from AxillaryPredictorLib.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from AxillaryPredictorLib.cli.options import add_tolerance_argument
+    from AxillaryPredictorLib.cli.options import add_tolerance_argument, workers_count
 
     parser.add_argument("--model", required=True, help="model package (.json) or registry id ('models list')")
     parser.add_argument("--image", action="append", default=[], help="image per view (single-timepoint models)")
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clinical", action="append", default=[], metavar="NAME=VALUE",
                         help="clinical input, e.g. --clinical ki67=35 --clinical us_aln=positive")
     parser.add_argument("--case-id", help="case ID shown in the report (default: the image file's stem)")
-    parser.add_argument("--workers", type=int, help="processes for extraction (default: cores)")
+    parser.add_argument("--workers", type=workers_count, help="processes for extraction (default: cores)")
     parser.add_argument("--out", required=True, help="output folder")
     add_tolerance_argument(parser)
 
@@ -42,6 +42,23 @@ def parse_clinical(items: list[str]) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Predict, or on any failure remove the report files of an earlier prediction in ``--out`` (and
+    say so), so that report is not taken for this case's."""
+    import sys
+
+    from AxillaryPredictorLib.reporting.prediction_report import discard_prediction
+
+    try:
+        return _run(args)
+    except BaseException:
+        removed = discard_prediction(args.out)
+        if removed:
+            print(f"note: the prediction failed; removed the earlier report in {args.out} "
+                  f"({', '.join(p.name for p in removed)}) so it is not taken for this case's.", file=sys.stderr)
+        raise
+
+
+def _run(args: argparse.Namespace) -> int:
     from AxillaryPredictorLib.packages.registry import find_model
     from AxillaryPredictorLib.pipeline import predict_case
     from AxillaryPredictorLib.reporting.prediction_report import write_prediction

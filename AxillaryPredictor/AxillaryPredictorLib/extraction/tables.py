@@ -85,12 +85,12 @@ def write_features(results: list[ExtractionResult], path: str | Path) -> Path:
     import hashlib
     import json
 
-    from AxillaryPredictorLib.files import write_texts_atomic
+    from AxillaryPredictorLib.files import csv_text, write_texts_atomic
 
     paths = output_paths(path)
-    try:
-        table = pd.concat([r.frame() for r in results], ignore_index=True).to_csv(index=False)
-        diagnostics = diagnostics_frame(results).to_csv(index=False)
+    try:  # csv_text: a case ID or warning that looks like a formula is neutralised for spreadsheets
+        table = csv_text(pd.concat([r.frame() for r in results], ignore_index=True))
+        diagnostics = csv_text(diagnostics_frame(results))
         sidecar = {"cases": [r.case_id for r in results], "provenance": results[0].provenance if results else {},
                    "warnings": [w for r in results for w in r.warnings],
                    "diagnostics": [d for r in results for d in r.diagnostics],

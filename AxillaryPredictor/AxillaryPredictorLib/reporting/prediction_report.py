@@ -19,6 +19,7 @@ def write_prediction(package: Any, prediction: Any, out_dir: str | Path,
     from AxillaryPredictorLib.reporting.nomogram import Nomogram
     from AxillaryPredictorLib.reporting.report import CaseReport, key_feature_rows, radscore_with_values, write_report
 
+    discard_prediction(out_dir)  # none of an earlier case's files (e.g. its nomogram) stays beside this report
     document = package.document
     frame = pd.DataFrame([{**prediction.features, **prediction.clinical}])
     key_features = key_feature_rows(package, frame) if document["estimator"]["type"] == "logistic" else []
@@ -34,10 +35,32 @@ def write_prediction(package: Any, prediction: Any, out_dir: str | Path,
         nomogram=Nomogram.from_package(package) if prediction.total_points is not None else None,
         nomogram_values=prediction.nomogram_values, images=prediction.images, warnings=prediction.warnings,
         versions=prediction.versions)
-    paths = write_report(report, out_dir)
-    paths["json"] = write_text_atomic(Path(out_dir) / "prediction.json",
-                                      json.dumps(prediction.to_json(), indent=2, default=float))
+    try:
+        paths = write_report(report, out_dir)
+        paths["json"] = write_text_atomic(Path(out_dir) / "prediction.json",
+                                          json.dumps(prediction.to_json(), indent=2, default=float))
+    except BaseException:
+        discard_prediction(out_dir)  # no partial report
+        raise
     return paths
+
+
+#: the files of a report in its folder (``slice_*.png``: one per image shown)
+REPORT_FILES = ("report.html", "report.pdf", "nomogram.png", "prediction.json")
+
+
+def discard_prediction(out_dir: str | Path) -> list[Path]:
+    """Remove the report files of an earlier prediction from ``out_dir`` (so a failed or new
+    prediction never leaves them looking current); returns the files removed. Other files stay."""
+    from AxillaryPredictorLib.files import remove_files
+
+    folder = Path(out_dir)
+    if not folder.is_dir():
+        return []
+    found = [folder / name for name in REPORT_FILES if (folder / name).is_file()]
+    found += sorted(path for path in folder.glob("slice_*.png") if path.is_file())
+    remove_files(found)
+    return found
 
 
 def report_settings(document: Mapping[str, Any], prediction: Any = None) -> dict[str, str]:
