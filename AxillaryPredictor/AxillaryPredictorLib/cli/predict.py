@@ -32,13 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_clinical(items: list[str]) -> dict[str, str]:
-    values = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise InputError(f"--clinical takes NAME=VALUE, got '{item}'.")
-        values[name.strip()] = value.strip()
-    return values
+    """``--clinical NAME=VALUE`` items as a dict; a name given twice is refused (no silent last-wins)."""
+    from AxillaryPredictorLib.modeling.clinical import parse_clinical_items
+
+    return parse_clinical_items(items)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +61,7 @@ def _run(args: argparse.Namespace) -> int:
     from AxillaryPredictorLib.reporting.prediction_report import write_prediction
 
     package = find_model(args.model)
+    package.check_scores_images()
     inputs, sources = _case_inputs(args, package.document["inputs"]["views"])
     prediction = predict_case(package, inputs, workers=args.workers)
     paths = write_prediction(package, prediction, args.out, inputs=sources)
@@ -78,7 +76,6 @@ def _case_inputs(args: argparse.Namespace, model_views: list[str]) -> tuple[Any,
     """The case as given on the command line: two timepoints when --baseline-image/--ontreatment-image
     are given, else one scan per --image (the pipeline checks that this is what the model needs)."""
     from AxillaryPredictorLib.cli.options import case_id_from
-    from AxillaryPredictorLib.errors import InputError
     from AxillaryPredictorLib.pipeline import CaseInputs
 
     clinical = parse_clinical(args.clinical)
