@@ -321,3 +321,26 @@ def test_architecture_doc_error_model_matches_errors_py():
         if cls is not errors.AxillaryPredictorError:  # the tree indents a class under its parent
             tree = text[text.index("AxillaryPredictorError        step"):]
             assert tree.index(parent) < tree.index(cls.__name__), f"{cls.__name__} derives from {parent}"
+
+
+def _long_functions(root: Path, limit: int = 80) -> list[str]:
+    """Functions (and methods) of more than ``limit`` lines, decorators excluded."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > limit:
+                    found.append(f"{path.relative_to(root.parent)}:{node.lineno} {node.name} ({length} lines)")
+    return found
+
+
+def test_no_function_over_80_lines_outside_phantoms(tmp_path):
+    module = LIB.parent / "AxillaryPredictor.py"
+    long = [f for f in _long_functions(LIB) if not f.startswith("AxillaryPredictorLib/phantoms/")]
+    long += [f for f in _long_functions(module.parent) if f.startswith("AxillaryPredictor/AxillaryPredictor.py")]
+    assert not long, "split these functions (docs/architecture.md):\n" + "\n".join(long)
+    # the rule can fail: an 81-line function is found
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "m.py").write_text("def f():\n" + "    x = 1\n" * 80, encoding="utf-8")
+    assert _long_functions(tmp_path / "pkg") == ["pkg/m.py:1 f (81 lines)"]
