@@ -148,7 +148,7 @@ def test_plain_logistic_package_total_points_map_back_to_its_probability(plain_p
     assert [p.name for p in nomogram.predictors] == package.features
     expected = package.predict_proba(X)
     for row in (0, 7, 42, 99, 150, 239):
-        values = case_values(package, X.iloc[[row]])
+        values = case_values(package, package.design(X.iloc[[row]]))
         assert values == {f: float(X[f].iloc[row]) for f in package.features}
         total = nomogram.total_points(values)
         assert nomogram.probability_from_points(total) == pytest.approx(expected[row], abs=1e-9)
@@ -236,7 +236,7 @@ def test_standardized_categorical_clinical_inputs():
                  {"radscore": -2.0, "us_aln": "negative", "subtype": "luminal", "ki67": 5},
                  {"radscore": 1.9, "us_aln": "1", "subtype": "her2", "ki67": 80}):
         frame = pd.DataFrame([case])
-        values = case_values(package, frame)
+        values = case_values(package, package.design(frame))
         assert values["subtype"] in ("luminal", "HER2", "TN") and values["us_aln"] in ("negative", "positive")
         assert nomogram.probability_from_points(nomogram.total_points(values)) == pytest.approx(
             package.predict_proba(frame)[0], abs=1e-9)
@@ -258,7 +258,7 @@ def test_locally_recalibrated_published_signature_gets_a_nomogram():
     package = ModelPackage(document)
     probability = package.predict_proba(frame.iloc[:4])
     for row in range(4):
-        values = case_values(package, frame.iloc[[row]])
+        values = case_values(package, package.design(frame.iloc[[row]]))
         assert nomogram.probability(values) == pytest.approx(probability[row], abs=1e-9)
 
 
@@ -280,6 +280,6 @@ def test_package_without_any_axis_information_is_refused(plain_package):
 def test_plain_package_nomogram_draws(plain_package, tmp_path):
     package, X = plain_package
     nomogram = Nomogram.from_package(package)
-    figure = nomogram.draw(case_values(package, X.iloc[[3]]))
+    figure = nomogram.draw(case_values(package, package.design(X.iloc[[3]])))
     figure.savefig(tmp_path / "plain.png")
     assert (tmp_path / "plain.png").stat().st_size > 5000

@@ -166,7 +166,7 @@ def test_plain_logistic_package_contributions_are_beta_times_z():
     mean = dict(zip(package.features, document["standardization"]["mean"], strict=True))
     scale = dict(zip(package.features, document["standardization"]["scale"], strict=True))
     case = X.iloc[[11]]
-    rows = key_feature_rows(package, case)
+    rows = key_feature_rows(package, package.design(case))
     assert [r["name"] for r in rows] == sorted(package.features, key=lambda f: -abs(beta[f]))  # formula order
     for row in rows:
         name = row["name"]
@@ -177,7 +177,7 @@ def test_plain_logistic_package_contributions_are_beta_times_z():
     # intercept + Σ β·z is the model's linear predictor
     lp = document["estimator"]["intercept"] + sum(r["contribution"] for r in rows)
     assert lp == pytest.approx(package.linear_predictor(case)[0], abs=1e-12)
-    text = radscore_with_values(package, case)
+    text = radscore_with_values(package, package.design(case))
     assert text.startswith("RadScore = ") and text.endswith(f"= {lp:.3f}")
     assert f"× ({rows[0]['z']:.3f})" in text
 
@@ -189,20 +189,20 @@ def test_combined_package_contributions_add_up_to_its_radscore():
     derived = package.document["derived"][0]
     values = {f: float(np.mean(package.document["training_ranges"][f])) for f in derived["features"]}
     frame = pd.DataFrame([{**values, "ki67": 35, "us_aln": "positive"}])
-    rows = key_feature_rows(package, frame)
+    rows = key_feature_rows(package, package.design(frame))
     assert {r["name"] for r in rows} == set(derived["features"]) and {r["score"] for r in rows} == {"RadScore"}
     radscore = float(package.with_derived(package.encode_clinical(frame))["radscore"].iloc[0])
     assert derived["intercept"] + sum(r["contribution"] for r in rows) == pytest.approx(radscore, abs=1e-12)
-    assert radscore_with_values(package, frame).endswith(f"= {radscore:.3f}")
+    assert radscore_with_values(package, package.design(frame)).endswith(f"= {radscore:.3f}")
 
 
 def test_report_shows_the_contributions_and_the_formula_with_values(tmp_path):
     package, X = _plain_package()
     case = X.iloc[[3]]
     report = _report()
-    report.key_features = key_feature_rows(package, case)
+    report.key_features = key_feature_rows(package, package.design(case))
     report.radscore_formula = package.document["radscore_formula"]
-    report.radscore_values = radscore_with_values(package, case)
+    report.radscore_values = radscore_with_values(package, package.design(case))
     page = _Collector()
     page.feed(Path(write_report(report, tmp_path)["html"]).read_text(encoding="utf-8"))
     assert "radscore-values" in page.ids

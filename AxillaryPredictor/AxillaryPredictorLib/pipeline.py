@@ -317,6 +317,8 @@ class Prediction:
     derived: dict[str, float] = field(default_factory=dict)
     region_settings: dict[str, Any] = field(default_factory=dict)
     region_voxels: dict[str, int] = field(default_factory=dict)
+    #: the case as the model saw it: ``ModelPackage.design`` (clinical values encoded, derived scores added)
+    design: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
         return (f"Case {self.case_id}: predicted probability {self.probability:.1%} — risk group {self.risk_group} "
@@ -390,9 +392,9 @@ def score_case(package: ModelPackage, result: CaseResult, inputs: CaseInputs, pr
     from AxillaryPredictorLib.provenance import library_versions
 
     frame = pd.DataFrame([{**result.features, **inputs.clinical}])
-    probability = float(package.predict_proba(frame)[0])
+    design = package.design(frame)  # the one clinical encoding of the case, passed along from here
+    probability = float(package.predict_proba_design(design)[0])
     warnings = list(result.warnings) + _imputation_warnings(package, frame)
-    design = package.with_derived(package.encode_clinical(frame))  # the one clinical encoding of the case
     warnings += package.out_of_range(design)
     document = package.document
     prediction = Prediction(
@@ -402,8 +404,9 @@ def score_case(package: ModelPackage, result: CaseResult, inputs: CaseInputs, pr
         versions={**library_versions(), "model": f"{package.id} {document['version']} "
                   f"(sha256 {document['sha256'][:12]}…)", "profile": f"{profile.name} (sha256 {profile.hash[:12]}…)"},
         derived={d["name"]: float(design[d["name"]].iloc[0]) for d in document.get("derived", [])},
-        region_settings=result.settings.to_dict(), region_voxels=result.region_voxels())
-    _add_nomogram(package, prediction, frame)
+        region_settings=result.settings.to_dict(), region_voxels=result.region_voxels(),
+        design={c: _plain(v) for c, v in design.iloc[0].items()})
+    _add_nomogram(package, prediction, design)
     return prediction
 
 
@@ -431,7 +434,15 @@ def _report_images(result: CaseResult, inputs: CaseInputs, regions: Sequence[str
     return images
 
 
-def _add_nomogram(package: ModelPackage, prediction: Prediction, frame: Any) -> None:
+def _plain(value: Any) -> Any:
+    """A design cell as a plain Python value (numbers as float)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _add_nomogram(package: ModelPackage, prediction: Prediction, design: Any) -> None:
     """The case's points on the package's nomogram (logistic packages)."""
     if package.document["estimator"]["type"] != "logistic":
         return
@@ -442,7 +453,7 @@ def _add_nomogram(package: ModelPackage, prediction: Prediction, frame: Any) -> 
     except ValueError as error:
         prediction.warnings.append(f"No nomogram for this model: {error}")
         return
-    values = case_values(package, frame)
+    values = case_values(package, design)
     prediction.nomogram_values = values
     prediction.predictor_points = nomogram.points(values)
     prediction.total_points = nomogram.total_points(values)

@@ -308,29 +308,41 @@ class ModelPackage:
             out[derived["name"]] = _linear_score(out, derived)
         return out
 
+    def design(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The model's design of each case: clinical values validated and encoded, derived scores (e.g.
+        RadScores) added. Computed once per case and passed along (scoring, nomogram, report)."""
+        encoded = self.encode_clinical(frame)
+        self.check_inputs(encoded)
+        return self.with_derived(encoded)
+
     def linear_predictor(self, frame: pd.DataFrame) -> np.ndarray:
         """Logistic packages: intercept + Σ β·x on the (standardized) model inputs."""
         estimator = self.document["estimator"]
         if estimator["type"] != "logistic":
             raise ModelError("The linear predictor is defined for logistic models only.")
-        x = model_inputs(self.with_derived(self.encode_clinical(frame)), self.features, self.document.get(
-            "standardization"), self.document.get("imputation"))
+        x = model_inputs(self.design(frame), self.features, self.document.get("standardization"),
+                         self.document.get("imputation"))
         return float(estimator["intercept"]) + x @ np.asarray(estimator["coefficients"], float)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """P(outcome) per row of ``frame`` (radiomics columns + clinical values)."""
+        self._check_usable()
+        return self.predict_proba_design(self.design(frame))
+
+    def predict_proba_design(self, design: pd.DataFrame) -> np.ndarray:
+        """P(outcome) per row of a design made by ``design`` (no second encoding)."""
+        self._check_usable()
+        x = model_inputs(design, self.features, self.document.get("standardization"), self.document.get("imputation"))
+        if not np.isfinite(x).all():
+            bad = [f for i, f in enumerate(self.features) if not np.isfinite(x[:, i]).all()]
+            raise ModelError(f"Model inputs are undefined (NaN) for: {', '.join(bad[:5])}.")
+        return estimator_probability(self.document["estimator"], x, design)
+
+    def _check_usable(self) -> None:
         if self.status == NEEDS_RECALIBRATION:
             raise ModelError(f"Model '{self.id}' is a published signature that must be recalibrated on local cases "
                              "before use (its intercept/standardization were not published). Run "
                              "'axillary-predictor recalibrate --model PKG --features ... --outcome ...'.")
-        frame = self.encode_clinical(frame)
-        self.check_inputs(frame)
-        frame = self.with_derived(frame)
-        x = model_inputs(frame, self.features, self.document.get("standardization"), self.document.get("imputation"))
-        if not np.isfinite(x).all():
-            bad = [f for i, f in enumerate(self.features) if not np.isfinite(x[:, i]).all()]
-            raise ModelError(f"Model inputs are undefined (NaN) for: {', '.join(bad[:5])}.")
-        return estimator_probability(self.document["estimator"], x, frame)
 
     def imputed(self, frame: pd.DataFrame) -> list[str]:
         """Inputs missing (NaN) in ``frame`` that the package fills with its training values."""

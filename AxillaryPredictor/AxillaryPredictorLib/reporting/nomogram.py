@@ -351,11 +351,10 @@ def _standardization(document: Mapping[str, Any], features: list[str]) -> tuple[
             {f: float(s) for f, s in zip(features, scale, strict=True)})
 
 
-def case_values(package: Any, frame: Any) -> dict[str, Any]:
-    """The value of each nomogram predictor for the first case of ``frame`` (raw feature
-    and clinical columns, as given to ``predict_proba``): numbers for continuous axes (the
-    derived scores computed, missing inputs filled as the package fills them), levels for
-    categorical ones."""
+def case_values(package: Any, design: Any) -> dict[str, Any]:
+    """The value of each nomogram predictor for the first case of ``design`` (the package's design of the
+    case, ``ModelPackage.design``: clinical values encoded, derived scores computed): numbers for
+    continuous axes (missing inputs filled as the package fills them), levels for categorical ones."""
     import pandas as pd
 
     from AxillaryPredictorLib.modeling.clinical import ClinicalVariable
@@ -364,34 +363,38 @@ def case_values(package: Any, frame: Any) -> dict[str, Any]:
 
     package = package if hasattr(package, "document") else ModelPackage(package)
     document = package.document
-    raw = pd.DataFrame([dict(frame)]) if isinstance(frame, Mapping) else frame
-    encoded = package.with_derived(package.encode_clinical(raw))
+    design = pd.DataFrame([dict(design)]) if isinstance(design, Mapping) else design
     fills = dict(zip(package.features, (document.get("imputation") or {}).get("values", []), strict=False))
     variables = {v["name"]: ClinicalVariable.from_dict(v) for v in document.get("clinical_variables") or []}
     values: dict[str, Any] = {}
     for item in package_predictors(document):
         name = item["name"]
         if item.get("kind", "continuous") == "categorical":
-            variable = variables.get(name)
-            if variable is not None and name in raw.columns:
-                code = variable.encode(raw[name].iloc[0])
-                if variable.kind in ("binary", "ordinal"):
-                    values[name] = variable.levels[int(code[name])]
-                else:
-                    active = [lv for lv in variable.levels[1:] if code.get(f"{name}={lv}") == 1.0]
-                    values[name] = active[0] if active else variable.levels[0]
-            else:
-                columns = item.get("level_columns", {})
-                active = [lv for lv, c in columns.items() if float(encoded[c].iloc[0]) == 1.0]
-                values[name] = active[0] if active else next(
-                    (lv for lv in item["levels"] if lv not in columns), item["levels"][0])
+            values[name] = _case_level(item, variables.get(name), design)
         else:
             column = item.get("column", name)
-            value = float(encoded[column].iloc[0])
+            value = float(design[column].iloc[0])
             if math.isnan(value) and column in fills:
                 value = float(fills[column])
             values[name] = value
     return values
+
+
+def _case_level(item: Mapping[str, Any], variable: Any, design: Any) -> str:
+    """The level of a categorical nomogram predictor in the design (binary/ordinal: its code column;
+    several levels: the indicator column that is 1, else the reference level)."""
+    name = item["name"]
+    if variable is not None and variable.kind in ("binary", "ordinal") and name in design.columns:
+        return variable.levels[int(design[name].iloc[0])]
+    if variable is not None:
+        columns = {lv: f"{name}={lv}" for lv in variable.levels[1:] if f"{name}={lv}" in design.columns}
+    else:
+        columns = item.get("level_columns", {})
+    active = [lv for lv, column in columns.items() if float(design[column].iloc[0]) == 1.0]
+    if active:
+        return active[0]
+    levels = list(variable.levels) if variable is not None else list(item["levels"])
+    return next((lv for lv in levels if lv not in columns), levels[0])
 
 
 def _nice_step(raw: float) -> float:

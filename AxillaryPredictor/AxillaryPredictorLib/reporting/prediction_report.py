@@ -21,8 +21,8 @@ def write_prediction(package: Any, prediction: Any, out_dir: str | Path,
 
     discard_prediction(out_dir)  # none of an earlier case's files (e.g. its nomogram) stays beside this report
     document = package.document
-    frame = pd.DataFrame([{**prediction.features, **prediction.clinical}])
-    key_features = key_feature_rows(package, frame) if document["estimator"]["type"] == "logistic" else []
+    design = pd.DataFrame([prediction.design])  # the case as the model saw it (one encoding)
+    key_features = key_feature_rows(package, design) if document["estimator"]["type"] == "logistic" else []
     report = CaseReport(
         case_id=prediction.case_id, probability=prediction.probability, risk_group=prediction.risk_group,
         threshold=prediction.threshold, task=document["task"], model_id=document["id"],
@@ -30,7 +30,7 @@ def write_prediction(package: Any, prediction: Any, out_dir: str | Path,
                                                  **{f"clinical: {k}": v for k, v in prediction.clinical.items()},
                                                  **{f"score: {k}": round(v, 4) for k, v in prediction.derived.items()}},
         key_features=key_features[:20], radscore_formula=document.get("radscore_formula"),
-        radscore_values=radscore_with_values(package, frame) if key_features else None,
+        radscore_values=radscore_with_values(package, design) if key_features else None,
         predictor_points=prediction.predictor_points, total_points=prediction.total_points,
         nomogram=Nomogram.from_package(package) if prediction.total_points is not None else None,
         nomogram_values=prediction.nomogram_values, images=prediction.images, warnings=prediction.warnings,

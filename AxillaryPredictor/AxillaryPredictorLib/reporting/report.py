@@ -250,20 +250,20 @@ def _score_label(name: str) -> str:
     return "RadScore" if name == "radscore" else name
 
 
-def _case_frame(package: Any, frame: Any):
+def _case_frame(design: Any):
+    """The first case of a design (``ModelPackage.design``), as a one-row frame."""
     import pandas as pd
 
-    raw = pd.DataFrame([dict(frame)]) if isinstance(frame, Mapping) else frame.iloc[[0]]
-    return package.with_derived(package.encode_clinical(raw))
+    return pd.DataFrame([dict(design)]) if isinstance(design, Mapping) else design.iloc[[0]]
 
 
-def _linear_terms(package: Any, frame: Any) -> list[dict[str, Any]]:
+def _linear_terms(package: Any, design: Any) -> list[dict[str, Any]]:
     """Each linear score of a logistic package for one case: name, intercept and its terms
     (feature, value used, z, β, β·z), in the order of |β| as the printed formulas."""
     document = package.document
     if document.get("status") == "published-needs-recalibration":
         return []  # its z-scores are undefined until recalibrated
-    case = _case_frame(package, frame)
+    case = _case_frame(design)
     scores = []
     specs = [(d["name"], d["features"], d.get("mean"), d.get("scale"), d.get("intercept", 0.0), d["coefficients"],
               d.get("impute")) for d in document.get("derived", [])]
@@ -294,19 +294,19 @@ def _linear_terms(package: Any, frame: Any) -> list[dict[str, Any]]:
     return scores
 
 
-def key_feature_rows(package: Any, frame: Any) -> list[dict[str, Any]]:
-    """Key-feature rows of a logistic package for one case (``frame``: the inputs given to
-    ``predict_proba``, first row used): each RadScore term (derived scores; for a plain
+def key_feature_rows(package: Any, design: Any) -> list[dict[str, Any]]:
+    """Key-feature rows of a logistic package for one case (``design``: the package's design of the
+    case, ``ModelPackage.design``, first row used): each RadScore term (derived scores; for a plain
     logistic package the model's own inputs) with its value, z, β and contribution β·z.
     Empty for packages without linear scores (e.g. xgboost)."""
-    return [term for score in _linear_terms(package, frame) for term in score["terms"]]
+    return [term for score in _linear_terms(package, design) for term in score["terms"]]
 
 
-def radscore_with_values(package: Any, frame: Any) -> str | None:
+def radscore_with_values(package: Any, design: Any) -> str | None:
     """Each RadScore (linear score) written out with this case's standardized values:
     ``RadScore = −0.953 − 0.371 × (0.512) + … = −1.204``; None without linear scores."""
     lines = []
-    for score in _linear_terms(package, frame):
+    for score in _linear_terms(package, design):
         total = score["intercept"] + sum(t["contribution"] for t in score["terms"])
         text = " ".join(f"{'−' if t['coefficient'] < 0 else '+'} {abs(t['coefficient']):.3f} × ({t['z']:.3f})"
                         for t in score["terms"])
