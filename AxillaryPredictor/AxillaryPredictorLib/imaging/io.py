@@ -7,6 +7,9 @@
   ``.seg.nrrd`` segmentation or a DICOM SEG (choose ``segment=NAME``), as a UInt8 0/1 image,
   optionally placed on a reference image's grid (``.seg.nrrd`` and DICOM SEG files store only
   the segments' extent);
+- an empty, truncated or unknown file is an ``InputError`` naming the file, the cause
+  (``read_failure_cause``, not ITK's source file and line) and the fix; a float labelmap with
+  fractional values (a probability map) is refused as not a labelmap;
 - ``write_image``, ``write_text_atomic``: temporary file in the target folder + rename, so a
   failed or killed run never leaves a half-written file; ``write_texts_atomic``: several files
   as one set (all or none).

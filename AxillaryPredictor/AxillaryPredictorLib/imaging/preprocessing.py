@@ -13,6 +13,11 @@ LoG (at 4·σ, 0.5% of LoG features still moved by more than 1e-3 after discreti
 voxels for LBP-3D (cubic spline prefilter, decay 0.268 per voxel). The largest applies.
 The shared grid is snapped to the lattice anchored at the image origin, so it is exactly a
 crop of the whole image resampled to the same spacing.
+
+Input checks: NaN/infinite voxels and float64 values beyond the float32 range are refused;
+a single-intensity image, outlier voxels (``intensity_warnings``), N4 on an image whose tissue
+is <= 0 (``n4_warning``) and a colour image under a non-ultrasound profile are warnings
+(``PreparedView.warnings``), which the extraction reports (docs/extraction.md).
 """
 
 from __future__ import annotations
@@ -92,16 +97,16 @@ N4_NONPOSITIVE_SHARE = 0.05
 
 def n4_warning(image: sitk.Image, shrink_factor: int = 4, view: str = "view") -> str | None:
     """Why N4 cannot correct this image, or None. N4 models a multiplicative bias field on the
-    logarithm of the intensities, so ITK fits it on the voxels > 0 only: an image whose tissue
-    (N4's Otsu foreground) is mostly <= 0 (e.g. a subtraction or a shifted, rescaled export) is
-    left as it was. It is not shifted here: a shift changes the multiplicative model."""
+    logarithm of the intensities: an image whose tissue (N4's Otsu foreground) is mostly <= 0 (e.g.
+    a subtraction or a shifted, rescaled export) is left nearly as it was. It is not shifted here:
+    a shift changes the multiplicative model."""
     small, mask = _n4_inputs(image, shrink_factor)
     tissue = sitk.GetArrayViewFromImage(small)[sitk.GetArrayViewFromImage(mask) != 0]
     share = float(np.mean(tissue <= 0)) if tissue.size else 0.0  # no foreground: a constant image, warned apart
     if share <= N4_NONPOSITIVE_SHARE:
         return None
     return (f"View '{view}': {share:.0%} of the tissue voxels are <= 0 (minimum {float(tissue.min()):g}); N4 "
-            "bias-field correction only uses voxels > 0, so it left this image (nearly) uncorrected. Give the "
+            "bias-field correction works on log intensities, so it left this image (nearly) uncorrected. Give the "
             "original positive-valued image (not a subtraction or a shifted export), or use a profile without N4.")
 
 
@@ -117,7 +122,8 @@ def _outliers(values: np.ndarray) -> np.ndarray:
     """Which of ``values`` are outliers by the rule above (none for fewer than OUTLIER_MIN_VOXELS)."""
     if values.size < OUTLIER_MIN_VOXELS:
         return np.zeros(values.shape, bool)
-    low, high = np.percentile(values, [1, 99])
+    # percentiles of at most ~1M voxels (a regular subsample): fast on whole 3D images, same rule
+    low, high = np.percentile(values[:: max(1, values.size // 1_000_000)], [1, 99])
     span = float(high - low)
     if span <= 0:
         return np.zeros(values.shape, bool)
