@@ -266,3 +266,19 @@ def test_the_model_error_keeps_its_class_and_step(phantom):
     with pytest.raises(ModelError, match="too small for pyradiomics") as caught:
         predict_case(find_model("demo-dce-aln"), inputs, workers=1)
     assert caught.value.step == "predict"
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.05])
+def test_cli_truncated_dicom_seg_names_the_file_and_the_cause(tmp_path, capsys, phantom, keep):
+    """Before: a misleading 'not a regularly spaced volume' (half the file) or an AttributeError traceback."""
+    from AxillaryPredictorLib.phantoms.dicom import write_dicom_seg, write_dicom_series
+
+    series = write_dicom_series(phantom.image, tmp_path / "series")
+    seg = write_dicom_seg({"tumor": phantom.tumor}, series, tmp_path / "seg.dcm")
+    data = seg.read_bytes()
+    seg.write_bytes(data[: int(len(data) * keep)])
+    out = tmp_path / "out"
+    assert _extract_cli(series, seg, out) == 2
+    _assert_clear_error(capsys.readouterr().err, f"Cannot read the mask {seg}: the DICOM SEG is truncated or damaged",
+                        "export it again")
+    assert not out.exists() or not any(out.iterdir())
