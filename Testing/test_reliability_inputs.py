@@ -282,3 +282,14 @@ def test_cli_truncated_dicom_seg_names_the_file_and_the_cause(tmp_path, capsys, 
     _assert_clear_error(capsys.readouterr().err, f"Cannot read the mask {seg}: the DICOM SEG is truncated or damaged",
                         "export it again")
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_single_intensity_region_is_reported():
+    """Before: a region of one intensity gave entropy 0 and GLCM correlation 1 without a word."""
+    us = make_phantom("us", seed=2, lesion=LesionSpec(diameter_mm=9))
+    array = sitk.GetArrayFromImage(us.image)
+    array[sitk.GetArrayViewFromImage(us.tumor) != 0] = 150
+    result = extract({"US": (_like(array, us.image), {"tumor": us.tumor})}, "zhang2025-us", workers=1)
+    assert result.features["tumor__US__original_glcm_Correlation"] == 1.0
+    single = [w for w in result.warnings if "single intensity" in w]
+    assert len(single) == 1 and single[0].startswith("View 'US': region 'tumor' has a single intensity (150)")

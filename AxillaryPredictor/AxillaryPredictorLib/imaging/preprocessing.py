@@ -139,8 +139,9 @@ def _outlier_text(view: str, scope: str, values: np.ndarray, effect: str) -> str
 
 def intensity_warnings(image: sitk.Image, regions: dict[str, sitk.Image], view: str = "view") -> list[str]:
     """Warnings about intensities that make features degenerate without an error: a single
-    intensity everywhere (nothing to normalize or bin), and extreme outlier voxels (rule above),
-    in the whole image (they dominate its normalization) or else in a region (they dominate its bins)."""
+    intensity everywhere (nothing to normalize or bin) or in a region (no texture), and extreme
+    outlier voxels (rule above), in the whole image (they dominate its normalization) or else in a
+    region (they dominate its bins)."""
     array = sitk.GetArrayViewFromImage(image)
     low, high = float(array.min()), float(array.max())
     if low == high:
@@ -157,6 +158,11 @@ def intensity_warnings(image: sitk.Image, regions: dict[str, sitk.Image], view: 
                                       "the normalization over the whole image and the bins"))
     for name, mask in masks.items():
         values = array[mask]
+        if values.size > 1 and values.min() == values.max():
+            warnings.append(f"View '{view}': region '{name}' has a single intensity ({float(values[0]):g}), so its "
+                            "first-order and texture features describe no texture (e.g. entropy 0, GLCM correlation "
+                            "1 by convention). Check that the mask lies on the lesion of this image.")
+            continue
         found = _outliers(values)
         if found.any() and not (mask & outliers).any():
             warnings.append(_outlier_text(view, f"region '{name}'", values[found], "the region's bins"))
