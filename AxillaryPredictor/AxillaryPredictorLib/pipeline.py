@@ -393,7 +393,10 @@ def score_case(package: ModelPackage, result: CaseResult, inputs: CaseInputs, pr
 
     frame = pd.DataFrame([{**result.features, **inputs.clinical}])
     design = package.design(frame)  # the one clinical encoding of the case, passed along from here
-    probability = float(package.predict_proba_design(design)[0])
+    try:
+        probability = float(package.predict_proba_design(design)[0])
+    except ModelError as error:
+        raise _explained_model_error(error, package, result) from None
     warnings = list(result.warnings) + _imputation_warnings(package, frame)
     warnings += package.out_of_range(design)
     document = package.document
@@ -408,6 +411,31 @@ def score_case(package: ModelPackage, result: CaseResult, inputs: CaseInputs, pr
         design={c: _plain(v) for c, v in design.iloc[0].items()})
     _add_nomogram(package, prediction, design)
     return prediction
+
+
+def _explained_model_error(error: ModelError, package: ModelPackage, result: CaseResult) -> ModelError:
+    """``error`` with its cause when the model's inputs are NaN: which inputs, and the extraction's
+    warnings about their regions (e.g. 'too small for pyradiomics'), and what to do."""
+    import math
+
+    from AxillaryPredictorLib.extraction.tables import split_column
+
+    undefined = [c for c in package.required_columns()
+                 if isinstance(result.features.get(c), float) and math.isnan(result.features[c])]
+    if not undefined:
+        return error
+    places = {split_column(c.removeprefix("delta__"))[:2] for c in undefined if c.count("__") >= 2}
+    views = {view for _, view in places}
+    causes = [text for text in result.warnings if any(text.startswith(f"View '{view}':") for view in views)]
+    causes += [text for extraction in result.extractions.values() if extraction is not None
+              for entry in extraction.diagnostics if (entry["region"], entry["view"]) in places
+              for text in entry["warnings"]]
+    causes = list(dict.fromkeys(text.rstrip(".") for text in causes or result.warnings))
+    shown = "; ".join(causes[:3]) + (f"; and {len(causes) - 3} more" if len(causes) > 3 else "")
+    why = f" The extraction warned: {shown}." if causes else ""
+    return ModelError(f"{error} {len(undefined)} of the {len(package.required_columns())} radiomics input(s) are "
+                      f"NaN for this case (e.g. {undefined[0]}).{why} Fix the case's image or tumor mask (a region of "
+                      "a few voxels, or with a single intensity, has no texture features) and run again.")
 
 
 def _imputation_warnings(package: ModelPackage, frame: Any) -> list[str]:

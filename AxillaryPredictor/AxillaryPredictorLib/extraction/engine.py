@@ -439,6 +439,8 @@ def extract(
     if not names:
         raise ExtractionError("No region could be extracted: " + "; ".join(note.text for note in warnings))
     warnings += _nan_notes(values, warnings)
+    warnings = [Note(p.view, None, text) for p in prepared for text in p.warnings] + _explain_undefined(prepared,
+                                                                                                         warnings)
     row, diagnostics = _case_row(prepared, values, names, warnings, case_id)
     provenance = {"profile": profile.provenance(), "engine": engine, "versions": library_versions(),
                   "views": [describe(p) for p in prepared]}
@@ -470,6 +472,22 @@ def _case_row(prepared: list[PreparedView], values: Mapping[tuple[str, str], Map
                                 "warnings": [note.text for note in warnings
                                              if (note.view, note.region) == (view_prepared.view, region)]})
     return row, diagnostics
+
+
+def _explain_undefined(prepared: list[PreparedView], notes: list[Note]) -> list[Note]:
+    """``notes`` with pyradiomics' failures on a view whose preprocessed image is NaN (a single-intensity
+    image: its z-score normalization divides by 0; pyradiomics then fails with e.g. 'arange: cannot
+    compute length' for every image type) replaced by one note per region that says why."""
+    undefined = {p.view for p in prepared if not np.isfinite(sitk.GetArrayViewFromImage(p.image)).all()}
+    if not undefined:
+        return notes
+    kept = [note for note in notes if note.view not in undefined or note.failed is None]
+    regions = dict.fromkeys((note.view, note.region) for note in notes
+                            if note.view in undefined and note.failed is not None)
+    return kept + [Note(view, region, f"{view}/{region}: the image's intensities are undefined (NaN) after "
+                        "preprocessing (a single-intensity image cannot be normalized), so its first-order and "
+                        "texture features are NaN for every image type; shape features are kept")
+                   for view, region in regions]
 
 
 def _nan_notes(values: Mapping[tuple[str, str], Mapping[str, float]], notes: list[Note]) -> list[Note]:

@@ -141,6 +141,36 @@ def _moved_settings(document: dict, declared: dict, path: Path) -> dict[str, Any
     return moved
 
 
+#: the most gray levels a profile may ask for: pyradiomics' matrices grow with the square of the
+#: number of gray levels; published radiomics uses 8 to 256 bins (binCount) or a bin width that
+#: gives 30-130 bins, and a billion bins ran for minutes to give only NaN
+MAX_BIN_COUNT = 10000
+
+
+def _check_discretization(document: dict[str, Any], path: Path) -> None:
+    """Refuse binCount/binWidth values that cannot give features (<= 0, not numbers) or absurd ones
+    (binCount > MAX_BIN_COUNT), in ``setting`` and in each image type's own settings."""
+    blocks = [("setting", document.get("setting"))]
+    image_types = document.get("imageType")
+    if isinstance(image_types, dict):
+        blocks += [(f"imageType: {kind}", options) for kind, options in image_types.items()]
+    for where, block in blocks:
+        if not isinstance(block, dict):
+            continue
+        for key in ("binCount", "binWidth"):
+            if key not in block or block[key] is None:
+                continue
+            value = block[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ExtractionError(f"The profile {path} sets {key}: {value!r} ({where}); it must be a number > 0 "
+                                      "(e.g. binWidth: 25, or binCount: 32).")
+            if key == "binCount" and value > MAX_BIN_COUNT:
+                raise ExtractionError(f"The profile {path} sets binCount: {value:g} ({where}); at most "
+                                      f"{MAX_BIN_COUNT} gray levels are allowed (usual values are 8 to 256; "
+                                      "pyradiomics' texture matrices grow with the number of gray levels). Use e.g. "
+                                      "binCount: 32.")
+
+
 def load_profile(name_or_path: str | Path) -> Profile:
     """A shipped profile by name, or a user's YAML file (pyradiomics format, with an
     optional ``axillaryPredictor`` block)."""
@@ -159,6 +189,7 @@ def load_profile(name_or_path: str | Path) -> Profile:
     if not isinstance(document, dict):
         raise ExtractionError(f"The profile {path} must be a YAML mapping (pyradiomics parameter file).")
     header = document.pop(HEADER_KEY, None) or {}
+    _check_discretization(document, path)
     preprocessing = {**DEFAULT_PREPROCESSING, **_moved_settings(document, header.get("preprocessing") or {}, path),
                      **(header.get("preprocessing") or {})}
     profile = Profile(name=str(header.get("name", path.stem)), version=int(header.get("version", 1)),

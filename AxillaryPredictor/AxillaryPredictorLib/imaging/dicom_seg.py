@@ -48,12 +48,25 @@ def is_dicom_seg(path: str | Path) -> bool:
     return str(header.get("SOPClassUID", "")) == SEGMENTATION_STORAGE
 
 
+#: what pydicom/highdicom raise for a truncated or damaged file (missing elements, short pixel data)
+_DAMAGED = (AttributeError, KeyError, IndexError, ValueError, EOFError, OSError)
+
+
+def _damaged(path: str | Path, error: Exception) -> InputError:
+    detail = " ".join(str(error).split()) or type(error).__name__
+    return InputError(f"Cannot read the mask {path}: the DICOM SEG is truncated or damaged ({detail}). Copy or "
+                      "export it again (e.g. from the PACS or 3D Slicer).")
+
+
 def dicom_seg_segments(path: str | Path) -> dict[str, int]:
     """Segments of a DICOM SEG: SegmentLabel -> SegmentNumber."""
     import pydicom
 
-    header = pydicom.dcmread(path, stop_before_pixels=True)
-    return {str(item.SegmentLabel): int(item.SegmentNumber) for item in header.SegmentSequence}
+    try:
+        header = pydicom.dcmread(path, stop_before_pixels=True)
+        return {str(item.SegmentLabel): int(item.SegmentNumber) for item in header.SegmentSequence}
+    except _DAMAGED as error:
+        raise _damaged(path, error) from None
 
 
 def choose_segment(path: str | Path, segment: str | None, label: int | None) -> int:
@@ -86,12 +99,27 @@ def volume_to_sitk(array: np.ndarray, affine: np.ndarray) -> sitk.Image:
     return image
 
 
+def _check_pixel_data(seg) -> None:
+    """A truncated file has less pixel data than its frames need (ValueError, read as damaged);
+    only checked for uncompressed transfer syntaxes (compressed frames have no fixed size)."""
+    syntax = getattr(getattr(seg, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is None or syntax.is_compressed:
+        return
+    bits = int(seg.BitsAllocated) * int(seg.Rows) * int(seg.Columns) * int(getattr(seg, "NumberOfFrames", 1))
+    if len(seg.PixelData) < (bits + 7) // 8:
+        raise ValueError(f"{len(seg.PixelData)} bytes of pixel data, {(bits + 7) // 8} needed")
+
+
 def read_dicom_seg(path: str | Path, *, segment: str | None = None, label: int | None = None,
                    reference: sitk.Image | None = None) -> sitk.Image:
     """One segment of a DICOM SEG as a UInt8 0/1 mask (on ``reference``'s grid when given)."""
     hd = _highdicom()
     number = choose_segment(path, segment, label)
-    seg = hd.seg.segread(str(path))
+    try:
+        seg = hd.seg.segread(str(path))
+        _check_pixel_data(seg)
+    except _DAMAGED as error:
+        raise _damaged(path, error) from None
     try:
         volume = seg.get_volume(segment_numbers=[number], combine_segments=False, dtype=np.float32)
     except (RuntimeError, ValueError) as error:

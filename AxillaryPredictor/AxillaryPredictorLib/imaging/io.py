@@ -7,6 +7,9 @@
   ``.seg.nrrd`` segmentation or a DICOM SEG (choose ``segment=NAME``), as a UInt8 0/1 image,
   optionally placed on a reference image's grid (``.seg.nrrd`` and DICOM SEG files store only
   the segments' extent);
+- an empty, truncated or unknown file is an ``InputError`` naming the file, the cause
+  (``read_failure_cause``, not ITK's source file and line) and the fix; a float labelmap with
+  fractional values (a probability map) is refused as not a labelmap;
 - ``write_image``, ``write_text_atomic``: temporary file in the target folder + rename, so a
   failed or killed run never leaves a half-written file; ``write_texts_atomic``: several files
   as one set (all or none).
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +31,8 @@ from AxillaryPredictorLib.errors import InputError, InputFileNotFoundError
 
 #: ITU-R BT.601 luma weights for converting RGB(A) ultrasound screenshots to grey levels.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+#: metadata key set by ``to_grayscale`` on the images it converted (its value says how)
+CONVERTED_KEY = "AxillaryPredictor_grey_conversion"
 logger = logging.getLogger(__name__)
 
 
@@ -40,6 +46,10 @@ def to_grayscale(image: sitk.Image) -> sitk.Image:
     channels = [sitk.Cast(sitk.VectorIndexSelectionCast(image, i), sitk.sitkFloat32) for i in range(3)]
     grey = channels[0] * LUMA_WEIGHTS[0] + channels[1] * LUMA_WEIGHTS[1] + channels[2] * LUMA_WEIGHTS[2]
     grey.CopyInformation(image)
+    # travels with the image to preprocessing, which records it in the provenance and warns when
+    # the profile is not for ultrasound (an RGB image there is probably the wrong file)
+    grey.SetMetaData(CONVERTED_KEY, f"{'RGBA' if components == 4 else 'RGB'} converted to grey levels "
+                     "(ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B)")
     return grey
 
 
@@ -101,20 +111,44 @@ def _read_any(path: str | Path, series: str | None, phase: int | None = None) ->
     reader.SetFileNames(files)
     try:
         return reader.Execute()
-    except RuntimeError as error:  # ITK's message (first line) says what is wrong with the files
-        raise InputError(f"Cannot read the DICOM series {uid} in {path}: {_first_line(error)}") from None
+    except RuntimeError as error:
+        raise InputError(f"Cannot read the DICOM series {uid} in {path}: {read_failure_cause(error)}. Check that "
+                         "every file of the series was copied completely.") from None
 
 
 def _read_file(path: Path, what: str) -> sitk.Image:
-    """``sitk.ReadImage`` with ITK's failure (empty, truncated or unknown file) as an ``InputError``."""
+    """``sitk.ReadImage`` with ITK's failure (empty, truncated or unknown file) as an ``InputError``
+    naming the file, the cause and the fix (never ITK's source file and line)."""
+    if path.stat().st_size == 0:
+        raise InputError(f"Cannot read the {what} {path}: the file is empty (0 bytes). {_REREAD_HINT}")
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
-        raise InputError(f"Cannot read the {what} {path}: {_first_line(error)}") from None
+        raise InputError(f"Cannot read the {what} {path}: {read_failure_cause(error)}. {_REREAD_HINT}") from None
 
 
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+_REREAD_HINT = "Check the path, or save or copy the file again (e.g. from 3D Slicer: Save as .nrrd)."
+#: ITK/NRRD/MetaImage message lines that say where the failure happened, not why
+_NOISE = re.compile(r"^(Exception thrown in |\[nrrd\] (nrrdLoad|nrrdRead|_nrrdRead):|\[nrrd\] _nrrdFormat\w+_read:$|"
+                    r"Reason: )")  # MetaImage adds errno's 'Reason', stale and misleading for an existing file
+_PREFIX = re.compile(r"^(sitk::ERROR: |itk::ERROR: |ITK ERROR: |\[nrrd\] _nrrd\w+: |\w+ImageIO\(0x[0-9a-f]+\): )+")
+_TRUNCATED = re.compile(r"fread got only|expected \d+ bytes but received|not read completely|File cannot be read|"
+                        r"hit end of header")
+
+
+def read_failure_cause(error: Exception) -> str:
+    """What a SimpleITK read failure means for the user: 'not an image format ITK reads',
+    'truncated' (with the reader's byte counts), else the reader's last informative line."""
+    text = str(error)
+    if "Unable to determine ImageIO reader" in text:
+        return ("it is not in an image format SimpleITK can read (NRRD, NIfTI, MetaImage, ...), or its header is "
+                "damaged")
+    lines = [_PREFIX.sub("", line.strip()) for line in text.strip().splitlines()]
+    lines = [line for line in lines if line and not _NOISE.match(line) and not line.endswith(":")]
+    detail = lines[-1].rstrip(".") if lines else type(error).__name__
+    if _TRUNCATED.search(text):
+        return f"the file is truncated or damaged ({detail})"
+    return detail
 
 
 #: DICOM tags telling apart the volumes (phases) of one multi-phase series, in order of preference
@@ -260,6 +294,7 @@ def _label_mask(path: Path, image: sitk.Image, label: int | None) -> sitk.Image:
     if image.GetNumberOfComponentsPerPixel() > 1:
         raise InputError(f"{path.name} has several components per voxel; give a scalar labelmap.")
     array = sitk.GetArrayViewFromImage(image)
+    _check_labelmap_values(path, array)
     values = [int(v) for v in np.unique(array) if v != 0]
     if label is None:
         if len(values) > 1:
@@ -269,6 +304,25 @@ def _label_mask(path: Path, image: sitk.Image, label: int | None) -> sitk.Image:
     if label not in values:
         raise InputError(f"Label {label} is not in {path.name}; labels present: {', '.join(map(str, values))}.")
     return sitk.Cast(sitk.Equal(image, label), sitk.sitkUInt8)
+
+
+def _check_labelmap_values(path: Path, array: np.ndarray) -> None:
+    """A labelmap holds whole numbers; a float image with fractions (a probability map, a
+    soft or interpolated segmentation) is refused, with how to make a labelmap of it."""
+    if not np.issubdtype(array.dtype, np.floating):
+        return
+    finite = np.isfinite(array)
+    fractional = finite & (array != np.round(array))
+    if finite.all() and not fractional.any():
+        return  # a labelmap stored as float (0.0/1.0): fine
+    if finite.all():
+        what = (f"{int(fractional.sum())} voxel(s) with fractional values (range {float(array.min()):g} to "
+                f"{float(array.max()):g}); it looks like a probability map or a soft segmentation")
+    else:
+        what = f"{int((~finite).sum())} NaN or infinite voxel(s)"
+    raise InputError(f"{path.name} is not a labelmap: it has {what}. Threshold it into a labelmap (e.g. 1 where "
+                     "the value is >= 0.5, 0 elsewhere, saved as an integer image; in 3D Slicer: Segment Editor > "
+                     "Threshold) and give that as the mask.")
 
 
 def write_image(image: sitk.Image, path: str | Path, *, compress: bool = True) -> Path:
