@@ -187,3 +187,45 @@ def test_numeric_codes_can_be_declared_categorical():
 def test_fisher_refuses_a_table_with_an_empty_margin():
     with pytest.raises(ValueError, match="empty row or column"):
         T.fisher_exact(np.array([[0, 0], [3, 4]]))
+
+
+def test_table1_and_univariable_commands_write_their_tables(tmp_path, capsys):
+    from AxillaryPredictorLib.cli.main import main
+
+    out = tmp_path / "table1.csv"
+    assert main(["table1", "--clinical", str(HERE / "clinical.csv"), "--outcome", "aln", "--cohort-column", "split",
+                 "--categorical", "grade", "--out", str(out)]) == 0
+    table = pd.read_csv(out, keep_default_na=False)
+    assert table.cohort.unique().tolist() == ["train", "internal", "external"]
+    head = table[(table.cohort == "internal") & (table.variable == "grade") & (table.level == "")].iloc[0]
+    expected = FIXTURES["by_outcome"]["internal"]["grade"]
+    reference = expected["fisher_p"] if expected["min_expected"] < 5 else expected["chisq"]["p"]
+    assert float(head.p) == pytest.approx(reference, rel=1e-6)
+    cohorts = pd.read_csv(tmp_path / "table1.cohorts.csv")
+    assert [c for c in cohorts.columns if c.startswith("split=")] == ["split=train", "split=internal",
+                                                                      "split=external"]
+    out = tmp_path / "univariable.csv"
+    assert main(["univariable", "--clinical", str(HERE / "clinical.csv"), "--outcome", "aln", "--variables",
+                 "age,size,margin", "--multivariable-p", "0.05", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert table.model.tolist() == ["univariable"] * 3 + ["multivariable"] * 3
+    assert table.loc[0, "or"] == pytest.approx(FIXTURES["univariable"]["age"]["or"], rel=1e-6)
+    assert main(["univariable", "--clinical", str(HERE / "clinical.csv"), "--outcome", "nope", "--out",
+                 str(out)]) == 2
+    assert "No outcome column 'nope'" in capsys.readouterr().err
+
+
+def test_kappa_command(tmp_path):
+    from AxillaryPredictorLib.cli.main import main
+
+    readers = pd.read_csv(HERE / "readers.csv")
+    readers[["case_id", "reader1"]].rename(columns={"reader1": "grade"}).to_csv(tmp_path / "a.csv", index=False)
+    readers[["case_id", "reader2"]].rename(columns={"reader2": "grade"}).to_csv(tmp_path / "b.csv", index=False)
+    out = tmp_path / "kappa.csv"
+    assert main(["kappa", "--reader1", str(tmp_path / "a.csv"), "--reader2", str(tmp_path / "b.csv"), "--columns",
+                 "grade", "--weights", "linear", "--out", str(out)]) == 0
+    row = pd.read_csv(out).iloc[0]
+    expected = FIXTURES["kappa"]["linear"]
+    assert row.n == expected["n"]
+    assert (row.kappa, row.weighted_kappa) == pytest.approx((expected["kappa"], expected["weighted"]), rel=1e-9)
+    assert (row.kappa_lower, row.kappa_upper) == pytest.approx(tuple(expected["kappa_ci"]), rel=1e-9)

@@ -32,6 +32,8 @@ from AxillaryPredictorLib.evaluation import group_tests as T
 from AxillaryPredictorLib.evaluation.glm import logistic_mle
 
 CONTINUOUS_MODES = ("auto", "normal", "nonnormal")
+#: cohorts are listed in this order (others after them, sorted)
+COHORT_ORDER = ("train", "training", "validation", "internal", "test", "external", "prospective")
 Z975 = stats.norm.ppf(0.975)
 
 
@@ -192,7 +194,9 @@ def compare_groups(frame: pd.DataFrame, group: str, variables: list[str], *, con
             rows += _continuous_rows(name, values.astype(float), groups, labels, continuous, digits)
     columns = ["variable", "level", "kind", "summary", *[_column(group, g) for g in labels], "overall", "missing",
                "test", "statistic", "df", "p", "problem"]
-    return pd.DataFrame(rows).reindex(columns=columns)
+    table = pd.DataFrame(rows).reindex(columns=columns)
+    table["missing"] = table["missing"].astype("Int64")
+    return table
 
 
 def _outcome_frame(frame: pd.DataFrame, outcome: str, notes: list[str]) -> pd.DataFrame:
@@ -220,12 +224,14 @@ def table1(frame: pd.DataFrame, outcome: str, *, variables: list[str] | None = N
         return Table1(compare_groups(frame, outcome, variables, continuous=continuous, digits=digits), notes), None
     if cohort not in frame.columns:
         raise InputError(f"No cohort column '{cohort}' in the clinical table.")
+    names = frame[cohort].astype(str)
+    order = sorted(names.unique(),
+                   key=lambda n: (COHORT_ORDER.index(n.lower()) if n.lower() in COHORT_ORDER else 99, n))
     blocks = []
-    for name in levels(frame[cohort].astype(str)):
-        part = frame[frame[cohort].astype(str) == name]
-        block = compare_groups(part, outcome, variables, continuous=continuous, digits=digits)
+    for name in order:
+        block = compare_groups(frame[names == name], outcome, variables, continuous=continuous, digits=digits)
         blocks.append(block.assign(cohort=name)[["cohort", *block.columns]])
-    by_cohort = compare_groups(frame.assign(**{cohort: frame[cohort].astype(str)}), cohort, variables,
+    by_cohort = compare_groups(frame.assign(**{cohort: pd.Categorical(names, categories=order)}), cohort, variables,
                                continuous=continuous, digits=digits)
     return Table1(pd.concat(blocks, ignore_index=True), notes), Table1(by_cohort, list(notes))
 
