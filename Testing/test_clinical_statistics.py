@@ -229,3 +229,31 @@ def test_kappa_command(tmp_path):
     assert row.n == expected["n"]
     assert (row.kappa, row.weighted_kappa) == pytest.approx((expected["kappa"], expected["weighted"]), rel=1e-9)
     assert (row.kappa_lower, row.kappa_upper) == pytest.approx(tuple(expected["kappa_ci"]), rel=1e-9)
+
+
+def test_train_clinical_recipe_exports_a_clinical_only_comparator(tmp_path, capsys):
+    from AxillaryPredictorLib.cli.main import main
+    from AxillaryPredictorLib.evaluation.clinical_tables import odds_ratios
+    from AxillaryPredictorLib.packages.package import load_package
+
+    out = tmp_path / "clinical.json"
+    assert main(["train", "--recipe", "clinical", "--clinical", str(HERE / "clinical.csv"), "--outcome", "aln",
+                 "--clinical-vars", "age,margin,nlr,subtype", "--out", str(out)]) == 0
+    assert "held out (external: 38, internal: 32)" in capsys.readouterr().out
+    package = load_package(out)
+    # backward elimination at p < 0.05 on the 80 training cases keeps margin only: its OR is the univariable one
+    assert package.features == ["margin=spiculated"]
+    train = CLINICAL[CLINICAL.split == "train"]
+    expected = odds_ratios(train, "aln", ["margin"]).iloc[0]
+    coefficients = pd.read_csv(tmp_path / "clinical.coefficients.csv").set_index("term")
+    assert coefficients.loc["margin=spiculated", "odds_ratio"] == pytest.approx(expected["or"], rel=1e-9)
+    probability = package.predict_proba(train)
+    spiculated = (train.margin == "spiculated").to_numpy()
+    assert probability[spiculated] == pytest.approx(train.aln[spiculated].mean(), rel=1e-9)
+    assert 0 <= package.document["performance"]["cv"]["auc"] <= 1
+    assert main(["train", "--recipe", "clinical", "--clinical", str(HERE / "clinical.csv"), "--outcome", "aln",
+                 "--out", str(out)]) == 2
+    assert "give --clinical" in capsys.readouterr().err
+    assert main(["train", "--recipe", "lasso-lr", "--clinical", str(HERE / "clinical.csv"), "--outcome", "aln",
+                 "--out", str(out)]) == 2
+    assert "give --features" in capsys.readouterr().err

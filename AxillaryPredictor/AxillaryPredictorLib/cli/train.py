@@ -12,7 +12,8 @@ TRAINING_SPLITS = ("train", "training")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--features", action="append", required=True, help="feature table(s) with case_id")
+    parser.add_argument("--features", action="append", default=[], help="feature table(s) with case_id (not used "
+                        "by the clinical-only recipe 'clinical')")
     parser.add_argument("--clinical", help="clinical table with case_id (and the outcome, split, center columns)")
     parser.add_argument("--outcome", required=True, help="binary outcome column (1 = event)")
     parser.add_argument("--recipe", default="lasso-lr", help="shipped recipe name or recipe YAML path")
@@ -109,6 +110,12 @@ def run(args: argparse.Namespace) -> int:
     from AxillaryPredictorLib.packages.package import DEMONSTRATION, save_package
 
     recipe = load_recipe(args.recipe)
+    if recipe.get("clinical_only"):
+        from AxillaryPredictorLib.cli.train_clinical import run_clinical
+
+        return run_clinical(args, recipe)
+    if not args.features:
+        raise InputError(f"Recipe '{recipe['name']}' needs the radiomics feature table(s): give --features.")
     cohort = load_cohort(args.features, args.clinical, args.outcome, allow_missing=recipe_imputes(recipe))
     for warning in cohort.warnings:
         print(f"note: {warning}")
