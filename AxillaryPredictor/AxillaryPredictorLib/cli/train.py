@@ -110,12 +110,10 @@ def run(args: argparse.Namespace) -> int:
     from AxillaryPredictorLib.packages.package import DEMONSTRATION, save_package
 
     recipe = load_recipe(args.recipe)
-    if recipe.get("clinical_only"):
+    if recipe.get("clinical_only") or not args.features:
         from AxillaryPredictorLib.cli.train_clinical import run_clinical
 
         return run_clinical(args, recipe)
-    if not args.features:
-        raise InputError(f"Recipe '{recipe['name']}' needs the radiomics feature table(s): give --features.")
     cohort = load_cohort(args.features, args.clinical, args.outcome, allow_missing=recipe_imputes(recipe))
     for warning in cohort.warnings:
         print(f"note: {warning}")

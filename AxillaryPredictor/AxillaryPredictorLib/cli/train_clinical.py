@@ -36,6 +36,9 @@ def run_clinical(args: argparse.Namespace, recipe: dict[str, Any]) -> int:
     from AxillaryPredictorLib.packages.export import to_package
     from AxillaryPredictorLib.packages.package import DEMONSTRATION, save_package
 
+    if not recipe.get("clinical_only"):
+        raise InputError(f"Recipe '{recipe['name']}' needs the radiomics feature table(s): give --features (or use "
+                         "--recipe clinical for a clinical-only model).")
     if not args.clinical or not args.clinical_vars:
         raise InputError(f"Recipe '{recipe['name']}' is a clinical-only model: give --clinical (the table with "
                          "case_id and the outcome) and --clinical-vars (its predictors, comma-separated).")
