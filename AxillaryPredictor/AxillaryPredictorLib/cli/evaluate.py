@@ -18,6 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a model package (id or path) to score on every cohort; the cohort CSVs then hold "
                         "its features and clinical values (e.g. a cohort run's features.csv joined with cases.csv)")
     parser.add_argument("--clinical", help="clinical CSV with case_id, joined to every cohort CSV (for --model)")
+    parser.add_argument("--cutoff", default="training", metavar="training|per-cohort|VALUE",
+                        help="cut-off of sensitivity, specificity, accuracy, PPV, NPV and F1: 'training' (default) = "
+                        "each model's Youden cut-off on the training cohort (named train/training, else the first), "
+                        "applied to all; 'per-cohort' = the Youden cut-off of every cohort on its own; a number = "
+                        "that fixed probability (positive when p >= it)")
     parser.add_argument("--out", required=True, help="report folder")
 
 
@@ -81,9 +86,10 @@ def run(args: argparse.Namespace) -> int:
         models += scored
     if not models:
         raise InputError("Name the probability columns to compare (--models) or give model packages (--model).")
-    report = evaluate_cohorts(cohorts, args.outcome, models)
+    report = evaluate_cohorts(cohorts, args.outcome, models, cutoff=args.cutoff)
     paths = write_evaluation_report(report, cohorts, args.outcome, args.out)
-    print(report.table[["cohort", "model", "n", "auc", "auc_lower", "auc_upper", "sensitivity", "specificity"]]
-          .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(report.table[["cohort", "model", "n", "auc", "auc_lower", "auc_upper", "threshold", "sensitivity",
+                        "specificity"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"cut-off: {report.cutoff}; 95% CIs: {report.table.ci_method.iloc[0]} (all in models.csv)")
     print(f"report: {paths['html']}")
     return 0

@@ -32,6 +32,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("AxillaryPredictorLib.cli.predict", "predict one case and write its report"),
     "cohort": ("AxillaryPredictorLib.cli.cohort", "batch extract|delta|predict over a manifest (resume, Dask)"),
     "delta": ("AxillaryPredictorLib.cli.delta", "delta radiomics between a baseline and an on-treatment scan"),
+    "table1": ("AxillaryPredictorLib.cli.table1", "baseline characteristics by outcome (and cohort), tests as in R"),
+    "univariable": ("AxillaryPredictorLib.cli.univariable", "univariable (and multivariable) logistic odds ratios"),
+    "kappa": ("AxillaryPredictorLib.cli.kappa", "Cohen's kappa between two readers' categorical reads"),
 }
 
 

@@ -14,9 +14,9 @@ TRAINING_SPLITS = ("train", "training")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--features", action="append", required=True, help="feature table(s) with case_id (or "
-                        "--id-column); pyradiomics' batch CSV is accepted (diagnostics_*, Image, Mask and other "
-                        "non-numeric columns are ignored and listed)")
+    parser.add_argument("--features", action="append", default=[], help="feature table(s) with case_id (or "
+                        "--id-column; not used by the clinical-only recipe 'clinical'); pyradiomics' batch CSV is "
+                        "accepted (diagnostics_*, Image, Mask and other non-numeric columns are ignored and listed)")
     parser.add_argument("--id-column", default="case_id", help="case id column of every table (default: case_id)")
     parser.add_argument("--clinical", help="clinical table with case_id (and the outcome, split, center columns)")
     parser.add_argument("--outcome", required=True, help="binary outcome column (1 = event)")
@@ -121,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
     from AxillaryPredictorLib.packages.package import DEMONSTRATION, save_package
 
     recipe = load_recipe(args.recipe)
+    if recipe.get("clinical_only") or not args.features:
+        from AxillaryPredictorLib.cli.train_clinical import run_clinical
+
+        return run_clinical(args, recipe)
     cohort = load_cohort(args.features, args.clinical, args.outcome, id_column=args.id_column,
                          allow_missing=recipe_imputes(recipe))
     for warning in cohort.warnings:

@@ -8,8 +8,17 @@ sensitivity, specificity, accuracy, PPV, NPV, F1 with CIs, Brier, Hosmer–Lemes
 ``decision_curve.csv``, the four plots (ROC with CI band, calibration, decision curve,
 clinical impact) and ``index.html``.
 
-The cut-off of each model is the Youden threshold on the first cohort (name it
-``training``), applied unchanged to the others, as the studies do.
+The cut-off of the threshold metrics (``cutoff``):
+
+- ``"training"`` (default): each model's Youden threshold on the training cohort (the cohort named
+  ``train`` or ``training``, else the first one), applied unchanged to the others, as most studies do;
+- ``"per-cohort"``: the Youden threshold of every cohort on its own (Lu et al. re-derived it per cohort);
+- a number: that fixed probability cut-off everywhere (positive when p ≥ cut-off).
+
+The ``threshold_source`` column says where each row's cut-off came from. Every threshold metric has
+a 95% CI, with the method in the ``ci_method`` column: Wilson score intervals for sensitivity,
+specificity, accuracy, PPV and NPV (binomial proportions), and a stratified bootstrap percentile
+interval (2000 resamples, seed 0) for F1, which is not a proportion.
 
 A statistic that cannot be computed for one model (a constant model has no Youden cut-off,
 calibration slope or Hosmer–Lemeshow test; a model with missing predictions has nothing) does
@@ -41,7 +50,8 @@ class EvaluationReport:
     delong: pd.DataFrame
     nri_idi: pd.DataFrame
     curves: dict[str, dict[str, Any]] = field(default_factory=dict)  # cohort -> model -> arrays
-    thresholds: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, Any] = field(default_factory=dict)  # model -> cut-off (per-cohort: cohort -> cut-off)
+    cutoff: str = "training"
 
 
 def _attempt(problems: list[str], label: str, function: Callable, *args, **kwargs):
@@ -54,6 +64,8 @@ def _attempt(problems: list[str], label: str, function: Callable, *args, **kwarg
 
 
 NAN_CI = (math.nan, math.nan)
+CI_METHOD = ("AUC: DeLong; sensitivity, specificity, accuracy, PPV, NPV: Wilson score; F1: stratified bootstrap "
+             "percentile (2000 resamples, seed 0)")
 
 
 def _fields(result: Any, **columns: str) -> dict[str, Any]:
@@ -61,7 +73,65 @@ def _fields(result: Any, **columns: str) -> dict[str, Any]:
     return {column: math.nan if result is None else getattr(result, attribute) for column, attribute in columns.items()}
 
 
-def evaluate_cohorts(cohorts: dict[str, pd.DataFrame], outcome: str, models: list[str]) -> EvaluationReport:
+TRAINING_NAMES = ("train", "training")
+THRESHOLD_METRICS = ("sensitivity", "specificity", "accuracy", "ppv", "npv", "f1")
+
+
+def training_cohort(names: list[str]) -> str:
+    """The cohort named train/training (any case), else the first."""
+    return next((n for n in names if str(n).strip().lower() in TRAINING_NAMES), names[0])
+
+
+def parse_cutoff(cutoff: str | float) -> str | float:
+    """``"training"``, ``"per-cohort"`` or a probability in (0, 1)."""
+    if isinstance(cutoff, str) and cutoff.strip().lower() in ("training", "per-cohort"):
+        return cutoff.strip().lower()
+    try:
+        value = float(cutoff)
+    except (TypeError, ValueError):
+        raise InputError(f"cutoff must be 'training', 'per-cohort' or a number, got '{cutoff}'.") from None
+    if not math.isfinite(value):
+        raise InputError(f"A fixed cut-off must be a finite number, got '{cutoff}'.")
+    return value
+
+
+def _youden(frame: pd.DataFrame, outcome: str, model: str, cohort: str) -> tuple[float, list[str]]:
+    """A model's Youden cut-off on one cohort, or NaN with the reason."""
+    problems: list[str] = []
+    optima = _attempt(problems, f"Youden cut-off on '{cohort}'", _lowest_youden, frame[outcome],
+                      frame[model].to_numpy(dtype=float))
+    return (optima if optima is not None else math.nan), problems
+
+
+def _lowest_youden(y, p) -> float:
+    """The lowest of the tied Youden-optimal thresholds (as ``threshold_metrics``), refusing a constant p."""
+    p = np.asarray(p, dtype=float)
+    if np.isfinite(p).all() and p.size and p.min() == p.max():
+        raise InputError(f"p is constant (every value is {p[0]:.6g}), so the Youden threshold is undefined; give "
+                         "a fixed cut-off.")
+    return E.youden_thresholds(y, p)[0][0]
+
+
+def _cutoffs(cohorts: dict[str, pd.DataFrame], outcome: str, models: list[str], cutoff: str | float):
+    """{(cohort, model): (threshold, problems, source)} for the chosen cut-off rule."""
+    chosen = {}
+    if cutoff == "per-cohort":
+        for cohort, frame in cohorts.items():
+            for model in models:
+                threshold, problems = _youden(frame, outcome, model, cohort)
+                chosen[cohort, model] = (threshold, problems, f"Youden on {cohort}")
+        return chosen
+    if cutoff == "training":
+        source = training_cohort(list(cohorts))
+        for model in models:
+            threshold, problems = _youden(cohorts[source], outcome, model, source)
+            chosen.update({(cohort, model): (threshold, problems, f"Youden on {source}") for cohort in cohorts})
+        return chosen
+    return {(cohort, model): (float(cutoff), [], "fixed") for cohort in cohorts for model in models}
+
+
+def evaluate_cohorts(cohorts: dict[str, pd.DataFrame], outcome: str, models: list[str],
+                     cutoff: str | float = "training") -> EvaluationReport:
     """Statistics of every model on every cohort (see module docstring)."""
     if not cohorts:
         raise InputError("Give at least one cohort.")
@@ -72,21 +142,17 @@ def evaluate_cohorts(cohorts: dict[str, pd.DataFrame], outcome: str, models: lis
         if missing:
             raise InputError(f"Cohort '{name}' lacks the column(s) {', '.join(missing)}; "
                              f"columns present: {', '.join(map(str, frame.columns))}.")
-    first = next(iter(cohorts))
-    thresholds, threshold_problems = {}, {}
-    for m in models:
-        problems: list[str] = []
-        metrics = _attempt(problems, f"Youden cut-off on '{first}'", E.threshold_metrics, cohorts[first][outcome],
-                           cohorts[first][m].to_numpy(dtype=float), n_boot=200)
-        thresholds[m] = metrics.threshold if metrics is not None else math.nan
-        threshold_problems[m] = problems
+    cutoff = parse_cutoff(cutoff)
+    chosen = _cutoffs(cohorts, outcome, models, cutoff)
     rows, delong_rows, nri_rows, curves = [], [], [], {}
     for cohort, frame in cohorts.items():
         y = frame[outcome].to_numpy()
         curves[cohort] = {}
         for model in models:
-            rows.append(_model_row(cohort, model, y, frame[model].to_numpy(dtype=float), thresholds[model],
-                                   threshold_problems[model], curves[cohort]))
+            threshold, problems, source = chosen[cohort, model]
+            row = _model_row(cohort, model, y, frame[model].to_numpy(dtype=float), threshold, problems,
+                             curves[cohort])
+            rows.append({**row, "threshold_source": source})
         for i, a in enumerate(models):
             for b in models[i + 1:]:
                 problems = []
@@ -102,7 +168,12 @@ def evaluate_cohorts(cohorts: dict[str, pd.DataFrame], outcome: str, models: lis
                 nri_rows.append({"cohort": cohort, "reference": models[0], "model": a,
                                  **_fields(result, nri="nri", nri_p="nri_p", idi="idi", idi_p="idi_p"),
                                  "problem": "; ".join(problems)})
-    return EvaluationReport(pd.DataFrame(rows), pd.DataFrame(delong_rows), pd.DataFrame(nri_rows), curves, thresholds)
+    if cutoff == "per-cohort":
+        thresholds: dict[str, Any] = {m: {c: chosen[c, m][0] for c in cohorts} for m in models}
+    else:
+        thresholds = {m: chosen[next(iter(cohorts)), m][0] for m in models}
+    return EvaluationReport(pd.DataFrame(rows), pd.DataFrame(delong_rows), pd.DataFrame(nri_rows), curves, thresholds,
+                            str(cutoff))
 
 
 def _model_row(cohort: str, model: str, y: np.ndarray, p: np.ndarray, threshold: float, threshold_problems: list[str],
@@ -127,10 +198,10 @@ def _model_row(cohort: str, model: str, y: np.ndarray, p: np.ndarray, threshold:
             problems.append("plots: left out, its curves could not be computed")
     row = {"cohort": cohort, "model": model, "n": int(y.size), "events": int(np.nansum(y)),
            **_fields(auc, auc="auc", auc_lower="lower", auc_upper="upper"), "threshold": threshold}
-    for name in ("sensitivity", "specificity", "accuracy", "ppv", "npv", "f1"):
+    for name in THRESHOLD_METRICS:
         row[name] = getattr(metrics, name) if metrics else math.nan
-        if name in ("sensitivity", "specificity"):
-            row[f"{name}_ci"] = getattr(metrics, f"{name}_ci") if metrics else NAN_CI
+        row[f"{name}_ci"] = getattr(metrics, f"{name}_ci") if metrics else NAN_CI
+    row["ci_method"] = CI_METHOD
     row["brier"] = brier if brier is not None else math.nan
     row.update(_fields(hl, hl_statistic="statistic", hl_df="df", hl_p="p"))
     row.update(_fields(calibration, calibration_intercept="intercept", calibration_slope="slope"))
@@ -249,7 +320,7 @@ def write_evaluation_report(report: EvaluationReport, cohorts: dict[str, pd.Data
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = write_plots(report, cohorts, outcome, out_dir)
     table = report.table.copy()
-    for column in ("sensitivity_ci", "specificity_ci"):
+    for column in (f"{name}_ci" for name in THRESHOLD_METRICS):
         table[column] = table[column].map(lambda ci: f"{ci[0]:.3f}-{ci[1]:.3f}" if np.isfinite(ci).all() else "")
     table.to_csv(out_dir / "models.csv", index=False)
     report.delong.to_csv(out_dir / "delong.csv", index=False)
@@ -264,7 +335,8 @@ def write_evaluation_report(report: EvaluationReport, cohorts: dict[str, pd.Data
     pd.DataFrame(dca_rows).to_csv(out_dir / "decision_curve.csv", index=False)
     (out_dir / "models.json").write_text(json.dumps(_json_safe({
         "models": report.table.to_dict(orient="records"), "delong": report.delong.to_dict(orient="records"),
-        "nri_idi": report.nri_idi.to_dict(orient="records"), "thresholds": report.thresholds}), indent=2,
+        "nri_idi": report.nri_idi.to_dict(orient="records"), "thresholds": report.thresholds,
+        "cutoff": report.cutoff}), indent=2,
         allow_nan=False))
     paths["html"] = out_dir / "index.html"
     paths["html"].write_text(_html(table, report, paths), encoding="utf-8")
@@ -277,14 +349,25 @@ def _html(table: pd.DataFrame, report: EvaluationReport, paths: dict[str, Path])
 
     images = "".join(f"<figure><img src='{html.escape(paths[k].name)}' alt='{k}'><figcaption>{k}</figcaption></figure>"
                      for k in ("roc", "calibration", "dca", "impact"))
+    cutoff = html.escape(_cutoff_text(report.cutoff), quote=False)
     style = ("body{font-family:Helvetica,Arial,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
              "font-size:.85em}td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}")
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Model evaluation</title>"
             f"<style>{style}</style></head><body><h1>Model evaluation</h1>"
-            "<p>AUC with DeLong 95% CI; threshold metrics at the Youden cut-off of the first cohort (Wilson CIs); "
+            f"<p>AUC with DeLong 95% CI; threshold metrics at {cutoff} with 95% CIs "
+            "(sensitivity, specificity, accuracy, PPV, NPV: Wilson score; F1: stratified bootstrap percentile, "
+            "2000 resamples); "
             "Hosmer–Lemeshow over deciles; statistics match R (pROC, Hmisc).</p>"
             f"<h2>Models</h2>{frame_html(table, 'models')}<h2>DeLong tests</h2>{frame_html(report.delong, 'delong')}"
             f"<h2>NRI and IDI</h2>{frame_html(report.nri_idi, 'nri_idi')}<h2>Plots</h2>{images}</body></html>")
+
+
+def _cutoff_text(cutoff: str) -> str:
+    if cutoff == "training":
+        return "each model's Youden cut-off on the training cohort"
+    if cutoff == "per-cohort":
+        return "each cohort's own Youden cut-off"
+    return f"the fixed cut-off p ≥ {cutoff}"
 
 
 def _json_safe(value: Any) -> Any:

@@ -119,6 +119,28 @@ def train(features: pd.DataFrame, y: pd.Series, recipe: dict[str, Any], *, clini
                           notes=pipeline_notes(final))
 
 
+def train_clinical(clinical: pd.DataFrame, y, recipe: dict[str, Any], *, folds: int | None = None,
+                   seed: int | None = None) -> TrainingResult:
+    """Clinical-only comparator (recipe ``clinical_only``): the recipe's combined logistic model on the
+    clinical design columns alone, its variable selection refitted in every CV training fold."""
+    from AxillaryPredictorLib.modeling.combined import CombinedLogisticModel
+
+    spec = recipe.get("combined") or {"selection": "none"}
+    cv = recipe.get("cv", {})
+    folds, seed = folds or int(cv.get("folds", 5)), int(cv.get("seed", 0) if seed is None else seed)
+    y = np.asarray(y, int)
+    oof, fold_aucs = np.zeros(len(y)), []
+    for train_index, test_index in StratifiedKFold(folds, shuffle=True, random_state=seed).split(clinical, y):
+        model = CombinedLogisticModel(**spec).fit(clinical.iloc[train_index], y[train_index])
+        oof[test_index] = model.predict_proba(clinical.iloc[test_index])[:, 1]
+        fold_aucs.append(float(roc_auc_score(y[test_index], oof[test_index])))
+    final = CombinedLogisticModel(**spec).fit(clinical, y)
+    result = TrainingResult(None, oof, float(roc_auc_score(y, oof)), fold_aucs, list(final.terms_), combined=final,
+                            combined_columns=list(clinical.columns))
+    result.scores_train = pd.DataFrame(index=range(len(y)))
+    return result
+
+
 def _train_fusion(features: pd.DataFrame, y: np.ndarray, recipe: dict[str, Any], template: Pipeline, folds: int,
                   seed: int, score_groups: dict[str, list[str]] | None) -> TrainingResult:
     """Post-fusion (Liu et al.): one chain per group of columns (e.g. per view), stacked by a

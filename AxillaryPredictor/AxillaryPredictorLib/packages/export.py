@@ -63,6 +63,8 @@ def _ranges(frame: pd.DataFrame, columns) -> dict[str, list[float]]:
 
 def _exported_estimator(pipeline) -> tuple[list[str], dict[str, Any] | None, dict[str, Any]]:
     """(input names, standardization, estimator dict) of a fitted pipeline or post-fusion stack."""
+    if pipeline is None:  # clinical-only model: no radiomics pipeline
+        return [], None, {}
     if not isinstance(pipeline, Pipeline):  # post-fusion stack
         return [], None, export_stacked(pipeline)
     names, standardization, final = split_pipeline(pipeline)
