@@ -56,7 +56,8 @@ class AxillaryPredictorWebApp(TrameApp):
         s.trame__title = "AxillaryPredictor"
         s.update({"error": "", "message": "Load a case to start.", "busy": False, "loaded": False,
                   "case_id": "", "image_path": "", "segmentation_path": "", "segment_name": "",
-                  "threshold_low": 400.0, "threshold_high": 2000.0, "tumor_voxels": 0, "tool": "none",
+                  "edited_segment": "tumor", "threshold_low": 400.0, "threshold_high": 2000.0, "tumor_voxels": 0,
+                  "tool": "none",
                   "margins": "3", "exclude_below": "", "regions": [], "regions_built": False,
                   "models": self.session.models(), "model_id": None, "model_card": [], "clinical_inputs": [],
                   "clinical": {}, "can_predict": False, "result": None, "nomogram_src": "",
@@ -89,6 +90,7 @@ class AxillaryPredictorWebApp(TrameApp):
         s, session = self.state, self.session
         s.loaded = session.volume is not None
         s.case_id = session.case_id
+        s.edited_segment = "tumor"
         s.regions, s.regions_built, s.result, s.nomogram_src = [], False, None, ""
         self._refresh_tumor()
 
@@ -132,6 +134,12 @@ class AxillaryPredictorWebApp(TrameApp):
                 self._after_case_change()
         elif self._guard(self.session.load_segmentation_file, path, self.state.segment_name) is not None:
             self._refresh_tumor()
+        if self.state.error:  # name the file as the user knows it, not where the server put it
+            self.state.error = self.state.error.replace(str(path), path.name)
+
+    def edit_segment(self, name: str) -> None:
+        if self._guard(self.session.edit_segment, name) is not None:
+            self.state.edited_segment = name
 
     def threshold(self) -> None:
         low, high = _number(self.state.threshold_low), _number(self.state.threshold_high)
@@ -228,15 +236,14 @@ class AxillaryPredictorWebApp(TrameApp):
             layout.title.set_text("AxillaryPredictor — axillary lymph node status from breast imaging")
             layout.root.theme = "light"
             layout.drawer.width = 440
-            with layout.drawer:
-                with html.Div(classes="pa-2"):
-                    self._messages()
-                    self._load_step()
-                    self._segment_step()
-                    self._regions_step()
-                    self._model_step()
-                    self._predict_step()
-                    self._report_step()
+            with layout.drawer, html.Div(classes="pa-2"):
+                self._messages()
+                self._load_step()
+                self._segment_step()
+                self._regions_step()
+                self._model_step()
+                self._predict_step()
+                self._report_step()
             with layout.content:
                 self.layout_manager.initialize_layout_grid(layout)
         self.ui = layout
@@ -275,6 +282,11 @@ class AxillaryPredictorWebApp(TrameApp):
 
     def _segment_step(self) -> None:
         with self._step(2, "Segment the tumor (segment 'tumor')"), v3.VCardText():
+            html.Div("Segment edited by the tools below:", classes="text-caption")
+            with v3.VBtnToggle(model_value=("edited_segment",), mandatory=True, density="compact", classes="mb-2",
+                               update_modelValue=(self.edit_segment, "[$event]"), disabled=("!loaded",)):
+                v3.VBtn("tumor", value="tumor")
+                v3.VBtn("node (optional)", value="node")
             with v3.VRow(dense=True):
                 with v3.VCol():
                     v3.VTextField(v_model=("threshold_low",), label="Threshold minimum", type="number",
@@ -313,7 +325,7 @@ class AxillaryPredictorWebApp(TrameApp):
                         html.Th(head, style="text-align: left")
                 with html.Tr(v_for="r in regions", key="r.region"):
                     for key in ("region", "voxels", "volume_mm3", "clipped", "warnings"):
-                        html.Td("{{ r.%s }}" % key)
+                        html.Td(f"{{{{ r.{key} }}}}")
 
     def _model_step(self) -> None:
         with self._step(4, "Model"), v3.VCardText():
@@ -326,8 +338,8 @@ class AxillaryPredictorWebApp(TrameApp):
                                   density="compact", hide_details=True)
                 with v3.VCol(cols=4):
                     v3.VBtn("Add", click=self.add_user_model, **_BUTTON)
-            with html.Table(v_if=("model_card.length",), classes="text-body-2 mt-2 ap-model-card"):
-                with html.Tr(v_for="row in model_card", key="row.label"):
+            with (html.Table(v_if=("model_card.length",), classes="text-body-2 mt-2 ap-model-card"),
+                  html.Tr(v_for="row in model_card", key="row.label")):
                     html.Td("{{ row.label }}", style="vertical-align: top; padding-right: 8px; font-weight: bold")
                     html.Td("{{ row.text }}")
             with html.Div(v_for="v in clinical_inputs", key="v.name", classes="mt-2"):

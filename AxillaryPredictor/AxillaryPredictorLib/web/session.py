@@ -134,8 +134,22 @@ class WebSession:
         import_label_image(self.segmentation, mask, {1: "tumor"}, {1: (0.85, 0.25, 0.2)})
         self._activate_editor()
 
+    def edit_segment(self, name: str) -> str:
+        """Make ``tumor`` or ``node`` (created empty when missing) the segment the effects change."""
+        from AxillaryPredictorLib.scene.logic import SEGMENT_COLORS
+
+        if name not in SEGMENT_COLORS:
+            raise InputError(f"Edit 'tumor' or 'node', not '{name}'.")
+        self._need_volume()
+        segmentation = self.segmentation.GetSegmentation()
+        segment_id = segmentation.GetSegmentIdBySegmentName(name)
+        if not segment_id:
+            segment_id = segmentation.AddEmptySegment("", name, list(SEGMENT_COLORS[name]))
+        self.parts.editor.set_active_segment_id(segment_id)
+        return f"Editing segment '{name}'."
+
     def threshold(self, low: float, high: float) -> str:
-        """Slicer's Threshold effect on the tumor segment (voxels with low <= intensity <= high)."""
+        """Slicer's Threshold effect on the edited segment (voxels with low <= intensity <= high)."""
         from trame_slicer.segmentation import SegmentationEffectThreshold
 
         self._need_volume()
@@ -148,7 +162,7 @@ class WebSession:
         return f"Threshold {low:g} to {high:g}: {self.tumor_voxels()} tumor voxels."
 
     def keep_largest_island(self) -> str:
-        """Slicer's Islands effect, 'keep largest island', on the tumor segment."""
+        """Slicer's Islands effect, 'keep largest island', on the edited segment."""
         from trame_slicer.segmentation import SegmentationEffectIslands, SegmentationIslandsMode
 
         self._need_volume()
