@@ -223,3 +223,45 @@ def test_serve_warns_when_not_bound_to_loopback():
 
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")
+
+
+@pytest.fixture
+def session(tmp_path):
+    """A ``WebSession`` on a real trame-slicer scene and segment editor (no server, no browser)."""
+    _require_browser_stack()
+    from trame_slicer.core import SlicerApp
+
+    from AxillaryPredictorLib.web.session import SegmentEditorParts, WebSession
+
+    app = SlicerApp()
+    parts = SegmentEditorParts(app.scene, app.segmentation_editor, lambda volume: None)
+    return WebSession(parts, tmp_path / "work", user_model_folder=str(tmp_path / "models"))
+
+
+def test_session_refuses_bad_input_with_clear_messages(session, tmp_path):
+    import SimpleITK as sitk
+
+    from AxillaryPredictorLib.errors import InputError, ModelError, RegionError
+
+    with pytest.raises(InputError, match="Load an image first"):
+        session.threshold(400, 2000)
+    session.load_synthetic()
+    with pytest.raises(RegionError, match="tumor segment is empty"):
+        session.predict("demo-dce-aln", CLINICAL)
+    with pytest.raises(InputError, match="Set every clinical input first: US-reported ALN"):
+        session.predict("demo-dce-aln", {"ki67": "35"})
+    with pytest.raises(InputError, match="threshold range is empty"):
+        session.threshold(2000, 400)
+    wrong = sitk.Image([20, 20, 5], sitk.sitkUInt8)  # not the image's grid
+    wrong[5, 5, 2] = 1
+    sitk.WriteImage(wrong, str(tmp_path / "wrong.nrrd"))
+    with pytest.raises(InputError, match=r"wrong\.nrrd and the image are on different grids"):
+        session.load_segmentation_file(tmp_path / "wrong.nrrd")
+    assert session.tumor_voxels() == 0
+    session.threshold(400, 2000)
+    with pytest.raises(ModelError, match="single-scan, single-view"):
+        session.predict("demo-delta-pcr", _all_inputs(session, "demo-delta-pcr"))
+
+
+def _all_inputs(session, model_id: str) -> dict[str, str]:
+    return {v["name"]: (v["levels"][0] if v["levels"] else "1") for v in session.clinical_inputs(model_id)}
