@@ -227,10 +227,15 @@ class WebSession:
         """The model card's fields (label, text) from ``reporting.model_card``."""
         from AxillaryPredictorLib.reporting.model_card import model_card, status_warning
 
-        document = self.logic._model(model_id).document
+        document = self._package(model_id).document
         rows = [{"label": label, "text": str(text)} for label, text in model_card(document).items()]
         warning = status_warning(document["status"])
         return ([{"label": "caution", "text": warning}] if warning else []) + rows
+
+    def _package(self, model_id: str) -> Any:
+        from AxillaryPredictorLib.packages.registry import find_model
+
+        return find_model(model_id, self.logic.userModelFolder)
 
     def clinical_inputs(self, model_id: str) -> list[dict]:
         """The model's clinical inputs, for the page to build one field each (no default value)."""
@@ -254,8 +259,7 @@ class WebSession:
             raise InputError(f"Set every clinical input first: {', '.join(missing)}.")
         if self.tumor_voxels() == 0:
             raise RegionError("The tumor segment is empty: segment the tumor first (step 2).")
-        package = self.logic._model(model_id)
-        inputs = package.document["inputs"]
+        inputs = self._package(model_id).document["inputs"]
         if inputs.get("timepoints") or len(inputs["views"]) != 1:
             raise ModelError(f"Model {model_id} needs {' and '.join(inputs.get('timepoints') or inputs['views'])}: "
                              "the web app scores single-scan, single-view models; use the command line or "
