@@ -57,9 +57,14 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+#: children write UTF-8 whatever the locale (reports and messages hold "—", "…", "×")
+UTF8_ENV = {**os.environ, "PYTHONUTF8": "1", "MPLBACKEND": "Agg"}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
     code = "import sys; from AxillaryPredictorLib.cli.main import main; sys.exit(main())"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, **kwargs)
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, encoding="utf-8",
+                          errors="replace", env=UTF8_ENV)
 
 
 @pytest.fixture
@@ -69,9 +74,9 @@ def server(tmp_path):
     port = _free_port()
     log = tmp_path / "server.log"
     code = "import sys; from AxillaryPredictorLib.cli.main import main; sys.exit(main())"
-    with open(log, "w") as out:
+    with open(log, "w", encoding="utf-8") as out:
         process = subprocess.Popen([sys.executable, "-c", code, "serve", "--port", str(port), "--work-dir",
-                                    str(tmp_path / "server")], stdout=out, stderr=subprocess.STDOUT)
+                                    str(tmp_path / "server")], stdout=out, stderr=subprocess.STDOUT, env=UTF8_ENV)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 120
@@ -81,7 +86,8 @@ def server(tmp_path):
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"server did not start:\n{log.read_text()[-3000:]}") from None
+                    text = log.read_text(encoding="utf-8", errors="replace")
+                    raise AssertionError(f"server did not start:\n{text[-3000:]}") from None
                 time.sleep(0.5)
         yield url, log
     finally:
@@ -197,7 +203,7 @@ def test_web_app_workflow_matches_the_command_line(server, artifacts, tmp_path):
 
     assert "not-an-image.nrrd" in error
     assert CASE_ID in summary
-    web = json.loads(report_json.read_text())
+    web = json.loads(report_json.read_text(encoding="utf-8"))
     assert web["case_id"] == CASE_ID and web["model_id"] == "demo-dce-aln"
     assert web["region_settings"]["margins_mm"] == [3.0]
     assert CASE_ID in report_html.read_text(encoding="utf-8")
@@ -208,14 +214,14 @@ def test_web_app_workflow_matches_the_command_line(server, artifacts, tmp_path):
                   "--clinical", f"ki67={CLINICAL['ki67']}", "--clinical", f"us_aln={CLINICAL['us_aln']}",
                   "--case-id", CASE_ID, "--out", str(out))
     assert result.returncode == 0, result.stderr
-    cli = json.loads((out / "prediction.json").read_text())
+    cli = json.loads((out / "prediction.json").read_text(encoding="utf-8"))
     assert abs(cli["probability"] - web["probability"]) < 1e-9
     assert cli["region_voxels"] == web["region_voxels"]
 
     # the page loads nothing from outside the server
     outside = [u for u in requests if not u.startswith((url, "data:", "blob:", url.replace("http", "ws")))]
     assert not outside, outside
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in log.read_text(encoding="utf-8", errors="replace")
 
 
 def test_serve_warns_when_not_bound_to_loopback():
