@@ -23,15 +23,16 @@ LIB = ROOT / "AxillaryPredictor" / "AxillaryPredictorLib"
 PACKAGE = "AxillaryPredictorLib"
 
 #: Layers, lowest first: a unit may import units of a lower rank only (and itself). ``scene`` sits above
-#: ``batch`` because the Logic's ``runCohort`` runs the batch runner; batch never needs MRML.
+#: ``batch`` because the Logic's ``runCohort`` runs the batch runner; batch never needs MRML. ``web`` (the
+#: trame-slicer app) is a front-end over ``scene``'s Logic; only ``cli/serve.py`` imports it, to start it.
 RANKS = {"imaging": 0, "extraction": 1, "evaluation": 2, "modeling": 3, "packages": 4, "reporting": 5,
-         "pipeline": 6, "batch": 7, "scene": 8, "cli": 9}
+         "pipeline": 6, "batch": 7, "scene": 8, "web": 9, "cli": 10}
 #: Small standard-library-only modules every layer may import (they import only each other).
 BASE = {"__init__", "files", "errors", "provenance", "dependencies"}
 #: Synthetic data: may import ``imaging`` (and BASE); only front-ends (and tests) import it.
 PHANTOMS = "phantoms"
 PHANTOM_IMPORTS = {"imaging"}
-FRONT_ENDS = {"batch", "scene", "cli"}
+FRONT_ENDS = {"batch", "scene", "web", "cli"}
 #: Package data (profiles, recipes, models, schemas): no Python code.
 DATA = {"resources"}
 CORE = ("imaging", "extraction", "evaluation", "modeling", "packages", "reporting")
@@ -161,6 +162,12 @@ def test_the_reader_finds_the_known_edges():
 def test_core_imports_no_front_end(layer):
     offending = [i for i in lib_imports() if i.source == layer and i.target in FRONT_ENDS]
     assert not offending, _report(offending, f"{layer} must not import scene, cli or batch")
+
+
+def test_only_the_serve_command_imports_web():
+    offending = [i for i in lib_imports() if i.target == "web" and i.source != "web"
+                 and not i.where.startswith(str((LIB / "cli" / "serve.py").relative_to(ROOT)))]
+    assert not offending, _report(offending, "only cli/serve.py imports web")
 
 
 def test_scene_imports_no_cli():

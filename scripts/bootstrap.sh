@@ -33,6 +33,8 @@ missing=()
 "$PY" -c "import venv, ensurepip" >/dev/null 2>&1 || missing+=(python3-venv)
 command -v gcc >/dev/null 2>&1 || missing+=(build-essential python3-dev)
 command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
+# Debian's chromium for the web app's end-to-end test (Playwright cannot download browsers here).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then _ap_apt "${missing[@]}"; fi
 
 [ -x "$AP_VENV/bin/python" ] || "$PY" -m venv "$AP_VENV"
@@ -48,7 +50,7 @@ if [ "$(cat "$AP_VENV/.axillary-predictor-stamp" 2>/dev/null)" != "$stamp" ]; th
   # SciPy < 1.17 keeps scipy.special.sph_harm, which the LBP-3D filter needs.
   pip_ "numpy>=1.26,<2.4" "scipy>=1.11,<1.17" versioneer
   pip_ --no-build-isolation "pyradiomics==3.0.1"
-  pip_ -e "$AP_ROOT[test]"
+  pip_ -e "$AP_ROOT[test,web]"
   echo "$stamp" > "$AP_VENV/.axillary-predictor-stamp"
 fi
 export PATH="$AP_VENV/bin:$PATH"

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "table1": ("AxillaryPredictorLib.cli.table1", "baseline characteristics by outcome (and cohort), tests as in R"),
     "univariable": ("AxillaryPredictorLib.cli.univariable", "univariable (and multivariable) logistic odds ratios"),
     "kappa": ("AxillaryPredictorLib.cli.kappa", "Cohen's kappa between two readers' categorical reads"),
+    "serve": ("AxillaryPredictorLib.cli.serve", "the web app (trame-slicer) on http://127.0.0.1:8080/"),
 }
 
 
