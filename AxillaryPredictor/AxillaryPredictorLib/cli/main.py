@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("AxillaryPredictorLib.cli.predict", "predict one case and write its report"),
     "cohort": ("AxillaryPredictorLib.cli.cohort", "batch extract|delta|predict over a manifest (resume, Dask)"),
     "delta": ("AxillaryPredictorLib.cli.delta", "delta radiomics between a baseline and an on-treatment scan"),
+    "backbones": ("AxillaryPredictorLib.cli.backbones", "list the ONNX deep-feature backbones or fetch one"),
 }
 
 

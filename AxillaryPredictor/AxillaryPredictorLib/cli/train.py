@@ -22,9 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "their values")
     parser.add_argument("--reader2", action="append", default=[],
                         help="second reader's feature table(s), for ICC-filtering recipes")
-    parser.add_argument("--groups", choices=("view", "region"), help="split the radiomics columns into groups by view "
-                        "or region: one RadScore per group in combined models, one model per group in post-fusion "
-                        "recipes (e.g. liu2025: CC and MLO fused by an SVM)")
+    parser.add_argument("--groups", choices=("view", "region", "source"), help="split the feature columns into groups "
+                        "by view, region or source (radiomics / deep; clinical variables stay clinical): one score per "
+                        "group in combined models, one model per group in post-fusion recipes (e.g. liu2025: CC and "
+                        "MLO fused by an SVM)")
     parser.add_argument("--folds", type=int, help="CV folds (default: the recipe's)")
     parser.add_argument("--seed", type=int, help="CV seed (default: the recipe's)")
     parser.add_argument("--id", default="user-model", help="model id")
@@ -95,6 +96,31 @@ def clinical_design(cohort, names: list[str], spec_path: str | None):
     return pd.DataFrame(rows, index=cohort.features.index).astype(float), variables
 
 
+def deep_provenance(tables: list[str], columns: list[str]) -> dict | None:
+    """The backbone of the deep columns (name, SHA-256, output, crop settings), from the feature
+    tables' sidecars (``<table>.json``), for the package's ``inputs.deep``; one backbone only."""
+    import json
+    from pathlib import Path
+
+    from AxillaryPredictorLib.extraction.deep import is_deep_column
+
+    if not any(is_deep_column(c) for c in columns):
+        return None
+    found = {}
+    for table in tables:
+        sidecar = Path(f"{table}.json")
+        provenance = json.loads(sidecar.read_text(encoding="utf-8")).get("provenance", {}) if sidecar.is_file() else {}
+        if provenance.get("deep"):
+            recorded = provenance["deep"]
+            found[recorded["sha256"]] = {k: recorded.get(k) for k in ("backbone", "sha256", "output", "source",
+                                                                      "region", "context_mm", "input_size")}
+    if len(found) != 1:
+        raise InputError("The feature tables have deep columns but " + (
+            "no sidecar (<table>.json) records their backbone: extract them with this version."
+            if not found else f"{len(found)} different backbones; one model uses one backbone."))
+    return next(iter(found.values()))
+
+
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -134,10 +160,13 @@ def run(args: argparse.Namespace) -> int:
                   "combined in one logistic model with every given variable kept.")
     groups = None
     if args.groups:
+        from AxillaryPredictorLib.extraction.deep import feature_source
+
         part = 1 if args.groups == "view" else 0
         groups = {}
         for column in cohort.features.columns:
-            groups.setdefault(split_column(column)[part], []).append(column)
+            key = feature_source(column) if args.groups == "source" else split_column(column)[part]
+            groups.setdefault(key, []).append(column)
     result = train(cohort.features, cohort.y, recipe, clinical=clinical, reliability=reliability, folds=args.folds,
                    seed=args.seed, score_groups=groups)
     profile = load_profile(args.profile)
@@ -150,6 +179,9 @@ def run(args: argparse.Namespace) -> int:
                           clinical_variables=variables, clinical_data=None if clinical is None else
                           clinical.reset_index(drop=True), status=DEMONSTRATION,
                           description=f"Trained with recipe {recipe['name']} on {len(cohort.y)} cases.")
+    deep = deep_provenance(args.features, columns)
+    if deep:
+        document["inputs"]["deep"] = deep
     path = save_package(document, args.out)
     print(f"cross-validated AUC {result.cv_auc:.3f} (folds: {', '.join(f'{a:.3f}' for a in result.cv_auc_folds)})")
     print(f"{len(result.features)} features selected; package -> {path}")
