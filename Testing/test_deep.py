@@ -331,7 +331,27 @@ def test_extract_case_puts_deep_and_radiomics_columns_in_one_row_with_provenance
     assert "tumor (deep-tiny)" in set(diagnostics["region"])
 
 
-def test_profile_deep_block_is_used_and_hashed(tmp_path):
+def test_deep_features_of_tumor_and_node_regions(tmp_path):
+    from AxillaryPredictorLib.pipeline import CaseInputs, RegionSettings, Scan, extract_case
+
+    params = tmp_path / "fo.yaml"
+    params.write_text(FIRSTORDER)
+    image, tumor = phantom()
+    node = sitk.GetImageFromArray(np.zeros((5, 40, 50), np.uint8))
+    node.CopyInformation(image)
+    node[5:9, 30:35, 2] = 1  # x 5-8, y 30-34 on slice k = 2
+    inputs = CaseInputs.single("c1", {"US": Scan(image, tumor, node=node)})
+    result = extract_case(inputs, str(params), RegionSettings((3.0,)), regions=["tumor"],
+                          deep={"backbone": str(tiny_cnn(tmp_path / "tiny.onnx")), "output": "logits",
+                                "region": "tumor,node"})
+    assert sorted(c for c in result.features if "deep-" in c) == [
+        "node__US__deep-tiny_0", "node__US__deep-tiny_1", "tumor__US__deep-tiny_0", "tumor__US__deep-tiny_1"]
+    crops = {d["region"]: d["deep"]["crop"] for r in result.extractions.values() for d in r.diagnostics if "deep" in d}
+    assert crops["node (deep-tiny)"] == {"slice": 2, "rows": [30, 35], "columns": [5, 9], "context_px": [0, 0],
+                                         "region_pixels": 20}
+
+
+def test_profile_deep_block_is_used(tmp_path):
     from AxillaryPredictorLib.extraction.profiles import load_profile
     from AxillaryPredictorLib.pipeline import RegionSettings, extract_case
 
@@ -342,7 +362,7 @@ def test_profile_deep_block_is_used_and_hashed(tmp_path):
                          "context: 2}\n")
     profile = load_profile(with_deep)
     assert profile.deep["backbone"] == str(tmp_path / "tiny.onnx") and profile.deep["context_mm"] == 2.0
-    assert profile.hash != load_profile(plain).hash
+    assert profile.hash == load_profile(plain).hash  # the hash is the radiomics'; inputs.deep guards the rest
     result = extract_case(_case()[0], profile, RegionSettings((3.0,)), regions=["tumor"])
     assert sum("__deep-tiny_" in c for c in result.features) == 6
     assert not any("deep-" in c for c in extract_case(_case()[0], profile, RegionSettings((3.0,)),

@@ -267,16 +267,17 @@ def _add_deep_features(inputs: CaseInputs, timepoint: str, built: Mapping[str, R
 
     notes = []
     for view, scan in inputs.scans[timepoint].items():
-        if model.region not in built[view].images:
-            raise RegionError(f"{_where(timepoint, view)}deep features need the region '{model.region}'; built "
-                              f"regions: {', '.join(built[view].images)}.")
-        values, box, warnings = model.features(scan.image, built[view].images[model.region], view)
-        result.features.update(values)
-        result.diagnostics.append({"view": view, "region": f"{model.region} (deep-{model.name})",
-                                   "voxels": box.region_pixels, "extracted": True, "nan_features": 0,
-                                   "warnings": warnings, "deep": {"backbone": model.name, "output": model.output,
-                                                                  "crop": box.to_dict(), "timepoint": timepoint}})
-        notes += [f"{timepoint + ' ' if timepoint else ''}{w}" for w in warnings]
+        for region in model.regions:
+            if region not in built[view].images:
+                raise RegionError(f"{_where(timepoint, view)}deep features need the region '{region}'; built "
+                                  f"regions: {', '.join(built[view].images)}.")
+            values, box, warnings = model.features(scan.image, built[view].images[region], view, region)
+            result.features.update(values)
+            result.diagnostics.append({"view": view, "region": f"{region} (deep-{model.name})",
+                                       "voxels": box.region_pixels, "extracted": True, "nan_features": 0,
+                                       "warnings": warnings, "deep": {"backbone": model.name, "output": model.output,
+                                                                      "crop": box.to_dict(), "timepoint": timepoint}})
+            notes += [f"{timepoint + ' ' if timepoint else ''}{w}" for w in warnings]
     return notes
 
 

@@ -277,7 +277,8 @@ def fetch_backbone(name: str, *, url: str | None = None, cache: Path | None = No
 @dataclass(frozen=True)
 class DeepSpec:
     """What to run: ``model`` (a registry name or an .onnx path), the graph ``output`` (default: the
-    registry's, else the first), the ``region`` (default tumor), ``context_mm`` and ``input_size``
+    registry's, else the first), the ``region`` (default tumor; several comma-separated, e.g.
+    ``tumor,node``), ``context_mm`` and ``input_size``
     (default: the registry's, else the model's fixed input size, else 224)."""
 
     model: str
@@ -353,16 +354,23 @@ class DeepModel:
             output = output.mean(axis=(2, 3))
         return output[0].ravel()
 
-    def features(self, image: sitk.Image, mask: sitk.Image, view: str) -> tuple[dict[str, float], CropBox,
-                                                                                 list[str]]:
-        """The deep columns of one region of one view, its crop box and the crop's warnings."""
+    @property
+    def regions(self) -> list[str]:
+        """The regions cropped (``region`` may list several, comma-separated: ``tumor,node``)."""
+        return [r.strip() for r in self.region.split(",") if r.strip()]
+
+    def features(self, image: sitk.Image, mask: sitk.Image, view: str, region: str | None = None,
+                 ) -> tuple[dict[str, float], CropBox, list[str]]:
+        """The deep columns of one region (default: the first of ``regions``) of one view, its crop
+        box and the crop's warnings."""
         from AxillaryPredictorLib.extraction.tables import column_name
 
+        region = region or self.regions[0]
         tensor, box, warnings = crop_input(image, mask, self.context_mm, self.input_size)
         values = self.run(tensor)
         prefix = f"{DEEP_PREFIX}{self.name}"
-        return ({column_name(self.region, view, f"{prefix}_{k}"): float(v) for k, v in enumerate(values)}, box,
-                [f"view {view}: {w}" for w in warnings])
+        return ({column_name(region, view, f"{prefix}_{k}"): float(v) for k, v in enumerate(values)}, box,
+                [f"view {view}, region {region}: {w}" for w in warnings])
 
     def provenance(self) -> dict[str, Any]:
         return {"backbone": self.name, "file": self.path.name, "sha256": self.sha256, "output": self.output,

@@ -67,7 +67,9 @@ class Profile:
     params: dict[str, Any] = field(repr=False)
     source: str = ""
     #: deep features (``extraction.deep.DeepSpec``): backbone (registry name or .onnx path, made
-    #: absolute), output, region, context_mm, input_size; None: no deep features
+    #: absolute), output, region, context_mm, input_size; None: no deep features. Not in the hash
+    #: (the radiomics settings): the backbone's SHA-256 and crop settings are recorded and checked
+    #: on their own (model packages' ``inputs.deep``).
     deep: dict[str, Any] | None = None
 
     def extractor(self) -> Any:
@@ -84,12 +86,9 @@ class Profile:
     def parsed(self) -> dict[str, Any]:
         """Settings with pyradiomics defaults filled in, enabled image types and classes."""
         extractor = self.extractor()
-        parsed = {"setting": dict(extractor.settings), "imageType": dict(extractor.enabledImagetypes),
-                  "featureClass": {k: v for k, v in extractor.enabledFeatures.items()},
-                  "preprocessing": self.preprocessing}
-        if self.deep:  # hashed without the file's folder: the weights' identity is their SHA-256
-            parsed["deep"] = {**self.deep, "backbone": Path(str(self.deep["backbone"])).name}
-        return parsed
+        return {"setting": dict(extractor.settings), "imageType": dict(extractor.enabledImagetypes),
+                "featureClass": {k: v for k, v in extractor.enabledFeatures.items()},
+                "preprocessing": self.preprocessing}
 
     @property
     def settings(self) -> dict[str, Any]:
