@@ -362,7 +362,7 @@ def test_profile_deep_block_is_used(tmp_path):
                          "context: 2}\n")
     profile = load_profile(with_deep)
     assert profile.deep["backbone"] == str(tmp_path / "tiny.onnx") and profile.deep["context_mm"] == 2.0
-    assert profile.hash == load_profile(plain).hash  # the hash is the radiomics'; inputs.deep guards the rest
+    assert profile.hash != load_profile(plain).hash  # e.g. a cohort --resume reruns cases after a change
     result = extract_case(_case()[0], profile, RegionSettings((3.0,)), regions=["tumor"])
     assert sum("__deep-tiny_" in c for c in result.features) == 6
     assert not any("deep-" in c for c in extract_case(_case()[0], profile, RegionSettings((3.0,)),
@@ -488,3 +488,20 @@ def test_predict_refuses_a_case_whose_backbone_differs(trained):
     with pytest.raises(ModelError, match="region tumor with 0 mm context"):
         _package_deep_model(package, model_profile(package), {"backbone": str(folder / "tiny.onnx"),
                                                                "output": "features", "context_mm": 5}, None)
+
+
+def test_cohort_tables_without_sidecar_name_their_backbone_with_deep_model(trained, tmp_path):
+    from AxillaryPredictorLib.cli.train import deep_provenance
+
+    folder, features, _, provenance, _ = trained
+    columns = list(pd.read_csv(features).columns[1:])
+    assert deep_provenance([str(features)], columns)["sha256"] == provenance["sha256"]  # from the sidecar
+    bare = tmp_path / "features.csv"  # cohort extract writes no sidecar
+    bare.write_bytes(features.read_bytes())
+    with pytest.raises(InputError, match="no sidecar"):
+        deep_provenance([str(bare)], columns)
+    recorded = deep_provenance([str(bare)], columns, DeepSpec(str(folder / "tiny.onnx"), "features"))
+    assert recorded == {k: provenance[k] for k in recorded}
+    with pytest.raises(InputError, match="do not come from backbone 'other'"):
+        deep_provenance([str(bare)], columns, DeepSpec(str(tiny_cnn(tmp_path / "other.onnx")), "features"))
+    assert deep_provenance([str(bare)], [c for c in columns if "deep-" not in c]) is None

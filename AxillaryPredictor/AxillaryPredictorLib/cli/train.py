@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="zeng2025-dce-delta", help="extraction profile the features came from")
     parser.add_argument("--out", required=True, help="model package (.json); the coefficient table of a combined "
                         "model goes to <out>.coefficients.csv")
+    from AxillaryPredictorLib.cli.extract import add_deep_arguments
+
+    add_deep_arguments(parser)  # the deep columns' backbone when no table sidecar records it (cohort tables)
 
 
 def training_cases(cohort):
@@ -96,29 +99,45 @@ def clinical_design(cohort, names: list[str], spec_path: str | None):
     return pd.DataFrame(rows, index=cohort.features.index).astype(float), variables
 
 
-def deep_provenance(tables: list[str], columns: list[str]) -> dict | None:
-    """The backbone of the deep columns (name, SHA-256, output, crop settings), from the feature
-    tables' sidecars (``<table>.json``), for the package's ``inputs.deep``; one backbone only."""
+DEEP_RECORD = ("backbone", "sha256", "output", "source", "region", "context_mm", "input_size")
+
+
+def _sidecar_deep(table: str) -> dict | None:
+    """The deep provenance a feature table's sidecar (``<table>.json``) records, if any."""
     import json
     from pathlib import Path
 
-    from AxillaryPredictorLib.extraction.deep import is_deep_column
+    sidecar = Path(f"{table}.json")
+    provenance = json.loads(sidecar.read_text(encoding="utf-8")).get("provenance", {}) if sidecar.is_file() else {}
+    deep = provenance.get("deep")
+    return {k: deep.get(k) for k in DEEP_RECORD} if deep else None
 
-    if not any(is_deep_column(c) for c in columns):
+
+def deep_provenance(tables: list[str], columns: list[str], spec=None, profile=None) -> dict | None:
+    """The backbone of the deep columns (name, SHA-256, output, crop settings) for the package's
+    ``inputs.deep``: the --deep-* options (``spec``), else the feature tables' sidecars, else the
+    profile's ``deep`` block (cohort tables have no sidecar); one backbone only."""
+    from AxillaryPredictorLib.extraction.deep import DEEP_PREFIX, is_deep_column, resolve_model
+
+    deep_columns = [c for c in columns if is_deep_column(c)]
+    if not deep_columns:
         return None
-    found = {}
-    for table in tables:
-        sidecar = Path(f"{table}.json")
-        provenance = json.loads(sidecar.read_text(encoding="utf-8")).get("provenance", {}) if sidecar.is_file() else {}
-        if provenance.get("deep"):
-            recorded = provenance["deep"]
-            found[recorded["sha256"]] = {k: recorded.get(k) for k in ("backbone", "sha256", "output", "source",
-                                                                      "region", "context_mm", "input_size")}
-    if len(found) != 1:
-        raise InputError("The feature tables have deep columns but " + (
-            "no sidecar (<table>.json) records their backbone: extract them with this version."
-            if not found else f"{len(found)} different backbones; one model uses one backbone."))
-    return next(iter(found.values()))
+    if spec is None:
+        found = {r["sha256"]: r for r in map(_sidecar_deep, tables) if r}
+        if len(found) > 1:
+            raise InputError(f"The feature tables' deep columns come from {len(found)} different backbones; one model "
+                             "uses one backbone.")
+        if found:
+            return next(iter(found.values()))
+        spec = profile.deep if profile is not None and profile.deep else None
+    if spec is None:
+        raise InputError("The feature tables have deep columns but no sidecar (<table>.json) records their backbone: "
+                         "name it with --deep-model (and the --deep-* options used for the extraction).")
+    model = resolve_model(spec)
+    if not all(f"__{DEEP_PREFIX}{model.name}_" in c for c in deep_columns):
+        raise InputError(f"The deep columns (e.g. {deep_columns[0]}) do not come from backbone '{model.name}'.")
+    recorded = model.provenance()
+    return {k: recorded.get(k) for k in DEEP_RECORD}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -179,7 +198,9 @@ def run(args: argparse.Namespace) -> int:
                           clinical_variables=variables, clinical_data=None if clinical is None else
                           clinical.reset_index(drop=True), status=DEMONSTRATION,
                           description=f"Trained with recipe {recipe['name']} on {len(cohort.y)} cases.")
-    deep = deep_provenance(args.features, columns)
+    from AxillaryPredictorLib.cli.extract import deep_spec
+
+    deep = deep_provenance(args.features, columns, deep_spec(args), profile)
     if deep:
         document["inputs"]["deep"] = deep
     path = save_package(document, args.out)

@@ -67,9 +67,8 @@ class Profile:
     params: dict[str, Any] = field(repr=False)
     source: str = ""
     #: deep features (``extraction.deep.DeepSpec``): backbone (registry name or .onnx path, made
-    #: absolute), output, region, context_mm, input_size; None: no deep features. Not in the hash
-    #: (the radiomics settings): the backbone's SHA-256 and crop settings are recorded and checked
-    #: on their own (model packages' ``inputs.deep``).
+    #: absolute), output, region, context_mm, input_size; None: no deep features. In the hash (the
+    #: file by name); the weights' SHA-256 is recorded and checked on its own (``inputs.deep``).
     deep: dict[str, Any] | None = None
 
     def extractor(self) -> Any:
@@ -86,9 +85,12 @@ class Profile:
     def parsed(self) -> dict[str, Any]:
         """Settings with pyradiomics defaults filled in, enabled image types and classes."""
         extractor = self.extractor()
-        return {"setting": dict(extractor.settings), "imageType": dict(extractor.enabledImagetypes),
-                "featureClass": {k: v for k, v in extractor.enabledFeatures.items()},
-                "preprocessing": self.preprocessing}
+        parsed = {"setting": dict(extractor.settings), "imageType": dict(extractor.enabledImagetypes),
+                  "featureClass": {k: v for k, v in extractor.enabledFeatures.items()},
+                  "preprocessing": self.preprocessing}
+        if self.deep:  # hashed with the file's name only; the weights' identity is their SHA-256 (inputs.deep)
+            parsed["deep"] = {**self.deep, "backbone": Path(str(self.deep["backbone"])).name}
+        return parsed
 
     @property
     def settings(self) -> dict[str, Any]:
