@@ -184,15 +184,21 @@ class CaseResult:
 
 def extract_case(inputs: CaseInputs, profile: str | Profile, settings: RegionSettings | None = None, *,
                  regions: Sequence[str] | None = None, engine: str = "shared", workers: int | None = None,
-                 delta_mode: str = "relative", progress: ProgressCallback | None = None) -> CaseResult:
+                 delta_mode: str = "relative", progress: ProgressCallback | None = None,
+                 deep: Any = None) -> CaseResult:
     """Build the regions of every scan of the case with ``settings`` and extract the ``regions``
     asked for (default: all built) with ``profile``; for a delta case, both timepoints and their
-    change (``delta_mode``). The regions, settings and every warning are in the result."""
+    change (``delta_mode``). The regions, settings and every warning are in the result.
+
+    ``deep``: deep features too (``extraction.deep``): a ``DeepSpec``, a verified ``DeepModel``, a
+    backbone name or .onnx path, or a profile-style ``deep`` block; None: the profile's ``deep``
+    block, if any; False: none."""
     from AxillaryPredictorLib.extraction.profiles import Profile, load_profile
 
     inputs.check()
     settings = settings or RegionSettings()
     profile = profile if isinstance(profile, Profile) else load_profile(profile)
+    deep_model = _deep_model(profile.deep if deep is None else deep, workers)
     wanted = list(regions) if regions else None
     built: dict[str, dict[str, RegionSet]] = {}
     extractions: dict[str, Any] = {}
@@ -203,7 +209,11 @@ def extract_case(inputs: CaseInputs, profile: str | Profile, settings: RegionSet
         built[timepoint], extractions[timepoint], notes = _extract_timepoint(
             inputs, timepoint, profile, settings, wanted, engine, workers, step)
         warnings += notes
+        if deep_model is not None and extractions[timepoint] is not None:
+            warnings += _add_deep_features(inputs, timepoint, built[timepoint], extractions[timepoint], deep_model)
     provenance = {"regions": {"settings": settings.to_dict(), **_region_summaries(built)}}
+    if deep_model is not None:
+        provenance["deep"] = deep_model.provenance()
     if not inputs.is_delta:
         extraction = extractions[""]
         provenance = {**extraction.provenance, **provenance}
@@ -238,6 +248,37 @@ def _extract_timepoint(inputs: CaseInputs, timepoint: str, profile: Profile, set
         views[view] = (scan.image, select_regions(built[view].images, wanted))
     result = extract(views, profile, case_id=inputs.case_id, engine=engine, workers=workers, progress=progress)
     return built, result, warnings + result.warnings
+
+
+def _deep_model(deep: Any, workers: int | None) -> Any:
+    """The verified deep model asked for (``extract_case``'s ``deep``), or None."""
+    if deep is None or deep is False:
+        return None
+    from AxillaryPredictorLib.extraction.deep import DeepModel, resolve_model
+
+    return deep if isinstance(deep, DeepModel) else resolve_model(deep, workers=workers)
+
+
+def _add_deep_features(inputs: CaseInputs, timepoint: str, built: Mapping[str, RegionSet], result: Any,
+                       model: Any) -> list[str]:
+    """Add the deep columns of every view of one timepoint to its features (one row with the
+    radiomics), a diagnostics entry per view with the crop box; returns the crops' warnings."""
+    from AxillaryPredictorLib.errors import RegionError
+
+    notes = []
+    for view, scan in inputs.scans[timepoint].items():
+        for region in model.regions:
+            if region not in built[view].images:
+                raise RegionError(f"{_where(timepoint, view)}deep features need the region '{region}'; built "
+                                  f"regions: {', '.join(built[view].images)}.")
+            values, box, warnings = model.features(scan.image, built[view].images[region], view, region)
+            result.features.update(values)
+            result.diagnostics.append({"view": view, "region": f"{region} (deep-{model.name})",
+                                       "voxels": box.region_pixels, "extracted": True, "nan_features": 0,
+                                       "warnings": warnings, "deep": {"backbone": model.name, "output": model.output,
+                                                                      "crop": box.to_dict(), "timepoint": timepoint}})
+            notes += [f"{timepoint + ' ' if timepoint else ''}{w}" for w in warnings]
+    return notes
 
 
 def _where(timepoint: str, view: str) -> str:
@@ -369,20 +410,45 @@ def check_case_for_model(package: ModelPackage, inputs: CaseInputs) -> None:
 
 
 def predict_case(package: ModelPackage, inputs: CaseInputs, settings: RegionSettings | None = None, *,
-                 workers: int | None = None, progress: ProgressCallback | None = None) -> Prediction:
+                 workers: int | None = None, progress: ProgressCallback | None = None,
+                 deep: Any = None) -> Prediction:
     """Score one case with ``package``: the package's views, regions and profile; regions grown
     with ``settings`` (default: the package's margins, no tissue exclusion) plus any margin the
-    package needs. ``progress(fraction, message)`` follows the extraction; raise in it to cancel."""
+    package needs. ``progress(fraction, message)`` follows the extraction; raise in it to cancel.
+    ``deep``: the ONNX model for a package with deep features (default: its registry backbone);
+    refused when its SHA-256 differs from the one the package was trained with."""
     spec = package.document["inputs"]
     profile = model_profile(package)
+    deep = _package_deep_model(package, profile, deep, workers)
     check_case_for_model(package, inputs)
     margins = spec.get("margins_mm") or [3.0]
     settings = (settings or RegionSettings(tuple(float(m) for m in margins))).with_margins(margins)
     views = {tp: {v: by_view[v] for v in spec["views"]} for tp, by_view in inputs.scans.items()}
     case = CaseInputs(inputs.case_id, views, inputs.clinical)
     result = extract_case(case, profile, settings, regions=spec["regions"], workers=workers,
-                          delta_mode=spec.get("delta_mode") or "relative", progress=progress)
+                          delta_mode=spec.get("delta_mode") or "relative", progress=progress, deep=deep)
     return score_case(package, result, case, profile)
+
+
+def _package_deep_model(package: ModelPackage, profile: Profile, deep: Any, workers: int | None) -> Any:
+    """The verified deep model a package needs (False: none): ``deep``, else the profile's ``deep``
+    block, else the backbone the package records; its SHA-256 must be the package's."""
+    recorded = package.document["inputs"].get("deep")
+    if not recorded:
+        return False
+    from AxillaryPredictorLib.extraction.deep import check_package_backbone
+
+    default = {"backbone": recorded["backbone"], "output": recorded.get("output"),
+               "region": recorded.get("region", "tumor"), "context_mm": recorded.get("context_mm", 0.0),
+               "input_size": recorded.get("input_size")}
+    if isinstance(deep, str) or hasattr(deep, "__fspath__"):  # a file or name: the package's output, region, crop
+        deep = {**default, "backbone": str(deep)}
+    elif not deep and not profile.deep and recorded.get("source") == "file":
+        raise ModelError(f"Model '{package.id}' uses deep features of your own ONNX model '{recorded['backbone']}' "
+                         f"(sha256 {recorded['sha256'][:12]}…): give that file (command line: --deep-model PATH).")
+    model = _deep_model(deep or profile.deep or default, workers)
+    check_package_backbone(recorded, model, package.id)
+    return model
 
 
 def score_case(package: ModelPackage, result: CaseResult, inputs: CaseInputs, profile: Profile) -> Prediction:

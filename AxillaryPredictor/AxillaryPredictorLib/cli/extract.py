@@ -42,6 +42,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="features CSV; provenance goes to <out>.json, diagnostics to "
                         "<stem>.diagnostics.csv; a failed run leaves none of the three")
     add_tolerance_argument(parser)
+    add_deep_arguments(parser)
+
+
+def add_deep_arguments(parser: argparse.ArgumentParser) -> None:
+    """Deep features (docs/deep-features.md); default: the profile's ``deep`` block, if any."""
+    deep = parser.add_argument_group("deep features (ONNX)")
+    deep.add_argument("--deep-model", help="ONNX file or backbone name ('backbones list'): add its deep columns "
+                      "<region>__<view>__deep-<name>_<k> to the table")
+    deep.add_argument("--deep-output", help="graph output to use (default: the registry's, else the first)")
+    deep.add_argument("--deep-region", help="region cropped for the network (default: tumor)")
+    deep.add_argument("--deep-context", type=float, help="mm added around the region's bounding rectangle (default 0)")
+    deep.add_argument("--deep-input-size", type=int, help="network input size in pixels (default: the model's or 224)")
+
+
+def deep_spec(args: argparse.Namespace) -> Any:
+    """The deep-feature spec of the options (None: the profile's ``deep`` block, if any)."""
+    options = (args.deep_output, args.deep_region, args.deep_context, args.deep_input_size)
+    if not args.deep_model:
+        if any(value is not None for value in options):
+            raise InputError("--deep-output/--deep-region/--deep-context/--deep-input-size need --deep-model.")
+        return None
+    from AxillaryPredictorLib.extraction.deep import DeepSpec
+
+    return DeepSpec(args.deep_model, args.deep_output, args.deep_region or "tumor", args.deep_context or 0.0,
+                    args.deep_input_size)
 
 
 def read_views_file(path: str | Path) -> list[dict[str, Any]]:
@@ -154,7 +179,7 @@ def _run(args: argparse.Namespace) -> int:
     inputs = _case_inputs(args, profile.modality or "V")
     wanted = [r.strip() for r in args.regions.split(",")] if args.regions else None
     result = extract_case(inputs, profile, RegionSettings(parse_margins(args.margins)), regions=wanted,
-                          engine=args.engine, workers=args.workers)
+                          engine=args.engine, workers=args.workers, deep=deep_spec(args))
     path = write_features([result.extraction_result()], args.out)
     paths = output_paths(path)
     print(f"{len(result.features)} features of case {inputs.case_id} -> {path} (provenance: "

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "univariable": ("AxillaryPredictorLib.cli.univariable", "univariable (and multivariable) logistic odds ratios"),
     "kappa": ("AxillaryPredictorLib.cli.kappa", "Cohen's kappa between two readers' categorical reads"),
     "serve": ("AxillaryPredictorLib.cli.serve", "the web app (trame-slicer) on http://127.0.0.1:8080/"),
+    "backbones": ("AxillaryPredictorLib.cli.backbones", "list the ONNX deep-feature backbones or fetch one"),
 }
 
 

@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=workers_count, help="processes for extraction (default: cores)")
     parser.add_argument("--out", required=True, help="output folder")
     add_tolerance_argument(parser)
+    parser.add_argument("--deep-model", help="ONNX file of a model with deep features (default: its backbone)")
 
 
 def parse_clinical(items: list[str]) -> dict[str, str]:
@@ -63,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
     package = find_model(args.model)
     package.check_scores_images()
     inputs, sources = _case_inputs(args, package.document["inputs"]["views"])
-    prediction = predict_case(package, inputs, workers=args.workers)
+    prediction = predict_case(package, inputs, workers=args.workers, deep=args.deep_model)
     paths = write_prediction(package, prediction, args.out, inputs=sources)
     print(prediction.summary())
     for warning in prediction.warnings:

@@ -7,6 +7,7 @@ a package trained on plain columns scores tables with those columns, not images.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from AxillaryPredictorLib.errors import InputError
 
@@ -27,9 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "their values")
     parser.add_argument("--reader2", action="append", default=[],
                         help="second reader's feature table(s), for ICC-filtering recipes")
-    parser.add_argument("--groups", choices=("view", "region"), help="split the radiomics columns into groups by view "
-                        "or region: one RadScore per group in combined models, one model per group in post-fusion "
-                        "recipes (e.g. liu2025: CC and MLO fused by an SVM); plain column names form one group")
+    parser.add_argument("--groups", choices=("view", "region", "source"), help="split the feature columns into groups "
+                        "by view, region or source (radiomics / deep; clinical variables stay clinical): one score per "
+                        "group in combined models, one model per group in post-fusion recipes (e.g. liu2025: CC and "
+                        "MLO fused by an SVM); plain column names form one group")
     parser.add_argument("--folds", type=int, help="CV folds (default: the recipe's)")
     parser.add_argument("--seed", type=int, help="CV seed (default: the recipe's)")
     parser.add_argument("--id", default="user-model", help="model id")
@@ -38,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", default="zeng2025-dce-delta", help="extraction profile the features came from")
     parser.add_argument("--out", required=True, help="model package (.json); the coefficient table of a combined "
                         "model goes to <out>.coefficients.csv")
+    from AxillaryPredictorLib.cli.extract import add_deep_arguments
+
+    add_deep_arguments(parser)  # the deep columns' backbone when no table sidecar records it (cohort tables)
 
 
 def training_cases(cohort):
@@ -108,14 +113,52 @@ def table_inputs(columns: list[str]) -> tuple[str, list[str], list[str]]:
     return column_scheme(columns), sorted({p.view for p in parsed}), sorted({p.region for p in parsed})
 
 
+DEEP_RECORD = ("backbone", "sha256", "output", "source", "region", "context_mm", "input_size")
+
+
+def _sidecar_deep(table: str) -> dict | None:
+    """The deep provenance a feature table's sidecar (``<table>.json``) records, if any."""
+    import json
+    from pathlib import Path
+
+    sidecar = Path(f"{table}.json")
+    provenance = json.loads(sidecar.read_text(encoding="utf-8")).get("provenance", {}) if sidecar.is_file() else {}
+    deep = provenance.get("deep")
+    return {k: deep.get(k) for k in DEEP_RECORD} if deep else None
+
+
+def deep_provenance(tables: list[str], columns: list[str], spec=None, profile=None) -> dict | None:
+    """The backbone of the deep columns (name, SHA-256, output, crop settings) for the package's
+    ``inputs.deep``: the --deep-* options (``spec``), else the feature tables' sidecars, else the
+    profile's ``deep`` block (cohort tables have no sidecar); one backbone only."""
+    from AxillaryPredictorLib.extraction.deep import DEEP_PREFIX, is_deep_column, resolve_model
+
+    deep_columns = [c for c in columns if is_deep_column(c)]
+    if not deep_columns:
+        return None
+    if spec is None:
+        found = {r["sha256"]: r for r in map(_sidecar_deep, tables) if r}
+        if len(found) > 1:
+            raise InputError(f"The feature tables' deep columns come from {len(found)} different backbones; one model "
+                             "uses one backbone.")
+        if found:
+            return next(iter(found.values()))
+        spec = profile.deep if profile is not None and profile.deep else None
+    if spec is None:
+        raise InputError("The feature tables have deep columns but no sidecar (<table>.json) records their backbone: "
+                         "name it with --deep-model (and the --deep-* options used for the extraction).")
+    model = resolve_model(spec)
+    if not all(f"__{DEEP_PREFIX}{model.name}_" in c for c in deep_columns):
+        raise InputError(f"The deep columns (e.g. {deep_columns[0]}) do not come from backbone '{model.name}'.")
+    recorded = model.provenance()
+    return {k: recorded.get(k) for k in DEEP_RECORD}
+
+
 def run(args: argparse.Namespace) -> int:
-    import pandas as pd
 
     from AxillaryPredictorLib.extraction.profiles import load_profile
-    from AxillaryPredictorLib.files import write_text_atomic
-    from AxillaryPredictorLib.modeling.cohort_tables import feature_groups, load_cohort
+    from AxillaryPredictorLib.modeling.cohort_tables import load_cohort
     from AxillaryPredictorLib.modeling.recipes import load_recipe, recipe_imputes
-    from AxillaryPredictorLib.modeling.reproducibility import icc_table
     from AxillaryPredictorLib.modeling.training import train
     from AxillaryPredictorLib.packages.export import to_package
     from AxillaryPredictorLib.packages.package import DEMONSTRATION, save_package
@@ -132,15 +175,7 @@ def run(args: argparse.Namespace) -> int:
     cohort, note = training_cases(cohort)
     if note:
         print(f"note: {note}")
-    reliability = None
-    if args.reader2:
-        second = pd.concat([pd.read_csv(f, dtype={args.id_column: str}).set_index(args.id_column)
-                            for f in args.reader2], axis=1)
-        reliability = icc_table(cohort.features, second)
-        absent = [c for c in cohort.features.columns if c not in second.columns]
-        if absent:
-            print(f"note: {len(absent)} feature(s) have no second-reader values (e.g. {absent[0]}); "
-                  "the ICC filter drops them.")
+    reliability = _reliability(args, cohort)
     clinical, variables = None, []
     if args.clinical_vars:
         clinical, variables = clinical_design(cohort, [c.strip() for c in args.clinical_vars.split(",")],
@@ -149,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
             recipe = {**recipe, "combined": {"selection": "none"}}
             print(f"note: recipe '{recipe['name']}' has no combined model; RadScore + {args.clinical_vars} are "
                   "combined in one logistic model with every given variable kept.")
-    groups = feature_groups(cohort.features.columns, args.groups) if args.groups else None
+    groups = _groups(args.groups, list(cohort.features.columns))
     result = train(cohort.features, cohort.y, recipe, clinical=clinical, reliability=reliability, folds=args.folds,
                    seed=args.seed, score_groups=groups)
     for message in result.notes:
@@ -166,7 +201,52 @@ def run(args: argparse.Namespace) -> int:
                           clinical_variables=variables, clinical_data=None if clinical is None else
                           clinical.reset_index(drop=True), status=DEMONSTRATION,
                           description=f"Trained with recipe {recipe['name']} on {len(cohort.y)} cases.")
+    from AxillaryPredictorLib.cli.extract import deep_spec
+
+    deep = deep_provenance(args.features, list(cohort.features.columns), deep_spec(args), profile)
+    if deep:
+        document["inputs"]["deep"] = deep
     path = save_package(document, args.out)
+    _print_result(result, document, path)
+    return 0
+
+
+def _reliability(args: argparse.Namespace, cohort: Any) -> Any:
+    """ICC of every feature between the readers (``--reader2`` tables), or None."""
+    if not args.reader2:
+        return None
+    import pandas as pd
+
+    from AxillaryPredictorLib.modeling.reproducibility import icc_table
+
+    second = pd.concat([pd.read_csv(f, dtype={args.id_column: str}).set_index(args.id_column)
+                        for f in args.reader2], axis=1)
+    absent = [c for c in cohort.features.columns if c not in second.columns]
+    if absent:
+        print(f"note: {len(absent)} feature(s) have no second-reader values (e.g. {absent[0]}); "
+              "the ICC filter drops them.")
+    return icc_table(cohort.features, second)
+
+
+def _groups(kind: str | None, columns: list[str]) -> dict[str, list[str]] | None:
+    """Feature columns by view, region or source (radiomics / deep), or None (one group)."""
+    if not kind:
+        return None
+    if kind == "source":
+        from AxillaryPredictorLib.extraction.deep import feature_source
+
+        groups: dict[str, list[str]] = {}
+        for column in columns:
+            groups.setdefault(feature_source(column), []).append(column)
+        return groups
+    from AxillaryPredictorLib.modeling.cohort_tables import feature_groups
+
+    return feature_groups(columns, kind)
+
+
+def _print_result(result: Any, document: dict, path: Any) -> None:
+    from AxillaryPredictorLib.files import write_text_atomic
+
     print(f"cross-validated AUC {result.cv_auc:.3f} (folds: {', '.join(f'{a:.3f}' for a in result.cv_auc_folds)})")
     print(f"{len(result.features)} features selected; package -> {path}")
     if document.get("radscore_formula"):
@@ -175,4 +255,3 @@ def run(args: argparse.Namespace) -> int:
         table = result.combined.summary_table()
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         write_text_atomic(path.with_name(path.stem + ".coefficients.csv"), table.to_csv(index=False))
-    return 0

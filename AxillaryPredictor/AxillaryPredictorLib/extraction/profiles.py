@@ -66,6 +66,10 @@ class Profile:
     preprocessing: dict[str, Any]
     params: dict[str, Any] = field(repr=False)
     source: str = ""
+    #: deep features (``extraction.deep.DeepSpec``): backbone (registry name or .onnx path, made
+    #: absolute), output, region, context_mm, input_size; None: no deep features. In the hash (the
+    #: file by name); the weights' SHA-256 is recorded and checked on its own (``inputs.deep``).
+    deep: dict[str, Any] | None = None
 
     def extractor(self) -> Any:
         """A configured ``RadiomicsFeatureExtractor`` (our forced settings applied)."""
@@ -81,9 +85,12 @@ class Profile:
     def parsed(self) -> dict[str, Any]:
         """Settings with pyradiomics defaults filled in, enabled image types and classes."""
         extractor = self.extractor()
-        return {"setting": dict(extractor.settings), "imageType": dict(extractor.enabledImagetypes),
-                "featureClass": {k: v for k, v in extractor.enabledFeatures.items()},
-                "preprocessing": self.preprocessing}
+        parsed = {"setting": dict(extractor.settings), "imageType": dict(extractor.enabledImagetypes),
+                  "featureClass": {k: v for k, v in extractor.enabledFeatures.items()},
+                  "preprocessing": self.preprocessing}
+        if self.deep:  # hashed with the file's name only; the weights' identity is their SHA-256 (inputs.deep)
+            parsed["deep"] = {**self.deep, "backbone": Path(str(self.deep["backbone"])).name}
+        return parsed
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -169,6 +176,21 @@ def _check_discretization(document: dict[str, Any], path: Path) -> None:
                                       f"{MAX_BIN_COUNT} gray levels are allowed (usual values are 8 to 256; "
                                       "pyradiomics' texture matrices grow with the number of gray levels). Use e.g. "
                                       "binCount: 32.")
+DEEP_KEYS = ("backbone", "output", "region", "context_mm", "context", "input_size")
+
+
+def _deep_block(block: Any, path: Path) -> dict[str, Any] | None:
+    """The profile's ``deep`` block (extraction.deep.DeepSpec), an .onnx path made absolute."""
+    if block is None:
+        return None
+    unknown = [k for k in block if k not in DEEP_KEYS] if isinstance(block, dict) else []
+    if not isinstance(block, dict) or not block.get("backbone") or unknown:
+        raise ExtractionError(f"The profile {path}: 'deep' must be a mapping with 'backbone' (a registry name or an "
+                              f".onnx path) and optionally {', '.join(DEEP_KEYS[1:])}"
+                              f"{'; unknown: ' + ', '.join(unknown) if unknown else ''}.")
+    from AxillaryPredictorLib.extraction.deep import DeepSpec
+
+    return DeepSpec.from_value(block, base=path.parent).to_dict()
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
@@ -194,7 +216,8 @@ def load_profile(name_or_path: str | Path) -> Profile:
                      **(header.get("preprocessing") or {})}
     profile = Profile(name=str(header.get("name", path.stem)), version=int(header.get("version", 1)),
                       modality=str(header.get("modality", "")), description=str(header.get("description", "")),
-                      preprocessing=preprocessing, params=document, source=path.name)
+                      preprocessing=preprocessing, params=document, source=path.name,
+                      deep=_deep_block(header.get("deep"), path))
     try:
         _ = profile.parsed  # validates with pyradiomics' own schema
     except Exception as error:
