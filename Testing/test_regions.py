@@ -99,6 +99,36 @@ def test_parity_with_slicer_margin_effect_and_invariants(preset, lesion):
     _check_invariants(regions, (3, 5, 10))
 
 
+_OBLIQUE = (0.8660254037844387, 0.0, 0.5, 0.0, 1.0, 0.0, -0.5, 0.0, 0.8660254037844387)
+
+
+@pytest.fixture(scope="module")
+def spiculated_tumor() -> np.ndarray:
+    return sitk.GetArrayFromImage(make_phantom("dce", seed=5, lesion=LesionSpec(diameter_mm=16, spiculation=0.4))
+                                  .tumor).astype(np.uint8)
+
+
+@pytest.mark.parametrize("spacing", [(0.8, 0.6, 1.7), (0.7, 0.7, 1.5), (0.65, 0.9, 2.2), (0.45, 0.55, 1.1)])
+@pytest.mark.parametrize("direction", ["axis-aligned", "oblique"])
+def test_parity_with_slicer_margin_effect_on_anisotropic_grids(spiculated_tumor, spacing, direction):
+    """Voxel for voxel on grids where the crop to the tumor's box used to round ties differently
+    from the whole image (9 of 15,204 voxels at 0.8 x 0.6 x 1.7 mm, 5 mm), also with the lesion at
+    the image's first corner so the margins leave the image."""
+    lesion_at_corner = spiculated_tumor[tuple(slice(int(np.nonzero(spiculated_tumor.any(axis=tuple(
+        b for b in range(3) if b != a)))[0].min()) - 2, None) for a in range(3))]
+    for array in (spiculated_tumor, lesion_at_corner):
+        mask = sitk.GetImageFromArray(array)
+        mask.SetSpacing(spacing)
+        if direction == "oblique":
+            mask.SetDirection(_OBLIQUE)
+        regions = build_regions(mask, (3, 5, 10))
+        for margin in (3, 5, 10):
+            ours = _array(regions[f"tumor_margin{margin}mm"])
+            differing = int(np.count_nonzero(ours != slicer_margin(mask, margin)))
+            assert differing == 0, f"{margin} mm at {spacing}: {differing} voxels differ from Slicer"
+        _check_invariants(regions, (3, 5, 10))
+
+
 def test_two_dimensional_images_grow_in_plane_only():
     phantom = make_phantom("us", seed=1)
     planar = sitk.Extract(phantom.tumor, (*phantom.tumor.GetSize()[:2], 0), (0, 0, 0))
@@ -395,3 +425,44 @@ def test_write_texts_atomic_leaves_no_partial_or_stale_set(tmp_path, monkeypatch
     with pytest.raises(OSError, match="disk gone"):
         write_texts_atomic([(targets[0], "new json"), (targets[1], "new csv")])
     assert list(tmp_path.iterdir()) == []  # neither the new half-set, nor the old set, nor temporary files
+
+
+def test_a_mask_of_another_dimension_is_refused_with_both_dimensions_named(tmp_path, capsys):
+    from AxillaryPredictorLib.cli.main import main
+    from AxillaryPredictorLib.errors import InputError
+    from AxillaryPredictorLib.imaging.regions import match_grid
+
+    image = sitk.Image([16, 16], sitk.sitkFloat32)
+    mask = sitk.Image([16, 16, 4], sitk.sitkUInt8)
+    mask[8, 8, 2] = 1
+    for tolerance in (None, 2.0):
+        with pytest.raises(InputError, match=r"is 3D \(size \(16, 16, 4\)\) but the image is 2D.*same dimension"):
+            match_grid(mask, image, "mask m.nrrd", tolerance, against="image")
+    sitk.WriteImage(image, str(tmp_path / "image.nrrd"))
+    sitk.WriteImage(mask, str(tmp_path / "mask.nrrd"))
+    code = main(["regions", "--image", str(tmp_path / "image.nrrd"), "--mask", str(tmp_path / "mask.nrrd"),
+                 "--margins", "3", "--tolerance", "2", "--out", str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert code == 2 and "is 3D" in error and "is 2D" in error and "broadcast" not in error
+    assert "Traceback" not in error and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("tolerance", ["nan", "inf", "-1"])
+def test_a_tolerance_that_is_not_a_finite_distance_is_refused(tmp_path, capsys, tolerance):
+    from AxillaryPredictorLib.cli.main import main
+    from AxillaryPredictorLib.errors import InputError
+    from AxillaryPredictorLib.imaging.regions import match_grid
+
+    phantom = make_phantom("dce", seed=3)
+    far = sitk.Image(phantom.tumor)
+    far.SetOrigin([o + 500 for o in phantom.tumor.GetOrigin()])  # another place entirely: never resampled
+    with pytest.raises(InputError, match="finite distance in mm"):
+        match_grid(far, phantom.tumor, "mask", float(tolerance))
+    with pytest.raises(InputError, match="finite distance in mm"):
+        build_region_set(phantom.tumor, (3,), tolerance=float(tolerance))
+    files = phantom.write(tmp_path, "c")
+    sitk.WriteImage(far, str(tmp_path / "far.nrrd"))
+    code = main(["regions", "--image", str(files["image"]), "--mask", str(tmp_path / "far.nrrd"), "--margins", "3",
+                 f"--tolerance={tolerance}", "--out", str(tmp_path / "out")])
+    error = capsys.readouterr().err
+    assert code == 2 and "finite distance in mm" in error and not (tmp_path / "out").exists()

@@ -16,14 +16,17 @@ extract their features; write the tables to ``tools/demo_data`` with their SHA-2
   selected columns.
 
 Step 2 (seconds): train the four demonstration models and write their packages to
-``AxillaryPredictorLib/resources/models`` plus the registry ``Models.json``:
+``AxillaryPredictorLib/resources/models`` (or the folder given with ``--out``; tests rebuild into a
+temporary folder, never into the source tree) plus the registry ``Models.json``:
 ``demo-dce-aln`` (RadScore + Ki-67 + US-reported ALN), ``demo-us-aln`` (tumor score + lymph-node
 score + US-reported ALN, as Zhang et al.), ``demo-delta-pcr`` (intratumoral and peritumoral delta
 scores + post-NAT axillary ultrasound, as Zeng et al.), ``demo-dbt-aln`` (two-view DBT tumor + 10 mm
-margin RadScore + Ki-67 nomogram, as He et al.). With SOURCE_DATE_EPOCH set the packages are
-byte-identical on every rebuild.
+margin RadScore + Ki-67 nomogram, as He et al.). Every float of a package is rounded to
+``SIGNIFICANT_DIGITS`` significant digits before it is sealed: the last digits of a fit depend on the
+BLAS library and the CPU, the first ten do not, so with SOURCE_DATE_EPOCH set the packages are
+byte-identical on every rebuild, on any machine (but for a value that straddles a rounding boundary).
 
-Run: SOURCE_DATE_EPOCH=1767225600 python tools/build_demo_models.py [--extract [--only aln|us|pcr|dbt]]
+Run: SOURCE_DATE_EPOCH=1767225600 python tools/build_demo_models.py [--out DIR] [--extract [--only aln|us|pcr|dbt]]
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ N_DBT_CASES = 150
 DBT_VIEWS = {"CC": "dbt-cc", "MLO": "dbt-mlo"}  # view name -> phantom preset (the same lesion on both)
 DBT_REGIONS = ["tumor", "margin10mm"]
 DBT_PROFILE = "he2025-dbt"
+SIGNIFICANT_DIGITS = 10
 
 
 def dbt_column_kept(column: str) -> bool:
@@ -172,6 +176,26 @@ def verify_data() -> None:
             raise SystemExit(f"{name}: SHA-256 {actual} does not match the pinned {digest}; rerun with --extract.")
 
 
+def rounded_floats(value, digits: int = SIGNIFICANT_DIGITS):
+    """``value`` (a JSON document) with every float rounded to ``digits`` significant digits,
+    so that what is stored does not depend on the machine's last-digit rounding."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {key: rounded_floats(item, digits) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded_floats(item, digits) for item in value]
+    return value
+
+
+def save_rounded(document: dict, path: Path) -> Path:
+    """Save a package (sealed, validated) with its floats rounded (see ``rounded_floats``)."""
+    from AxillaryPredictorLib.packages.package import save_package
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_package(rounded_floats(document), path)
+
+
 def _regularized_recipe() -> dict:
     from AxillaryPredictorLib.modeling.recipes import load_recipe
 
@@ -186,13 +210,12 @@ def _binary(values: pd.Series, positive: str) -> pd.Series:
     return (values == positive).astype(float)
 
 
-def _save_demo(result, features: pd.DataFrame, y, design: pd.DataFrame, *, model_id: str, profile_name: str,
-               provenance: dict | None = None, **fields) -> Path:
+def _save_demo(result, features: pd.DataFrame, y, design: pd.DataFrame, *, out: Path, model_id: str,
+               profile_name: str, provenance: dict | None = None, **fields) -> Path:
     """Export a demonstration package: synthetic-data status, intended use and provenance shared
     by every demo model; ``fields`` are the model-specific ``to_package`` arguments."""
     from AxillaryPredictorLib.extraction.profiles import load_profile
     from AxillaryPredictorLib.packages.export import to_package
-    from AxillaryPredictorLib.packages.package import save_package
 
     profile = load_profile(profile_name)
     document = to_package(
@@ -202,10 +225,10 @@ def _save_demo(result, features: pd.DataFrame, y, design: pd.DataFrame, *, model
         intended_use="Demonstration of the software on synthetic data. NOT for clinical use.",
         provenance={"training_data": "tools/demo_data (synthetic phantoms, SHA-256 pinned)", **(provenance or {})},
         **fields)
-    return save_package(document, MODELS / f"{model_id}.json")
+    return save_rounded(document, out / f"{model_id}.json")
 
 
-def build_us_model() -> Path:
+def build_us_model(out: Path = MODELS) -> Path:
     from AxillaryPredictorLib.modeling.clinical import ClinicalVariable
     from AxillaryPredictorLib.modeling.training import train
 
@@ -217,7 +240,7 @@ def build_us_model() -> Path:
     design = pd.DataFrame({"us_aln": _binary(clinical["us_aln"], "positive").to_numpy()}, index=features.index)
     result = train(features, y, _regularized_recipe(), clinical=design, score_groups=groups)
     return _save_demo(
-        result, features, y, design, model_id="demo-us-aln",
+        result, features, y, design, out=out, model_id="demo-us-aln",
         title="DEMONSTRATION: ultrasound tumor score + lymph-node score + US-reported ALN", task="ALN metastasis",
         modality="US", views=["US"], regions=["tumor", "node"], margins_mm=[3.0],
         clinical_variables=[ClinicalVariable("us_aln", "binary", levels=("negative", "positive"),
@@ -227,7 +250,7 @@ def build_us_model() -> Path:
         profile_name="zhang2025-us")
 
 
-def build_pcr_model() -> Path:
+def build_pcr_model(out: Path = MODELS) -> Path:
     from AxillaryPredictorLib.modeling.clinical import ClinicalVariable
     from AxillaryPredictorLib.modeling.training import train
 
@@ -242,7 +265,7 @@ def build_pcr_model() -> Path:
     design = pd.DataFrame({"us_pcr": _binary(clinical["us_pcr"], "yes").to_numpy()}, index=deltas.index)
     result = train(deltas, y, _regularized_recipe(), clinical=design, score_groups=groups)
     return _save_demo(
-        result, deltas, y, design, model_id="demo-delta-pcr",
+        result, deltas, y, design, out=out, model_id="demo-delta-pcr",
         title="DEMONSTRATION: delta intratumoral + peritumoral scores + post-NAT ultrasound (ALN pCR)",
         task="ALN pCR after NAT", modality="MR", views=[VIEW], regions=REGIONS, margins_mm=[3.0],
         timepoints=["baseline", "ontreatment"], delta_mode="relative",
@@ -253,7 +276,7 @@ def build_pcr_model() -> Path:
         profile_name=PROFILE)
 
 
-def build_dbt_model() -> Path:
+def build_dbt_model(out: Path = MODELS) -> Path:
     from AxillaryPredictorLib.modeling.clinical import ClinicalVariable
     from AxillaryPredictorLib.modeling.training import train
 
@@ -264,7 +287,7 @@ def build_dbt_model() -> Path:
     design = pd.DataFrame({"ki67": clinical["ki67"].to_numpy()}, index=features.index)
     result = train(features, y, _regularized_recipe(), clinical=design)  # RadScore (CC+MLO, tumor+10 mm) + Ki-67
     return _save_demo(
-        result, features, y, design, model_id="demo-dbt-aln",
+        result, features, y, design, out=out, model_id="demo-dbt-aln",
         title="DEMONSTRATION: DBT RadScore (tumor + 10 mm margin, CC and MLO) + Ki-67 nomogram",
         task="ALN metastasis",
         modality="DBT", views=list(DBT_VIEWS), regions=DBT_REGIONS, margins_mm=[10.0],
@@ -277,12 +300,12 @@ def build_dbt_model() -> Path:
         profile_name=DBT_PROFILE)
 
 
-def write_registry() -> Path:
-    """Models.json: every package in the models folder, demonstration models first."""
+def write_registry(out: Path = MODELS) -> Path:
+    """Models.json: every package in the models folder ``out``, demonstration models first."""
     import json
 
     entries = []
-    for path in sorted(MODELS.glob("*.json")):
+    for path in sorted(out.glob("*.json")):
         if path.name == "Models.json":
             continue
         stored = json.loads(path.read_text(encoding="utf-8"))
@@ -294,12 +317,12 @@ def write_registry() -> Path:
                                    "clinical": [v["name"] for v in stored.get("clinical_variables", [])]},
                         "license": "Apache-2.0", "sha256": stored["sha256"], "description": stored["description"]})
     entries.sort(key=lambda e: (e["status"] != "demonstration", e["id"]))
-    path = MODELS / "Models.json"
+    path = out / "Models.json"
     path.write_text(json.dumps({"models": entries}, indent=2) + "\n")
     return path
 
 
-def build_models() -> Path:
+def build_models(out: Path = MODELS) -> Path:
     from AxillaryPredictorLib.modeling.clinical import ClinicalVariable
     from AxillaryPredictorLib.modeling.training import train
 
@@ -314,7 +337,7 @@ def build_models() -> Path:
     recipe = _regularized_recipe()  # RadScore + Ki-67 + US-reported ALN
     result = train(features, y, recipe, clinical=design)
     return _save_demo(
-        result, features, y, design, model_id="demo-dce-aln",
+        result, features, y, design, out=out, model_id="demo-dce-aln",
         title="DEMONSTRATION: DCE-MRI RadScore + Ki-67 + US-reported ALN",
         task="ALN metastasis", modality="MR", views=[VIEW], regions=REGIONS, margins_mm=[3.0],
         clinical_variables=variables,
@@ -328,6 +351,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--extract", action="store_true", help="re-extract the synthetic feature table first")
     parser.add_argument("--only", choices=("aln", "us", "pcr", "dbt"), help="extract only this cohort (with --extract)")
+    parser.add_argument("--out", type=Path, default=MODELS, help="folder for the packages and Models.json "
+                        "(default: the bundled models in the source tree)")
     args = parser.parse_args()
     if args.extract:
         for name, function in (("aln", extract_cohort), ("us", extract_us_cohort), ("pcr", extract_pcr_cohort),
@@ -336,8 +361,8 @@ def main() -> None:
                 function()
     verify_data()
     for build in (build_models, build_us_model, build_pcr_model, build_dbt_model):
-        print(f"wrote {build()}")
-    print(f"wrote {write_registry()}")
+        print(f"wrote {build(args.out)}")
+    print(f"wrote {write_registry(args.out)}")
 
 
 if __name__ == "__main__":

@@ -3,11 +3,16 @@
 each package; Testing/test_published.py checks them against the papers' tables), with what the
 papers did not publish listed in ``unpublished``.
 
-Run: SOURCE_DATE_EPOCH=1767225600 python tools/build_published_models.py
+Writes into ``AxillaryPredictorLib/resources/models`` or the folder given with ``--out`` (then
+refreshes that folder's ``Models.json``); floats are stored with ``SIGNIFICANT_DIGITS`` significant
+digits, as the demonstration packages.
+
+Run: SOURCE_DATE_EPOCH=1767225600 python tools/build_published_models.py [--out DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,13 +106,15 @@ def zeng2025() -> dict:
 
 
 def main() -> None:
-    from AxillaryPredictorLib.packages.package import save_package
+    from build_demo_models import save_rounded, write_registry  # the one writer (tools/ is on sys.path)
 
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=MODELS, help="folder for the packages and Models.json "
+                        "(default: the bundled models in the source tree)")
+    args = parser.parse_args()
     for document in (he2025(), zeng2025()):
-        print(f"wrote {save_package(document, MODELS / (document['id'] + '.json'))}")
-    from build_demo_models import write_registry  # the one registry writer (tools/ is on sys.path)
-
-    print(f"wrote {write_registry()}")
+        print(f"wrote {save_rounded(document, args.out / (document['id'] + '.json'))}")
+    print(f"wrote {write_registry(args.out)}")
 
 
 if __name__ == "__main__":

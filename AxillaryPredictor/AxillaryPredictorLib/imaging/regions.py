@@ -12,7 +12,9 @@ margin of 2.5 mm is named ``2p5mm`` (no dots: R and spreadsheets mangle them).
 
 The distance map is computed once, on the tumor's bounding box grown by the largest
 margin (every voxel farther away lies outside every region), so building all regions
-costs a fraction of one distance map of the whole image. Margins that leave the image
+costs a fraction of one distance map of the whole image. Along axes whose spacing ITK's
+float32 coordinates would round differently in a shifted box, the box starts at index 0, so
+ties at the margin fall exactly as on the whole image. Margins that leave the image
 are clipped and reported. Single-slice (2D) images grow in-plane only.
 """
 
@@ -115,11 +117,32 @@ def describe_grid_difference(a: sitk.Image, b: sitk.Image, tolerance: float = 1e
     return None
 
 
+def check_tolerance(tolerance: float | None) -> float | None:
+    """``tolerance`` (mm) as a float when it is None or a finite number >= 0; an InputError
+    otherwise (NaN would silently turn every grid comparison off)."""
+    if tolerance is None:
+        return None
+    try:
+        value = float(tolerance)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise InputError(f"The grid tolerance must be a finite distance in mm, 0 or more (got {tolerance!r}); "
+                         "e.g. --tolerance 1, or leave it out to refuse masks on another grid.")
+    return value
+
+
 def match_grid(mask: sitk.Image, reference: sitk.Image, role: str, tolerance: float | None = None,
                against: str = "tumor mask") -> sitk.Image:
     """``mask`` on ``reference``'s grid: unchanged when the grids agree; resampled with
     nearest neighbour when they differ and ``tolerance`` (mm) allows it (as pyradiomics'
-    ``correctMask``); otherwise a ValueError naming the difference."""
+    ``correctMask``); otherwise an InputError naming the difference."""
+    tolerance = check_tolerance(tolerance)
+    if mask.GetDimension() != reference.GetDimension():
+        raise InputError(f"The {role} is {mask.GetDimension()}D (size {mask.GetSize()}) but the {against} is "
+                         f"{reference.GetDimension()}D (size {reference.GetSize()}); resampling (--tolerance) cannot "
+                         "change the dimension. Use a mask drawn on this image, saved with the same dimension "
+                         "(for a single-slice image: a 2D mask, or both as one-slice 3D volumes).")
     difference = describe_grid_difference(mask, reference)
     if difference is None:
         return mask
@@ -131,7 +154,7 @@ def match_grid(mask: sitk.Image, reference: sitk.Image, role: str, tolerance: fl
     bounds_mask = _physical_bounds(mask)
     if np.any(np.abs(bounds_reference - bounds_mask) > tolerance + max(reference.GetSpacing())):
         raise InputError(f"The {role} does not cover the same physical region as the {against} ({difference}); "
-                         f"the difference exceeds the tolerance of {tolerance} mm.")
+                         f"the difference exceeds the tolerance of {tolerance:g} mm.")
     return sitk.Resample(mask, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID())
 
 
@@ -234,6 +257,7 @@ def build_region_set(
     other masks onto the tumor grid with nearest neighbour.
     """
     margins_in = parse_margins(margins_mm) if isinstance(margins_mm, str) else margins_mm
+    tolerance = check_tolerance(tolerance)
     if tumor_mask.GetDimension() not in (2, 3):
         raise InputError(f"The tumor mask must be 2D or 3D, not {tumor_mask.GetDimension()}D.")
     spacing = tumor_mask.GetSpacing()
@@ -327,7 +351,12 @@ def build_regions(
 def _roi(tumor: np.ndarray, margins: tuple[float, ...], grid: sitk.Image,
          planar: bool) -> tuple[tuple[slice, ...], np.ndarray, np.ndarray]:
     """The tumor's bounding box grown by the largest margin (+1 voxel), clipped to the
-    image, and how far it would reach beyond the image on each side (voxels, numpy order)."""
+    image, and how far it would reach beyond the image on each side (voxels, numpy order).
+
+    Along an axis whose voxel coordinates ITK would round differently once shifted (most
+    non-dyadic spacings, e.g. 0.7 mm), the box starts at index 0: the distance map then
+    rounds exactly as on the whole image, so ties at the margin fall the same way as in
+    ``vtkITKImageMargin``."""
     spacing_zyx = np.array(grid.GetSpacing()[::-1], dtype=float)
     reach = np.ceil(max(margins) / spacing_zyx).astype(int) + 1
     if planar and tumor.ndim == 3:
@@ -337,30 +366,63 @@ def _roi(tumor: np.ndarray, margins: tuple[float, ...], grid: sitk.Image,
     low = np.array([axis.min() for axis in nonzero]) - reach
     high = np.array([axis.max() for axis in nonzero]) + reach + 1
     shape = np.array(tumor.shape)
-    crop = tuple(slice(int(a), int(b)) for a, b in zip(np.maximum(low, 0), np.minimum(high, shape), strict=True))
+    start = [int(a) if _shift_invariant(int(a), int(b), s) else 0
+             for a, b, s in zip(np.maximum(low, 0), np.minimum(high, shape), spacing_zyx, strict=True)]
+    crop = tuple(slice(a, int(b)) for a, b in zip(start, np.minimum(high, shape), strict=True))
     return crop, np.maximum(-low, 0), np.maximum(high - shape, 0)
+
+
+def _shift_invariant(start: int, stop: int, spacing: float) -> bool:
+    """True when ITK's float32 voxel coordinates i·spacing (both forms its Maurer passes use)
+    for i in [start, stop) equal those of i - start plus one constant, exactly: the distance
+    map of a box starting at ``start`` then rounds exactly as the whole image's."""
+    if start == 0:
+        return True
+    index = np.arange(start, stop)
+
+    def coordinates(i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        product32 = (i.astype(np.float32) * np.float32(spacing)).astype(np.float64)
+        product64 = (i * spacing).astype(np.float32).astype(np.float64)
+        return product32, product64
+
+    whole, shifted = coordinates(index), coordinates(index - start)
+    offset = whole[0][0] - shifted[0][0]
+    return all(np.array_equal(w - s, np.full(len(index), offset)) for w, s in zip(whole, shifted, strict=True))
+
+
+def _squared_distance(tumor: np.ndarray, spacing: Sequence[float]) -> sitk.Image:
+    """Signed squared Maurer distance (mm², float32, inside negative) as vtkITKImageMargin computes it."""
+    image = sitk.GetImageFromArray(tumor.astype(np.uint8))
+    image.SetSpacing(spacing)
+    return sitk.SignedMaurerDistanceMap(image, insideIsPositive=False, squaredDistance=True, useImageSpacing=True,
+                                        backgroundValue=0)
+
+
+def _margin_threshold(margin: float) -> np.float32:
+    """float32 (m + eps)·|m + eps|, exactly the threshold vtkITKImageMargin applies."""
+    return np.float32((margin + np.finfo(float).eps) * abs(margin + np.finfo(float).eps))
 
 
 def _margin_masks(tumor_roi: np.ndarray, margins: tuple[float, ...], grid: sitk.Image, pad_low: np.ndarray,
                   pad_high: np.ndarray) -> tuple[dict[float, np.ndarray], dict[float, int]]:
     """Per margin: the ROI voxels within it, and how many voxels of the grown region
-    would lie beyond the image border (the ROI is padded there to count them)."""
-    padded = np.pad(tumor_roi, list(zip(pad_low, pad_high, strict=True)))
-    roi_image = sitk.GetImageFromArray(padded.astype(np.uint8))
-    roi_image.SetSpacing(grid.GetSpacing())
-    distance_image = sitk.SignedMaurerDistanceMap(roi_image, insideIsPositive=False, squaredDistance=True,
-                                                  useImageSpacing=True, backgroundValue=0)
+    would lie beyond the image border.
+
+    The regions come from the distance map of the ROI itself (aligned as :func:`_roi`
+    explains); only when a margin may leave the image is a second map computed on the ROI
+    padded beyond the border, to count the voxels lost there."""
+    distance_image = _squared_distance(tumor_roi, grid.GetSpacing())
     distance = sitk.GetArrayViewFromImage(distance_image)  # the view lives as long as distance_image
-    inner = tuple(slice(int(p), int(n - q)) for p, n, q in zip(pad_low, padded.shape, pad_high, strict=True))
-    within: dict[float, np.ndarray] = {}
-    outside: dict[float, int] = {}
-    for margin in margins:
-        # float32 comparison with (m + eps)·|m + eps|, exactly as vtkITKImageMargin thresholds
-        threshold = np.float32((margin + np.finfo(float).eps) * abs(margin + np.finfo(float).eps))
-        grown = distance <= threshold
-        inside_count = int(np.count_nonzero(grown[inner]))
-        outside[margin] = int(np.count_nonzero(grown)) - inside_count
-        within[margin] = grown[inner]
+    within = {margin: distance <= _margin_threshold(margin) for margin in margins}
+    outside = dict.fromkeys(margins, 0)
+    if pad_low.any() or pad_high.any():
+        padded = np.pad(tumor_roi, list(zip(pad_low, pad_high, strict=True)))
+        padded_image = _squared_distance(padded, grid.GetSpacing())
+        padded_distance = sitk.GetArrayViewFromImage(padded_image)
+        inner = tuple(slice(int(p), int(n - q)) for p, n, q in zip(pad_low, padded.shape, pad_high, strict=True))
+        for margin in margins:
+            grown = padded_distance <= _margin_threshold(margin)
+            outside[margin] = int(np.count_nonzero(grown)) - int(np.count_nonzero(grown[inner]))
     return within, outside
 
 
