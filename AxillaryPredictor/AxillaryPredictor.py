@@ -267,6 +267,7 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.applyRegionsButton.connect("clicked(bool)", self.onApplyRegions)
         self.ui.modelComboBox.connect("currentIndexChanged(int)", self.onModelChanged)
         self.ui.loadModelButton.connect("clicked(bool)", self.onLoadModel)
+        self.ui.fetchBackboneButton.connect("clicked(bool)", self.onFetchBackbone)
         self.ui.runButton.connect("clicked(bool)", self.onRun)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
         self.ui.saveReportButton.connect("clicked(bool)", self.onSaveReport)
@@ -461,7 +462,30 @@ class AxillaryPredictorWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             if len(views) > 1:
                 self._parameterNode.view2Name = views[1]
             self._buildClinicalForm(self.logic.clinicalVariables(modelId))
+            self._showBackbone(modelId)
         self._updateGUIState()
+
+    def _showBackbone(self, modelId: str) -> None:
+        """The fetch button appears for models whose deep features need a registry backbone not yet fetched."""
+        backbone = self.logic.modelBackbone(modelId)
+        self.ui.fetchBackboneButton.visible = backbone is not None and not backbone["fetched"]
+        if backbone is not None:
+            self.ui.fetchBackboneButton.text = f"Fetch deep-feature backbone {backbone['name']}..."
+
+    def onFetchBackbone(self) -> None:
+        modelId = self._parameterNode.modelId if self._parameterNode else ""
+        backbone = self.logic.modelBackbone(modelId) if modelId else None
+        if backbone is None or backbone["fetched"]:
+            return
+        question = (f"Model {modelId} needs the ImageNet backbone {backbone['name']} ({backbone['licence']}).\n\n"
+                    f"Download it from\n{backbone['url']}\ninto {backbone['path']}?\n\n"
+                    "The file is checked against its published SHA-256 before every use.")
+        if not slicer.util.confirmOkCancelDisplay(question, windowTitle="Download backbone"):
+            return
+        with slicer.util.tryWithErrorDisplay("The backbone could not be downloaded.", waitCursor=True):
+            path = self.logic.fetchBackbone(backbone["name"])
+            self.ui.statusLabel.text = f"Backbone {backbone['name']} saved to {path}"
+        self._showBackbone(modelId)
 
     def onLoadModel(self) -> None:
         path = qt.QFileDialog.getOpenFileName(self.parent, "Load model package", "", "Model package (*.json)")

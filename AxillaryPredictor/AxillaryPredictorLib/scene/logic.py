@@ -209,6 +209,27 @@ class AxillaryPredictorLogicBase:
 
         return model_card_html(self._model(modelId).document)
 
+    def modelBackbone(self, modelId: str) -> dict | None:
+        """The registry backbone a model's deep features need: name, url, licence, cache path and whether
+        it is already fetched; None when the model uses no deep features or the user's own ONNX file."""
+        from AxillaryPredictorLib.extraction.deep import cache_directory, load_registry
+
+        deep = self._model(modelId).document["inputs"].get("deep") or {}
+        registry = load_registry()
+        if deep.get("source") == "file" or deep.get("backbone") not in registry:
+            return None
+        entry = registry[deep["backbone"]]
+        path = cache_directory() / f"{entry['name']}.onnx"
+        return {"name": entry["name"], "url": entry["url"], "licence": entry.get("license") or entry.get("licence", ""),
+                "path": str(path), "fetched": path.is_file()}
+
+    def fetchBackbone(self, name: str, url: str | None = None) -> str:
+        """Download a registry backbone into the user cache and verify its SHA-256 (only ever called
+        after the user agreed: weights are never downloaded otherwise). Returns the file's path."""
+        from AxillaryPredictorLib.extraction.deep import fetch_backbone
+
+        return str(fetch_backbone(name, url=url))
+
     def clinicalVariables(self, modelId: str) -> list[dict]:
         """The clinical inputs a model needs (name, kind, unit, levels, range)."""
         return [v.to_dict() for v in self._model(modelId).clinical_variables()]
