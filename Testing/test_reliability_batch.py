@@ -152,10 +152,10 @@ def test_cohort_extract_keeps_warnings_and_diagnostics(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Warnings in 2 case(s): p1, p2 (see diagnostics.csv)" in printed
     assert f"diagnostics: {out / 'diagnostics.csv'}" in printed
-    diagnostics = pd.read_csv(out / "diagnostics.csv", keep_default_na=False)
+    diagnostics = pd.read_csv(out / "diagnostics.csv", dtype=str, keep_default_na=False)
     assert tuple(diagnostics.columns) == DIAGNOSTICS_COLUMNS
     tumor = diagnostics[(diagnostics["case_id"] == "p1") & (diagnostics["region"] == "tumor")].iloc[0]
-    assert tumor["voxels"] == 1 and tumor["extracted"] == "no" and tumor["nan_features"] == 851
+    assert tumor["voxels"] == "1" and tumor["extracted"] == "no" and tumor["nan_features"] == "851"
     assert "too small" in tumor["warnings"]
     assert (diagnostics.loc[diagnostics["case_id"] == "p2", "warnings"] != "").all()
     assert (diagnostics.loc[diagnostics["case_id"] == "p0", "warnings"] == "").all()
@@ -164,13 +164,13 @@ def test_cohort_extract_keeps_warnings_and_diagnostics(tmp_path, capsys):
     assert main(["extract", "--image", str(tmp_path / "data/p1_image.nrrd"), "--mask",
                  str(tmp_path / "data/p1_tumor.nrrd"), "--view", "DCE3", "--case-id", "p1", "--profile",
                  "zeng2025-dce-delta", "--workers", "1", "--out", str(single), *options]) == 0
-    expected = pd.read_csv(single.with_name("p1.diagnostics.csv"), keep_default_na=False)
+    expected = pd.read_csv(single.with_name("p1.diagnostics.csv"), dtype=str, keep_default_na=False)
     pd.testing.assert_frame_equal(diagnostics[diagnostics["case_id"] == "p1"].reset_index(drop=True), expected)
     # resumed cases keep their warnings in the summary and the table
     capsys.readouterr()
     assert main(["cohort", "extract", str(manifest), "--out", str(out), "--workers", "1", "--resume", *options]) == 0
     assert "Warnings in 2 case(s): p1, p2" in capsys.readouterr().out
-    pd.testing.assert_frame_equal(pd.read_csv(out / "diagnostics.csv", keep_default_na=False), diagnostics)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "diagnostics.csv", dtype=str, keep_default_na=False), diagnostics)
 
 
 # ------------------------------------------------------------------------------ 4. stale results
