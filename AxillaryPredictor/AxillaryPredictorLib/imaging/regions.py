@@ -332,20 +332,12 @@ def _ring(margin: float, ring: np.ndarray, outside: int, allowed: np.ndarray | N
     return ring, clipped, border, tuple(notes)
 
 
-def build_regions(
-    tumor_mask: sitk.Image,
-    margins_mm: Sequence[float] | str = DEFAULT_MARGINS_MM,
-    *,
-    allowed_mask: sitk.Image | None = None,
-    components: str = "largest",
-    node_mask: sitk.Image | None = None,
-    label: int | None = None,
-    tolerance: float | None = None,
-) -> dict[str, sitk.Image]:
-    """``tumor``, ``tumor_marginNmm`` and ``marginNmm`` (and ``node``) as UInt8 0/1 images
-    on the tumor mask's grid. See :func:`build_region_set` for the report."""
-    return build_region_set(tumor_mask, margins_mm, allowed_mask=allowed_mask, components=components,
-                            node_mask=node_mask, label=label, tolerance=tolerance).images
+def build_regions(tumor_mask: sitk.Image, margins_mm: Sequence[float] | str = DEFAULT_MARGINS_MM,
+                  **options: Any) -> dict[str, sitk.Image]:
+    """``tumor``, ``tumor_marginNmm`` and ``marginNmm`` (and ``node``) as UInt8 0/1 images on the tumor
+    mask's grid; ``options`` as :func:`build_region_set` (allowed_mask, components, node_mask, label,
+    tolerance), which also gives the report."""
+    return build_region_set(tumor_mask, margins_mm, **options).images
 
 
 def _roi(tumor: np.ndarray, margins: tuple[float, ...], grid: sitk.Image,
