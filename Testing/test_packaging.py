@@ -18,11 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULE_DIR = ROOT / "AxillaryPredictor"
 MODULE_FILE = MODULE_DIR / "AxillaryPredictor.py"
 ALLOWED_FILE_SCOPE_IMPORTS = {"slicer", "vtk", "qt", "ctk", "SimpleITK", "numpy"}
-#: Lib folders not shipped in the Slicer extension: the web app (``axillary-predictor serve``, the [web]
-#: extra) runs outside Slicer, which has its own module panel (docs/web.md).
-NOT_IN_SLICER = ("AxillaryPredictorLib/web/",)
-
-
 def _cmake_listed_files() -> set[str]:
     text = (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
     listed = set()
@@ -39,8 +34,6 @@ def _module_files() -> set[str]:
         if path.is_dir() or "__pycache__" in relative.parts or relative.parts[0] == "Testing":
             continue
         if path.name == "CMakeLists.txt" or path.suffix == ".pyc":
-            continue
-        if relative.as_posix().startswith(NOT_IN_SLICER):
             continue
         files.add(relative.as_posix())
     return files
