@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,21 +20,17 @@ from AxillaryPredictorLib.imaging.regions import build_regions
 from AxillaryPredictorLib.phantoms import LesionSpec, make_phantom
 from AxillaryPredictorLib.pipeline import CaseInputs, RegionSettings, Scan, extract_case
 
-#: Documented features per region (docs/extraction.md); 93 = 18 first order + 24 GLCM + 16 GLRLM
-#: + 16 GLSZM + 14 GLDM + 5 NGTDM per image; 3D shape 14, 2D shape 9 (SphericalDisproportion is deprecated).
-EXPECTED_PER_REGION = {
-    "he2025-dbt": 14 + 93 * (1 + 8 + 5 + 5 + 3),  # original, wavelet, LoG x5, 5 pointwise/gradient, LBP-3D x3
-    "zeng2025-dce-delta": 851,  # 107 original + 8 x 93 wavelet, as in the study
-    "lu2025-dce": 14 + 93 * (1 + 8 + 2),
-    "liu2025-mammography": 9 + 93 * (1 + 4),
-    "zhang2025-us": 9 + 93 * (1 + 4),
-}
+#: Features per region as each profile's YAML states them (``feature_count``; docs/extraction.md;
+#: Testing/test_profiles.py derives them from the papers and counts them on every profile).
+EXPECTED_PER_REGION = {name: load_profile(name).feature_count for name in list_profiles()}
+#: a genuinely 2D (force2D, shape2D) profile: 9 + 5 x 93 = 474 features per region
+US_2D = str(Path(__file__).parent / "fixtures" / "profiles" / "us-2d.yaml")
 
 logging.getLogger("radiomics").setLevel(logging.ERROR)
 
 
 def _case(profile: str):
-    if load_profile(profile).is_2d:
+    if load_profile(profile).modality in ("US", "MG"):  # one-slice images
         phantom = make_phantom("us", seed=2, lesion=LesionSpec(diameter_mm=9))
     else:
         phantom = make_phantom("dce", seed=2, lesion=LesionSpec(diameter_mm=9))
@@ -181,7 +178,7 @@ def test_a_regions_features_do_not_depend_on_the_other_regions_extracted():
 def test_cli_extract_two_views_and_profiles_listing(tmp_path, capsys):
     from AxillaryPredictorLib.cli.main import main
 
-    assert main(["profiles"]) == 0
+    assert main(["profiles", "--names"]) == 0
     assert capsys.readouterr().out.split() == list_profiles()
     cc = make_phantom("dbt-cc", seed=3, lesion=LesionSpec(diameter_mm=8)).write(tmp_path, "cc")
     mlo = make_phantom("dbt-mlo", seed=3, lesion=LesionSpec(diameter_mm=8)).write(tmp_path, "mlo")
@@ -220,7 +217,7 @@ def test_cli_views_file(tmp_path):
     out = tmp_path / "f.csv"
     assert main(["extract", "--views-file", str(tmp_path / "views.csv"), "--profile", "zhang2025-us", "--margins",
                  "3", "--regions", "tumor", "--workers", "1", "--out", str(out)]) == 0
-    assert pd.read_csv(out).shape == (1, 1 + 474)
+    assert pd.read_csv(out).shape == (1, 1 + EXPECTED_PER_REGION["zhang2025-us"])
 
 
 def test_a_plain_pyradiomics_file_keeps_its_preprocessing(tmp_path):
@@ -297,9 +294,9 @@ def test_a_failing_shape_class_gives_nan_for_shape_features(monkeypatch):
     def broken(self, *args, **kwargs):
         raise ValueError("no mesh")
 
-    normal = extract({"US": (phantom.image, regions)}, "zhang2025-us", workers=1)
+    normal = extract({"US": (phantom.image, regions)}, US_2D, workers=1)
     monkeypatch.setattr(radiomics.shape2D.RadiomicsShape2D, "_initSegmentBasedCalculation", broken)
-    result = extract({"US": (phantom.image, regions)}, "zhang2025-us", workers=1)
+    result = extract({"US": (phantom.image, regions)}, US_2D, workers=1)
     assert list(result.features) == list(normal.features)
     nan = [c for c, v in result.features.items() if np.isnan(v)]
     assert len(nan) == 2 * 9 and all("_shape2D_" in c for c in nan)
@@ -313,9 +310,9 @@ def test_a_tiny_region_gives_nan_with_a_warning_for_the_classes_pyradiomics_cann
     and both engines agree."""
     phantom, regions = _us_case_with_speck([(0, 0), (0, 2), (2, 0)])
     views = {"US": (phantom.image, regions)}
-    prepared = [prepare_view(phantom.image, regions, load_profile("zhang2025-us"), view="US")]
-    shared = extract(views, "zhang2025-us", workers=1, prepared=prepared)
-    reference = extract(views, "zhang2025-us", engine="pyradiomics", prepared=prepared)
+    prepared = [prepare_view(phantom.image, regions, load_profile(US_2D), view="US")]
+    shared = extract(views, US_2D, workers=1, prepared=prepared)
+    reference = extract(views, US_2D, engine="pyradiomics", prepared=prepared)
     assert _compare(shared.features, reference.features) == []
     nan = [c for c, v in shared.features.items() if np.isnan(v)]
     assert nan and all(c.startswith("speck__US__") and "_glcm_" in c for c in nan)
@@ -331,7 +328,7 @@ def test_a_tiny_region_gives_nan_with_a_warning_for_the_classes_pyradiomics_cann
 
 def _us_result(case_id: str = "P1"):
     phantom, regions = _us_case_with_speck([(0, 0)])  # speck: one voxel, rejected by pyradiomics
-    result = extract({"US": (phantom.image, regions)}, "zhang2025-us", case_id=case_id, workers=1)
+    result = extract({"US": (phantom.image, regions)}, US_2D, case_id=case_id, workers=1)
     result.warnings = ["a case-level warning", *result.warnings]
     return result
 

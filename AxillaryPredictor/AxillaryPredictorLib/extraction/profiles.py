@@ -11,6 +11,12 @@ Profile hash: SHA-256 of the canonical JSON (sorted keys, no spaces) of the pars
 settings with pyradiomics' defaults filled in, the enabled image types and feature
 classes and our preprocessing block — not of the file bytes, so formatting and comments
 do not change it.
+
+Feature counts (optional, not in the hash): ``feature_count`` is the number of features the
+profile gives per region (and view, and timepoint) with pyradiomics 3.0.1; a ``paper`` block
+states the study's own count (``doi``, ``feature_count``, ``views``: how many views the paper's
+count spans, ``difference`` = feature_count x views - the paper's, ``note``: why). Shown by
+``axillary-predictor profiles``; Testing/test_profiles.py extracts and counts them.
 """
 
 from __future__ import annotations
@@ -70,6 +76,10 @@ class Profile:
     #: absolute), output, region, context_mm, input_size; None: no deep features. In the hash (the
     #: file by name); the weights' SHA-256 is recorded and checked on its own (``inputs.deep``).
     deep: dict[str, Any] | None = None
+    #: features per region (and view) this profile gives, as declared in its file (None: not stated)
+    feature_count: int | None = None
+    #: the study's own count: doi, feature_count, views, difference, note (see the module docstring)
+    paper: dict[str, Any] | None = None
 
     def extractor(self) -> Any:
         """A configured ``RadiomicsFeatureExtractor`` (our forced settings applied)."""
@@ -193,6 +203,35 @@ def _deep_block(block: Any, path: Path) -> dict[str, Any] | None:
     return DeepSpec.from_value(block, base=path.parent).to_dict()
 
 
+PAPER_KEYS = ("doi", "feature_count", "views", "difference", "note")
+
+
+def _whole_number(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _declared_counts(header: dict[str, Any], path: Path) -> tuple[int | None, dict[str, Any] | None]:
+    """``feature_count`` and the ``paper`` block of a profile's header, checked: whole numbers, and
+    ``difference`` = feature_count x views - the paper's count."""
+    count, paper = header.get("feature_count"), header.get("paper")
+    if count is not None and not (_whole_number(count) and count > 0):
+        raise ExtractionError(f"The profile {path}: 'feature_count' must be a whole number > 0, not {count!r}.")
+    if paper is None:
+        return count, None
+    unknown = [k for k in paper if k not in PAPER_KEYS] if isinstance(paper, dict) else []
+    if not isinstance(paper, dict) or unknown or count is None:
+        raise ExtractionError(f"The profile {path}: 'paper' must be a mapping of {', '.join(PAPER_KEYS)}"
+                              f"{'; unknown: ' + ', '.join(unknown) if unknown else ''}, beside 'feature_count'.")
+    paper = {"doi": None, "views": 1, "difference": None, "note": "", **paper}
+    if not all(_whole_number(paper[k]) for k in ("feature_count", "views")) or paper["views"] < 1:
+        raise ExtractionError(f"The profile {path}: paper 'feature_count' and 'views' must be whole numbers.")
+    difference = count * paper["views"] - paper["feature_count"]
+    if paper["difference"] is not None and paper["difference"] != difference:
+        raise ExtractionError(f"The profile {path}: paper 'difference' is {paper['difference']}, but "
+                              f"{count} x {paper['views']} - {paper['feature_count']} = {difference}.")
+    return count, {**paper, "difference": difference, "note": " ".join(str(paper["note"] or "").split())}
+
+
 def load_profile(name_or_path: str | Path) -> Profile:
     """A shipped profile by name, or a user's YAML file (pyradiomics format, with an
     optional ``axillaryPredictor`` block)."""
@@ -214,10 +253,11 @@ def load_profile(name_or_path: str | Path) -> Profile:
     _check_discretization(document, path)
     preprocessing = {**DEFAULT_PREPROCESSING, **_moved_settings(document, header.get("preprocessing") or {}, path),
                      **(header.get("preprocessing") or {})}
+    feature_count, paper = _declared_counts(header, path)
     profile = Profile(name=str(header.get("name", path.stem)), version=int(header.get("version", 1)),
                       modality=str(header.get("modality", "")), description=str(header.get("description", "")),
                       preprocessing=preprocessing, params=document, source=path.name,
-                      deep=_deep_block(header.get("deep"), path))
+                      deep=_deep_block(header.get("deep"), path), feature_count=feature_count, paper=paper)
     try:
         _ = profile.parsed  # validates with pyradiomics' own schema
     except Exception as error:
