@@ -26,7 +26,8 @@ def profile_row(profile: Any) -> tuple[str, ...]:
         return profile.name, profile.modality, ours, "-", "-", ""
     theirs = f"{paper['feature_count']}" + (f" over {views} views (ours: {profile.feature_count * views})"
                                             if views > 1 else "")
-    return profile.name, profile.modality, ours, theirs, f"{paper['difference']:+d}" if paper["difference"] else "0", paper["note"]
+    difference = f"{paper['difference']:+d}" if paper["difference"] else "0"
+    return profile.name, profile.modality, ours, theirs, difference, paper["note"]
 
 
 def format_table(rows: list[tuple[str, ...]]) -> str:
