@@ -169,3 +169,13 @@ def test_inconsistent_declared_counts_are_refused(tmp_path, change, message):
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
     with pytest.raises(ExtractionError, match=re.escape(message)):
         load_profile(tmp_path / "p.yaml")
+
+
+def test_the_published_he_signature_reads_features_its_profile_gives():
+    """The 12 features of He et al.'s RadScore (he2025-dbt-signature) are all extracted by he2025-dbt,
+    and the package records that profile's current hash."""
+    from AxillaryPredictorLib.packages.registry import find_model
+
+    document = find_model("he2025-dbt-signature").document
+    assert document["inputs"]["profile"]["sha256"] == load_profile("he2025-dbt").hash
+    assert {feature.split("__")[2] for feature in document["features"]} <= set(_features("he2025-dbt"))

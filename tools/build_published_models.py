@@ -8,6 +8,8 @@ refreshes that folder's ``Models.json``); floats are stored with ``SIGNIFICANT_D
 digits, as the demonstration packages.
 
 Run: SOURCE_DATE_EPOCH=1767225600 python tools/build_published_models.py [--out DIR]
+(with this checkout's AxillaryPredictorLib importable: the packages record its profiles' SHA-256,
+so rebuild them whenever ``he2025-dbt`` or ``zeng2025-dce-delta`` changes).
 """
 
 from __future__ import annotations
@@ -49,13 +51,18 @@ def he2025() -> dict:
     return {
         "format": "axillary-predictor-model-package", "format_version": 1, "id": "he2025-dbt-signature",
         "version": "1.0.0", "title": "He et al. 2025 DBT Signature tumor+10 mm (published, needs recalibration)",
-        "description": "Logistic RadScore of 12 z-scored DBT features from the tumor and the 10 mm peritumoral ring, "
-                       "CC and MLO views, as published (AUC 0.806 training, 0.785 external in the paper).",
+        "description": "Logistic RadScore of 12 DBT features from the tumor and the 10 mm peritumoral ring, CC and "
+                       "MLO views, as published (AUC 0.806 training, 0.785 external in the paper). Assumption: the "
+                       "weights apply to z-scored features. The paper says only that the images were resampled and "
+                       "normalized; it publishes no feature scaling and no training means or SDs, so recalibration "
+                       "fits both on local cases.",
         "task": "ALN metastasis", "modality": "DBT", "status": "published-needs-recalibration",
         "citation": "He S, Deng B, Chen J, et al. Preoperative DBT-based radiomics for predicting axillary lymph node "
                     "metastasis in breast cancer: a multi-center study. BMC Medical Imaging 2025. "
                     "doi:10.1186/s12880-025-01711-3",
-        "unpublished": ["training means and SDs used to z-score the 12 features (fitted locally by recalibration)",
+        "unpublished": ["whether and how the 12 features were scaled before the weights apply: that they were z-scored "
+                        "is our assumption (the paper states only that the images were normalized), and the training "
+                        "means and SDs to z-score them are not published (fitted locally by recalibration)",
                         "bin width and LoG sigmas of the extraction (the he2025-dbt profile states its choices)",
                         "whether '10 mm' features come from the ring or tumor+ring (the ring is used)",
                         "the Ki-67 + RadScore nomogram coefficients"],
@@ -83,13 +90,17 @@ def zeng2025() -> dict:
                                      "recalibration)",
         "description": "Combined logistic model of post-NAT axillary ultrasound (US-pCR) and two delta RadScores "
                        "(intratumoral DIR, 3 mm peritumoral DPR), as published (AUC 0.911 training, 0.846 "
-                       "validation). The RadScores are the user's own delta models' predicted probabilities.",
+                       "validation). Each RadScore is a predicted probability (0-1) of ALN-pCR from a delta "
+                       "radiomics model, as in the paper (Table 1 medians 0.37-0.67), not a linear predictor; the "
+                       "user's own delta models supply them.",
         "task": "ALN pCR after NAT", "modality": "MR", "status": "published-needs-recalibration",
         "citation": "Zeng Q, Deng Y, Nan J, Zou Z, Yu T, Liu L. Delta dual-region DCE-MRI radiomics from breast masses "
                     "predicts axillary lymph node response after neoadjuvant therapy for breast cancer. BMC Cancer "
                     "2025. doi:10.1186/s12885-025-13678-z",
         "unpublished": ["intercept of the combined model (fitted locally by recalibration)",
-                        "the 9 DIR and 4 DPR features' coefficients (Radscore_DIR/DPR come from local delta models)"],
+                        "the 9 DIR and 4 DPR delta features and their weights: the paper says they are in its "
+                        "Supplementary Fig. S1, which we do not have; Radscore_DIR/DPR come from the site's own "
+                        "delta models (their predicted probabilities)"],
         "inputs": {"views": ["DCE3"], "regions": ["tumor", "margin3mm"], "margins_mm": [3.0],
                    "profile": {"name": profile.name, "sha256": profile.hash, "version": profile.version},
                    "timepoints": ["baseline", "ontreatment"], "delta_mode": "relative"},
