@@ -114,6 +114,21 @@ def test_train_groups_delta_columns_by_region_and_the_package_records_the_pair(t
                                                           "excluded_masks": True}
 
 
+def test_a_delta_model_may_use_the_complete_response_flag(tmp_path):
+    """Without groups, ``complete_response`` is a candidate like any delta column: a package that keeps it
+    is valid and asks for a baseline / on-treatment pair."""
+    features, clinical = _delta_tables(tmp_path, seed=2)
+    table, outcome = pd.read_csv(features), pd.read_csv(clinical)
+    table["complete_response"] = ((outcome["pcr"] == 1) & (np.arange(len(table)) % 3 == 0)).astype(float)
+    table.to_csv(features, index=False)
+    assert main(["train", "--features", str(features), "--clinical", str(clinical), "--outcome", "pcr",
+                 "--out", str(tmp_path / "m.json")]) == 0
+    document = load_package(tmp_path / "m.json").document
+    assert "complete_response" in document["features"]
+    assert document["inputs"]["timepoints"] == ["baseline", "ontreatment"]
+    assert document["inputs"]["delta_mode"] == "relative" and document["inputs"]["column_scheme"] == "radiomics"
+
+
 def test_train_on_a_two_view_table_records_the_views_and_regions_its_model_uses(tmp_path):
     rng = np.random.default_rng(5)
     n = 120
@@ -301,3 +316,27 @@ def test_cohort_takes_excluded_files_and_segments_from_the_manifest(case, tmp_pa
         "voxels"]).all() and plain["voxels"].sum() > diagnostics["voxels"].sum()
     assert json.loads((out / "features.csv.json").read_text(encoding="utf-8"))["provenance"]["regions"][
         "excluded_masks"] == {"c1": {"DCE3": [str(case["wall"])]}, "c2": {"DCE3": ["segment chest wall"]}}
+
+
+def test_predict_warns_when_the_case_is_clipped_otherwise_than_the_training_features(case):
+    """A package whose training tables were made with a tissue threshold: a case scored without it (or
+    with another) gets a warning; with the same settings, none."""
+    import dataclasses
+
+    from AxillaryPredictorLib.imaging.io import read_image, read_mask
+    from AxillaryPredictorLib.packages.registry import find_model
+    from AxillaryPredictorLib.pipeline import CaseInputs, RegionSettings, Scan, predict_case
+
+    package = find_model("demo-dce-aln")
+    trained = {"exclude_below": case["threshold"], "components": "largest", "excluded_masks": False}
+    package = dataclasses.replace(package, document={**package.document, "provenance": {
+        **package.document["provenance"], "training_regions": trained}})
+    image = read_image(case["image"])
+    inputs = CaseInputs.single("c1", {"DCE3": Scan(image, read_mask(case["tumor"], reference=image))},
+                               {"ki67": 30, "us_aln": "negative"})
+    plain = predict_case(package, inputs, workers=1)
+    notes = [w for w in plain.warnings if "grown differently from the model's training features" in w]
+    assert len(notes) == 1 and f"tissue threshold {case['threshold']:g} at training, none here" in notes[0]
+    same = predict_case(package, inputs, RegionSettings((), case["threshold"]), workers=1)
+    assert not [w for w in same.warnings if "grown differently" in w]
+    assert same.region_voxels["DCE3/margin3mm"] < plain.region_voxels["DCE3/margin3mm"]

@@ -8,7 +8,8 @@ builds a case's regions and then extracts their features; ``predict_case`` adds 
   regions a front-end shows are built with the same settings as the ones scored, so they are the
   same voxels; the settings go into the result, the report and the feature sidecar.
 - ``Scan``: one image with its tumor mask (and optional lymph node mask and masks the margins may
-  not enter, e.g. chest wall or skin).
+  not enter, e.g. chest wall or skin; ``read_exclusions`` reads them from files for the CLI and
+  cohort runs, and their names go into the record with the settings).
 - ``CaseInputs``: a case's scans by view, for one timepoint or two (delta radiomics). Whether a
   case is single-scan or delta is decided here, by ``CaseInputs.timepoints``, and nowhere else.
 """
