@@ -8,7 +8,8 @@ builds a case's regions and then extracts their features; ``predict_case`` adds 
   regions a front-end shows are built with the same settings as the ones scored, so they are the
   same voxels; the settings go into the result, the report and the feature sidecar.
 - ``Scan``: one image with its tumor mask (and optional lymph node mask and masks the margins may
-  not enter, e.g. chest wall or skin).
+  not enter, e.g. chest wall or skin; ``read_exclusions`` reads them from files for the CLI and
+  cohort runs, and their names go into the record with the settings).
 - ``CaseInputs``: a case's scans by view, for one timepoint or two (delta radiomics). Whether a
   case is single-scan or delta is decided here, by ``CaseInputs.timepoints``, and nowhere else.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from AxillaryPredictorLib.errors import InputError, ModelError
@@ -47,6 +49,15 @@ class RegionSettings:
     margins_mm: tuple[float, ...] = DEFAULT_MARGINS_MM
     exclude_below: float | None = None
     components: str = "largest"
+
+    def __post_init__(self) -> None:
+        import math
+
+        if self.exclude_below is not None and not math.isfinite(self.exclude_below):
+            raise InputError(f"The tissue threshold must be a finite intensity (got {self.exclude_below}); e.g. "
+                             "--exclude-below -500, or leave it out.")
+        if self.components not in ("largest", "all"):
+            raise InputError(f"Lesion components must be 'largest' or 'all', not '{self.components}'.")
 
     @classmethod
     def from_value(cls, value: RegionSettings | Mapping[str, Any] | str | Sequence[float] | None,
@@ -84,6 +95,39 @@ class Scan:
     excluded: tuple[sitk.Image, ...] = ()
     #: DICOM patient ID / laterality / modality, checked between timepoints (``delta.check_pair``)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: what each ``excluded`` mask is (a file, a segment), for the record; default "excluded mask N"
+    excluded_names: tuple[str, ...] = ()
+
+    def exclusion_record(self) -> list[str]:
+        """The names of the masks the margins may not enter (``excluded_names``, else numbered)."""
+        names = list(self.excluded_names)[: len(self.excluded)]
+        return names + [f"excluded mask {i + 1}" for i in range(len(names), len(self.excluded))]
+
+
+def read_exclusions(image: sitk.Image, mask_path: str | Path, *, files: Sequence[str | Path] = (),
+                    segments: Sequence[str] = (), tolerance: float | None = None,
+                    ) -> tuple[tuple[sitk.Image, ...], tuple[str, ...]]:
+    """The masks the margins of one scan may not enter (``Scan.excluded``), on its image's grid, and
+    their names for the record (``Scan.excluded_names``): each file of ``files`` and each segment of
+    ``segments`` in the scan's tumor mask file. Every front-end that reads files uses it."""
+    from AxillaryPredictorLib.imaging.dicom_seg import is_dicom_seg
+    from AxillaryPredictorLib.imaging.io import read_mask
+
+    masks, names = [], []
+    for path in files:
+        try:
+            masks.append(read_mask(path, reference=image, tolerance=tolerance))
+        except InputError as error:
+            raise InputError(f"Excluded mask {path}: {error}") from None
+        names.append(str(path))
+    for segment in segments:
+        if not str(mask_path).endswith(".seg.nrrd") and not is_dicom_seg(mask_path):
+            raise InputError(f"Excluded segment '{segment}': the tumor mask {Path(mask_path).name} is a labelmap, "
+                             "not a .seg.nrrd or DICOM SEG with named segments; give the structure as its own "
+                             "file (--exclude-mask FILE, manifest column exclude_mask).")
+        masks.append(read_mask(mask_path, segment=segment, reference=image, tolerance=tolerance))
+        names.append(f"segment {segment}")
+    return tuple(masks), tuple(names)
 
 
 @dataclass
@@ -172,6 +216,12 @@ class CaseResult:
                     counts["/".join(p for p in (timepoint, view, name) if p)] = report.voxels
         return counts
 
+    def region_record(self) -> dict[str, Any]:
+        """How the regions were grown: the settings and the masks the margins could not enter
+        (``excluded_masks`` by ``[timepoint/]view``), as the prediction and the report record them."""
+        excluded = self.provenance.get("regions", {}).get("excluded_masks", {})
+        return {**self.settings.to_dict(), "excluded_masks": dict(excluded)}
+
     def extraction_result(self) -> Any:
         """The features as an ``ExtractionResult`` (what ``tables.write_features`` writes)."""
         from AxillaryPredictorLib.extraction.engine import ExtractionResult
@@ -211,7 +261,8 @@ def extract_case(inputs: CaseInputs, profile: str | Profile, settings: RegionSet
         warnings += notes
         if deep_model is not None and extractions[timepoint] is not None:
             warnings += _add_deep_features(inputs, timepoint, built[timepoint], extractions[timepoint], deep_model)
-    provenance = {"regions": {"settings": settings.to_dict(), **_region_summaries(built)}}
+    provenance = {"regions": {"settings": settings.to_dict(), "excluded_masks": _exclusions(inputs),
+                              **_region_summaries(built)}}
     if deep_model is not None:
         provenance["deep"] = deep_model.provenance()
     if not inputs.is_delta:
@@ -283,6 +334,12 @@ def _add_deep_features(inputs: CaseInputs, timepoint: str, built: Mapping[str, R
 
 def _where(timepoint: str, view: str) -> str:
     return f"{timepoint + ' ' if timepoint else ''}view {view}: " if view else ""
+
+
+def _exclusions(inputs: CaseInputs) -> dict[str, list[str]]:
+    """The masks the margins could not enter, by ``[timepoint/]view`` (scans with any)."""
+    return {"/".join(p for p in (timepoint, view) if p): scan.exclusion_record()
+            for timepoint, by_view in inputs.scans.items() for view, scan in by_view.items() if scan.excluded}
 
 
 def _region_summaries(built: Mapping[str, Mapping[str, RegionSet]]) -> dict[str, Any]:
@@ -457,23 +514,25 @@ def score_case(package: ModelPackage, result: CaseResult, inputs: CaseInputs, pr
 
     from AxillaryPredictorLib.provenance import library_versions
 
-    frame = pd.DataFrame([{**result.features, **inputs.clinical}])
+    # a delta case also offers its raw baseline__/ontreatment__ values, for models that use them
+    features = result.delta.row(include_raw=True) if result.delta is not None else result.features
+    frame = pd.DataFrame([{**features, **inputs.clinical}])
     design = package.design(frame)  # the one clinical encoding of the case, passed along from here
     try:
         probability = float(package.predict_proba_design(design)[0])
     except ModelError as error:
         raise _explained_model_error(error, package, result) from None
-    warnings = list(result.warnings) + _imputation_warnings(package, frame)
+    warnings = list(result.warnings) + _region_warnings(package, result) + _imputation_warnings(package, frame)
     warnings += package.out_of_range(design)
     document = package.document
     prediction = Prediction(
         inputs.case_id, package.id, probability, package.risk_group(probability), float(document["threshold"]),
-        {c: result.features[c] for c in package.required_columns() if c in result.features}, dict(inputs.clinical),
+        {c: features[c] for c in package.required_columns() if c in features}, dict(inputs.clinical),
         warnings=warnings, images=_report_images(result, inputs, document["inputs"]["regions"]),
         versions={**library_versions(), "model": f"{package.id} {document['version']} "
                   f"(sha256 {document['sha256'][:12]}…)", "profile": f"{profile.name} (sha256 {profile.hash[:12]}…)"},
         derived={d["name"]: float(design[d["name"]].iloc[0]) for d in document.get("derived", [])},
-        region_settings=result.settings.to_dict(), region_voxels=result.region_voxels(),
+        region_settings=result.region_record(), region_voxels=result.region_voxels(),
         design={c: _plain(v) for c, v in design.iloc[0].items()})
     _add_nomogram(package, prediction, design)
     return prediction
@@ -502,6 +561,35 @@ def _explained_model_error(error: ModelError, package: ModelPackage, result: Cas
     return ModelError(f"{error} {len(undefined)} of the {len(package.required_columns())} radiomics input(s) are "
                       f"NaN for this case (e.g. {undefined[0]}).{why} Fix the case's image or tumor mask (a region of "
                       "a few voxels, or with a single intensity, has no texture features) and run again.")
+
+
+def _region_warnings(package: ModelPackage, result: CaseResult) -> list[str]:
+    """A note when the case's regions were grown with another tissue exclusion than the package's
+    training features (``provenance.training_regions``, recorded by ``train`` from the tables' sidecars):
+    the settings given for the case are the ones applied."""
+    trained = package.document.get("provenance", {}).get("training_regions")
+    if not trained:
+        return []
+    applied = result.region_record()
+    differences = []
+    if trained.get("exclude_below") != applied["exclude_below"]:
+        differences.append(f"tissue threshold {_threshold_text(trained.get('exclude_below'))} at training, "
+                           f"{_threshold_text(applied['exclude_below'])} here")
+    if bool(trained.get("excluded_masks")) != bool(applied["excluded_masks"]):
+        differences.append("excluded masks " + ("at training, none here" if trained.get("excluded_masks")
+                                                else "here, none at training"))
+    if trained.get("components", "largest") != applied["components"]:
+        differences.append(f"lesion components '{trained.get('components')}' at training, "
+                           f"'{applied['components']}' here")
+    if not differences:
+        return []
+    return [f"The regions were grown differently from the model's training features ({'; '.join(differences)}); "
+            "this case's settings were applied. Give the training's settings (command line: --exclude-below, "
+            "--exclude-mask, --exclude-segment, --components) for comparable margin features."]
+
+
+def _threshold_text(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}"
 
 
 def _imputation_warnings(package: ModelPackage, frame: Any) -> list[str]:

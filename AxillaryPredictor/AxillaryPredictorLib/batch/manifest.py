@@ -5,7 +5,9 @@ Columns: ``case_id``, ``view``, ``timepoint`` (optional: ``baseline`` / ``ontrea
 SEG file), optional ``segment`` / ``label`` (which segment or label of the mask is the tumor),
 optional ``node_mask`` (+ ``node_segment`` / ``node_label``: the axillary lymph node ROI, for
 models with a ``node`` region), optional ``laterality`` / ``modality`` (must agree between the
-two timepoints of a delta case),
+two timepoints of a delta case), optional ``exclude_mask`` (files the margins may not enter, e.g.
+chest wall or skin, ';'-separated, on the image's grid) and ``exclude_segment`` (segments of the
+row's mask file the margins may not enter, ';'-separated),
 and any clinical, outcome, ``split`` and ``center`` columns (carried through to outputs).
 Relative paths are relative to the manifest's folder.
 
@@ -28,7 +30,8 @@ from AxillaryPredictorLib.errors import InputError, InputFileNotFoundError
 
 REQUIRED_COLUMNS = ("case_id", "image", "mask")
 RESERVED_COLUMNS = ("case_id", "view", "timepoint", "image", "mask", "segment", "label",
-                    "node_mask", "node_segment", "node_label", "laterality", "modality")
+                    "node_mask", "node_segment", "node_label", "laterality", "modality", "exclude_mask",
+                    "exclude_segment")
 TIMEPOINTS = ("baseline", "ontreatment")
 
 
@@ -49,6 +52,8 @@ class ManifestRow:
     node_label: int | None = None
     laterality: str | None = None  # checked to agree between the timepoints of a delta case
     modality: str | None = None
+    exclude_masks: tuple[Path, ...] = ()  # masks the margins may not enter (chest wall, skin)
+    exclude_segments: tuple[str, ...] = ()  # segments of ``mask`` the margins may not enter
 
 
 @dataclass(frozen=True)
@@ -190,8 +195,15 @@ def _parse_row(number: int, case_id: str, timepoint: str | None, record: pd.Seri
     row = ManifestRow(number, case_id, record["view"].strip(), timepoint, base / record["image"].strip(),
                       base / record["mask"].strip(), text("segment"), label,
                       base / node_text if node_text else None, text("node_segment"), node_label,
-                      text("laterality"), text("modality"))
+                      text("laterality"), text("modality"),
+                      tuple(base / part for part in _parts(record, "exclude_mask")),
+                      tuple(_parts(record, "exclude_segment")))
     return row, problems
+
+
+def _parts(record: pd.Series, column: str) -> list[str]:
+    """The ';'-separated entries of a cell (none when the column is absent or blank)."""
+    return [part.strip() for part in record.get(column, "").split(";") if part.strip()]
 
 
 def _group_cases(rows: list[ManifestRow], table: pd.DataFrame) -> list[CaseEntry]:
@@ -219,6 +231,7 @@ def _check_files(row: ManifestRow) -> list[str]:
     masks = [("mask", row.mask, row.segment, row.label)]
     if row.node_mask is not None:
         masks.append(("node_mask", row.node_mask, row.node_segment, row.node_label))
+    masks += [("exclude_mask", file, None, None) for file in row.exclude_masks]
     problems = [f"{role} file not found: {file}" for role, file in (("image", row.image), *[m[:2] for m in masks])
                 if not file.exists()]
     if problems:
@@ -231,7 +244,30 @@ def _check_files(row: ManifestRow) -> list[str]:
         problem = _check_mask(role, file, segment, label, image_geometry)
         if problem:
             problems.append(problem)
-    return problems
+    return problems + _check_excluded_segments(row)
+
+
+def _check_excluded_segments(row: ManifestRow) -> list[str]:
+    """Each ``exclude_segment`` is a segment of the row's .seg.nrrd or DICOM SEG mask."""
+    from AxillaryPredictorLib.imaging.dicom_seg import choose_segment, is_dicom_seg
+    from AxillaryPredictorLib.imaging.io import segment_names
+
+    if not row.exclude_segments:
+        return []
+    if row.mask.name.endswith(".seg.nrrd"):
+        present = segment_names(row.mask)
+        return [f"exclude_segment '{name}' is not a segment of {row.mask.name} (segments: "
+                f"{', '.join(present) or 'none'})" for name in row.exclude_segments if name not in present]
+    if is_dicom_seg(row.mask):
+        problems = []
+        for name in row.exclude_segments:
+            try:
+                choose_segment(row.mask, name, None)
+            except (ValueError, AttributeError) as error:
+                problems.append(f"exclude_segment '{name}': {error}")
+        return problems
+    return [f"exclude_segment needs a .seg.nrrd or DICOM SEG mask with named segments; {row.mask.name} is a labelmap "
+            "(give the structure as its own file in the exclude_mask column)"]
 
 
 def _check_mask(role: str, file: Path, segment: str | None, label: int | None, image_geometry: tuple | None) -> str:
@@ -276,6 +312,6 @@ def case_fingerprint(case: CaseEntry, settings: str) -> str:
     for row in case.rows:
         digest.update(f"{row.view}|{row.timepoint}|{row.segment}|{row.label}|{row.node_segment}|{row.node_label}"
                       .encode())
-        for file in (row.image, row.mask, row.node_mask):
+        for file in (row.image, row.mask, row.node_mask, *row.exclude_masks):
             digest.update(file_digest(file).encode() if file is not None else b"-")
     return digest.hexdigest()

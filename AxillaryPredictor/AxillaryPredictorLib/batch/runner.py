@@ -14,7 +14,9 @@ results) for every case of a validated manifest:
   ``out_dir/<output_name>`` (again atomically), so a killed run never leaves a partial
   or corrupt result file — rerun with ``resume=True`` to finish it. A worker that returns a
   ``CaseOutput`` also gives its warnings and diagnostics rows: they go to
-  ``out_dir/diagnostics.csv`` and the summary names the cases with warnings. When no case
+  ``out_dir/diagnostics.csv`` and the summary names the cases with warnings; its ``record`` (how the
+  case's regions were grown) goes to the run's sidecar ``out_dir/<output_name>.json`` when the run
+  has one (``sidecar``). When no case
   succeeded, the previous run's merged files are removed (and named in the summary), so they
   cannot be taken for this run's results;
 - every CSV is written with formula-like text cells neutralised (``files.csv_text``);
@@ -69,6 +71,7 @@ class CaseOutput:
     row: dict
     warnings: list[str] = field(default_factory=list)
     diagnostics: list[dict] = field(default_factory=list)
+    record: dict = field(default_factory=dict)  # JSON-ready; e.g. the case's region settings and excluded masks
 
 
 @dataclass
@@ -162,7 +165,8 @@ def _run_one(worker: Callable[[CaseEntry], dict | CaseOutput],
             output = worker(case)
         if isinstance(output, CaseOutput):
             result = {"row": dict(output.row), "warnings": list(output.warnings),
-                      "diagnostics": [dict(d) for d in output.diagnostics]}
+                      "diagnostics": [dict(d) for d in output.diagnostics],
+                      **({"record": dict(output.record)} if output.record else {})}
         else:
             result = {"row": dict(output)}
         return case.case_id, result, None, time.perf_counter() - start
@@ -196,13 +200,16 @@ def run_cohort(
     resume: bool = False,
     progress: ProgressCallback | None = _print_progress,
     strict: bool = False,
+    sidecar: Callable[[dict[str, dict]], dict] | None = None,
 ) -> CohortSummary:
     """Process every case of ``manifest`` with ``worker`` (a picklable module-level callable).
 
     ``settings`` is a string that identifies the run's settings (profile hash, model hash,
     options); with the input files' hashes it forms each case's fingerprint. Cases with
     manifest problems are recorded as failed (step ``validate``) without running; with
-    ``strict`` any problem stops the run before it starts.
+    ``strict`` any problem stops the run before it starts. ``sidecar(records)`` (records: the
+    ``CaseOutput.record`` of every merged case, by case ID) gives the JSON document written beside
+    the merged table as ``<output_name>.json``: the run's provenance.
     """
     check_workers(workers)
     manifest.raise_if_invalid(strict=strict)
@@ -227,7 +234,7 @@ def run_cohort(
     summary.failed.sort(key=lambda item: order[item[0]])
     errors = pd.DataFrame(summary.failed, columns=["case_id", "step", "message"])
     write_csv_atomic(errors, out_dir / "errors.csv")
-    _merge(manifest, files, output_name, fingerprints, summary)
+    _merge(manifest, files, output_name, fingerprints, summary, sidecar)
     summary.seconds = time.perf_counter() - start
     return summary
 
@@ -339,22 +346,29 @@ def _stored_results(manifest: Manifest, files: _CaseFiles, fingerprints: dict[st
 
 
 def _merge(manifest: Manifest, files: _CaseFiles, output_name: str, fingerprints: dict[str, str],
-           summary: CohortSummary) -> None:
+           summary: CohortSummary, sidecar: Callable[[dict[str, dict]], dict] | None = None) -> None:
     """Merge the stored results of every succeeded case (manifest order) into ``output_name``,
-    ``cases.csv`` (the manifest's other columns) and ``diagnostics.csv`` (workers that give them).
-    With no succeeded case, the previous run's files are removed and listed in the summary."""
+    ``cases.csv`` (the manifest's other columns), ``diagnostics.csv`` (workers that give them) and
+    the sidecar ``<output_name>.json`` (``sidecar``). With no succeeded case, the previous run's
+    files are removed and listed in the summary."""
     from AxillaryPredictorLib.extraction.tables import DIAGNOSTICS_COLUMNS
 
     out_dir = files.folder.parent
     results = _stored_results(manifest, files, fingerprints)
+    sidecar_path = out_dir / f"{output_name}.json"
     if not results:
-        stale = [out_dir / name for name in (output_name, CASES_NAME, DIAGNOSTICS_NAME)]
+        stale = [out_dir / name for name in (output_name, CASES_NAME, DIAGNOSTICS_NAME)] + [sidecar_path]
         summary.removed = [path for path in stale if path.is_file()]
         remove_files(summary.removed)
         return
     rows = [{"case_id": r["case_id"], **{k: v for k, v in r["row"].items() if k != "case_id"}} for r in results]
     summary.output = out_dir / output_name
     write_csv_atomic(pd.DataFrame(rows), summary.output)
+    if sidecar is not None:
+        document = sidecar({r["case_id"]: r.get("record", {}) for r in results})
+        write_atomic(sidecar_path, json.dumps(document, indent=2, default=_json_default))
+    else:  # not left from a run with other settings, as if it described this one
+        remove_files([sidecar_path])
     clinical = [{"case_id": case.case_id, **case.extra} for case in manifest.cases if case.extra]
     if clinical:
         write_csv_atomic(pd.DataFrame(clinical), out_dir / CASES_NAME)

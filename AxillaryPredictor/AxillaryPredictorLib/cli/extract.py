@@ -8,20 +8,21 @@ from typing import Any
 
 from AxillaryPredictorLib.errors import InputError
 
-#: keys of a view in a --views-file (CSV columns or JSON object keys); the first three are required
-VIEW_KEYS = ("view", "image", "mask", "label", "segment", "series", "phase")
+#: keys of a view in a --views-file (CSV columns or JSON object keys); the first three are required;
+#: exclude_mask / exclude_segment: files / segments of the mask the margins may not enter, ';'-separated
+VIEW_KEYS = ("view", "image", "mask", "label", "segment", "series", "phase", "exclude_mask", "exclude_segment")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from AxillaryPredictorLib.cli.options import add_tolerance_argument, workers_count
+    from AxillaryPredictorLib.cli.options import add_region_arguments, add_tolerance_argument, workers_count
 
     parser.add_argument("--image", action="append", default=[],
                         help="image file or DICOM folder; repeat with --mask and --view for several views")
     parser.add_argument("--mask", action="append", default=[],
                         help="tumor labelmap, .seg.nrrd or DICOM SEG (one per --image)")
     parser.add_argument("--views-file", help="CSV (columns) or JSON (a list of objects) with view, image, mask and "
-                        "optionally label, segment, series, phase per view, instead of repeated options; paths "
-                        "relative to the file")
+                        "optionally label, segment, series, phase, exclude_mask, exclude_segment per view, instead "
+                        "of repeated options; paths relative to the file")
     parser.add_argument("--view", action="append", help="view name per image ([A-Za-z0-9-]+; default: the "
                         "profile's modality tag, then V2, V3 ...)")
     choice = parser.add_mutually_exclusive_group()
@@ -32,7 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phase", type=int, help="phase index (0-based) of a 4D image or of a multi-phase DICOM "
                         "series (DCE-MRI), for every image")
     parser.add_argument("--case-id", help="case ID (default: the first image file's stem)")
-    parser.add_argument("--margins", default="3,5,10", help="margins in mm (default 3,5,10)")
     parser.add_argument("--regions", help="regions to extract, comma-separated (default: all built)")
     profile = parser.add_mutually_exclusive_group()
     profile.add_argument("--profile", default="zeng2025-dce-delta", help="shipped profile name (see 'profiles')")
@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="features CSV; provenance goes to <out>.json, diagnostics to "
                         "<stem>.diagnostics.csv; a failed run leaves none of the three")
     add_tolerance_argument(parser)
+    add_region_arguments(parser)
     add_deep_arguments(parser)
 
 
@@ -117,6 +118,10 @@ def _view_entry(path: Path, number: int, entry: dict[str, Any]) -> dict[str, Any
     view = {k: entry.get(k) for k in VIEW_KEYS}
     for key in ("view", "image", "mask", "segment", "series"):
         view[key] = None if view[key] is None else str(view[key])
+    for key in ("exclude_mask", "exclude_segment"):  # a list (JSON) or ';'-separated text
+        parts = view[key] if isinstance(view[key], list) else str(view[key] or "").split(";")
+        view[key] = [str(part).strip() for part in parts if str(part).strip()]
+    view["exclude_mask"] = [str(path.parent / file) for file in view["exclude_mask"]]
     for key in ("label", "phase"):
         if view[key] is not None:
             try:
@@ -155,7 +160,8 @@ def _views_from_options(args: argparse.Namespace) -> list[dict[str, Any]]:
     if len(names) > len(args.image):
         raise InputError("More --view names than --image options.")
     return [{"view": names[i] if i < len(names) else None, "image": image, "mask": mask, "label": args.label,
-             "segment": args.segment, "series": series[i], "phase": args.phase}
+             "segment": args.segment, "series": series[i], "phase": args.phase, "exclude_mask": [],
+             "exclude_segment": []}
             for i, (image, mask) in enumerate(zip(args.image, args.mask, strict=True))]
 
 
@@ -170,16 +176,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from AxillaryPredictorLib.cli.options import region_settings
     from AxillaryPredictorLib.extraction.profiles import load_profile
     from AxillaryPredictorLib.extraction.tables import output_paths, write_features
-    from AxillaryPredictorLib.imaging.regions import parse_margins
-    from AxillaryPredictorLib.pipeline import RegionSettings, extract_case
+    from AxillaryPredictorLib.pipeline import extract_case
 
+    settings = region_settings(args)
     profile = load_profile(args.params or args.profile)
     inputs = _case_inputs(args, profile.modality or "V")
     wanted = [r.strip() for r in args.regions.split(",")] if args.regions else None
-    result = extract_case(inputs, profile, RegionSettings(parse_margins(args.margins)), regions=wanted,
-                          engine=args.engine, workers=args.workers, deep=deep_spec(args))
+    result = extract_case(inputs, profile, settings, regions=wanted, engine=args.engine, workers=args.workers,
+                          deep=deep_spec(args))
     path = write_features([result.extraction_result()], args.out)
     paths = output_paths(path)
     print(f"{len(result.features)} features of case {inputs.case_id} -> {path} (provenance: "
@@ -192,10 +199,10 @@ def _run(args: argparse.Namespace) -> int:
 def _case_inputs(args: argparse.Namespace, default_view: str) -> Any:
     """One scan per view, as given by the options or the views file (views named by default after
     the profile's modality, then V2, V3 ...)."""
-    from AxillaryPredictorLib.cli.options import case_id_from
+    from AxillaryPredictorLib.cli.options import case_id_from, exclusion_files
     from AxillaryPredictorLib.errors import InputError
     from AxillaryPredictorLib.imaging.io import read_image, read_mask
-    from AxillaryPredictorLib.pipeline import CaseInputs, Scan
+    from AxillaryPredictorLib.pipeline import CaseInputs, Scan, read_exclusions
 
     entries = _views_from_options(args)
     for i, entry in enumerate(entries):
@@ -203,9 +210,14 @@ def _case_inputs(args: argparse.Namespace, default_view: str) -> Any:
     names = [entry["view"] for entry in entries]
     if len(set(names)) != len(names):
         raise InputError(f"View names must differ: {', '.join(names)}.")
+    files = exclusion_files(args.exclude_mask, names)
     views = {}
     for entry in entries:
         image = read_image(entry["image"], series=entry["series"], phase=entry["phase"])
-        views[entry["view"]] = Scan(image, read_mask(entry["mask"], label=entry["label"], segment=entry["segment"],
-                                                     reference=image, tolerance=args.tolerance))
+        mask = read_mask(entry["mask"], label=entry["label"], segment=entry["segment"], reference=image,
+                         tolerance=args.tolerance)
+        excluded, excluded_names = read_exclusions(
+            image, entry["mask"], files=[*files.get(None, []), *files.get(entry["view"], []), *entry["exclude_mask"]],
+            segments=[*args.exclude_segment, *entry["exclude_segment"]], tolerance=args.tolerance)
+        views[entry["view"]] = Scan(image, mask, excluded=excluded, excluded_names=excluded_names)
     return CaseInputs.single(args.case_id or case_id_from(entries[0]["image"]), views)

@@ -9,7 +9,7 @@ from AxillaryPredictorLib.errors import InputError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from AxillaryPredictorLib.cli.options import add_tolerance_argument, workers_count
+    from AxillaryPredictorLib.cli.options import add_region_arguments, add_tolerance_argument, workers_count
 
     parser.add_argument("--model", required=True, help="model package (.json) or registry id ('models list')")
     parser.add_argument("--image", action="append", default=[], help="image per view (single-timepoint models)")
@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=workers_count, help="processes for extraction (default: cores)")
     parser.add_argument("--out", required=True, help="output folder")
     add_tolerance_argument(parser)
+    add_region_arguments(parser, margins=None)  # the model's margins; tissue exclusion as given here
     parser.add_argument("--deep-model", help="ONNX file of a model with deep features (default: its backbone)")
 
 
@@ -57,14 +58,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from AxillaryPredictorLib.cli.options import region_settings
     from AxillaryPredictorLib.packages.registry import find_model
     from AxillaryPredictorLib.pipeline import predict_case
     from AxillaryPredictorLib.reporting.prediction_report import write_prediction
 
+    settings = region_settings(args, margins=())  # the package's margins are added by predict_case
     package = find_model(args.model)
     package.check_scores_images()
     inputs, sources = _case_inputs(args, package.document["inputs"]["views"])
-    prediction = predict_case(package, inputs, workers=args.workers, deep=args.deep_model)
+    prediction = predict_case(package, inputs, settings, workers=args.workers, deep=args.deep_model)
     paths = write_prediction(package, prediction, args.out, inputs=sources)
     print(prediction.summary())
     for warning in prediction.warnings:
@@ -76,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
 def _case_inputs(args: argparse.Namespace, model_views: list[str]) -> tuple[Any, dict[str, str]]:
     """The case as given on the command line: two timepoints when --baseline-image/--ontreatment-image
     are given, else one scan per --image (the pipeline checks that this is what the model needs)."""
-    from AxillaryPredictorLib.cli.options import case_id_from
+    from AxillaryPredictorLib.cli.options import case_id_from, exclusion_files
     from AxillaryPredictorLib.pipeline import CaseInputs
 
     clinical = parse_clinical(args.clinical)
@@ -86,7 +89,9 @@ def _case_inputs(args: argparse.Namespace, model_views: list[str]) -> tuple[Any,
             raise InputError("A delta model compares two scans: give --baseline-image/--baseline-mask and "
                              "--ontreatment-image/--ontreatment-mask.")
         view = (args.view or model_views)[0]
-        scans = {t: {view: _scan(args, image, mask)} for t, (image, mask) in paths.items()}
+        files = exclusion_files(args.exclude_mask, list(paths))
+        scans = {t: {view: _scan(args, image, mask, files=files.get(None, []) + files.get(t, []))}
+                 for t, (image, mask) in paths.items()}
         case_id = args.case_id or case_id_from(paths["baseline"][0])
         return (CaseInputs.paired(case_id, scans["baseline"], scans["ontreatment"], clinical),
                 {"baseline image": paths["baseline"][0], "on-treatment image": paths["ontreatment"][0]})
@@ -97,18 +102,23 @@ def _case_inputs(args: argparse.Namespace, model_views: list[str]) -> tuple[Any,
     if len(names) != len(args.image):
         raise InputError(f"Give one --view per --image ({len(args.image)}), not {len(names)}.")
     nodes = args.node_mask + [None] * (len(args.image) - len(args.node_mask))
-    views = {view: _scan(args, image, mask, node)
+    files = exclusion_files(args.exclude_mask, names)
+    views = {view: _scan(args, image, mask, node, files.get(None, []) + files.get(view, []))
              for view, image, mask, node in zip(names, args.image, args.mask, nodes, strict=True)}
     case_id = args.case_id or case_id_from(args.image[0])
     return CaseInputs.single(case_id, views, clinical), {f"image ({v})": p for v, p in zip(names, args.image,
                                                                                           strict=True)}
 
 
-def _scan(args: argparse.Namespace, image_path: str, mask_path: str, node_path: str | None = None) -> Any:
+def _scan(args: argparse.Namespace, image_path: str, mask_path: str, node_path: str | None = None,
+          files: list[str] | None = None) -> Any:
+    """One scan with its node ROI and the masks its margins may not enter (``files``, --exclude-segment)."""
     from AxillaryPredictorLib.imaging.io import read_image, read_mask
-    from AxillaryPredictorLib.pipeline import Scan
+    from AxillaryPredictorLib.pipeline import Scan, read_exclusions
 
     image = read_image(image_path)
     mask = read_mask(mask_path, label=args.label, segment=args.segment, reference=image, tolerance=args.tolerance)
     node = read_mask(node_path, reference=image, tolerance=args.tolerance) if node_path else None
-    return Scan(image, mask, node)
+    excluded, names = read_exclusions(image, mask_path, files=files or [], segments=args.exclude_segment,
+                                      tolerance=args.tolerance)
+    return Scan(image, mask, node, excluded, excluded_names=names)

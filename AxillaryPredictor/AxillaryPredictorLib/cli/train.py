@@ -105,14 +105,6 @@ def clinical_design(cohort, names: list[str], spec_path: str | None):
     return pd.DataFrame(rows, index=cohort.features.index).astype(float), variables
 
 
-def table_inputs(columns: list[str]) -> tuple[str, list[str], list[str]]:
-    """(column scheme, views, regions) of a training table's feature columns."""
-    from AxillaryPredictorLib.modeling.cohort_tables import column_scheme, parse_feature_column
-
-    parsed = [p for p in map(parse_feature_column, columns) if p is not None]
-    return column_scheme(columns), sorted({p.view for p in parsed}), sorted({p.region for p in parsed})
-
-
 DEEP_RECORD = ("backbone", "sha256", "output", "source", "region", "context_mm", "input_size")
 
 
@@ -157,7 +149,7 @@ def deep_provenance(tables: list[str], columns: list[str], spec=None, profile=No
 def run(args: argparse.Namespace) -> int:
 
     from AxillaryPredictorLib.extraction.profiles import load_profile
-    from AxillaryPredictorLib.modeling.cohort_tables import load_cohort
+    from AxillaryPredictorLib.modeling.cohort_tables import column_scheme, load_cohort, recorded_settings
     from AxillaryPredictorLib.modeling.recipes import load_recipe, recipe_imputes
     from AxillaryPredictorLib.modeling.training import train
     from AxillaryPredictorLib.packages.export import to_package
@@ -185,18 +177,24 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: recipe '{recipe['name']}' has no combined model; RadScore + {args.clinical_vars} are "
                   "combined in one logistic model with every given variable kept.")
     groups = _groups(args.groups, list(cohort.features.columns))
+    if groups and "combined" not in recipe and not recipe.get("fusion"):
+        recipe = {**recipe, "combined": {"selection": "none"}}
+        print(f"note: recipe '{recipe['name']}' has no combined model; the scores of the {args.groups} groups "
+              f"({', '.join(groups)}) are combined in one logistic model with every score kept.")
     result = train(cohort.features, cohort.y, recipe, clinical=clinical, reliability=reliability, folds=args.folds,
                    seed=args.seed, score_groups=groups)
     for message in result.notes:
         print(f"note: {message}")
     profile = load_profile(args.profile)
-    scheme, views, regions = table_inputs(list(cohort.features.columns))
+    scheme = column_scheme(cohort.features.columns)
     if scheme == "plain":
         print("note: the feature table has plain column names (not <region>__<view>__<feature>): the package "
               "scores tables with these columns ('axillary-predictor evaluate'), not images.")
+    recorded = recorded_settings(args.features)  # views, regions, timepoints: from the columns the model uses
     document = to_package(result, cohort.features, cohort.y, model_id=args.id, title=f"User model {args.id}",
-                          task=args.task, modality=profile.modality, views=views, regions=regions,
-                          column_scheme=scheme,
+                          task=args.task, modality=profile.modality, column_scheme=scheme,
+                          delta_mode=recorded["delta_mode"],
+                          provenance={"training_regions": recorded["regions"]} if recorded["regions"] else None,
                           profile={"name": profile.name, "sha256": profile.hash, "version": profile.version},
                           clinical_variables=variables, clinical_data=None if clinical is None else
                           clinical.reset_index(drop=True), status=DEMONSTRATION,
@@ -241,7 +239,11 @@ def _groups(kind: str | None, columns: list[str]) -> dict[str, list[str]] | None
         return groups
     from AxillaryPredictorLib.modeling.cohort_tables import feature_groups
 
-    return feature_groups(columns, kind)
+    groups = feature_groups(columns, kind)
+    left = [c for c in columns if not any(c in group for group in groups.values())]
+    if left:
+        print(f"note: {', '.join(left)} belong(s) to no {kind} and to no group's score.")
+    return groups
 
 
 def _print_result(result: Any, document: dict, path: Any) -> None:

@@ -11,7 +11,12 @@ pyradiomics' batch input columns (``Image``, ``Mask``, ``Label``, ``Label_channe
 non-numeric column are ignored and listed in a warning. Column names follow one of two schemes
 (``column_scheme``): ``radiomics`` (this library's ``<region>__<view>__<imageType>_<class>_<feature>``,
 ``delta__…``/``baseline__…``/``ontreatment__…`` and ``<region>__<view>__deep-<name>_<k>``) or ``plain``
-(anything else, e.g. ``original_firstorder_Mean``); plain columns form one group.
+(anything else, e.g. ``original_firstorder_Mean``); plain columns form one group. ``complete_response``,
+the case-level flag the delta pipeline writes beside the ``delta__…`` columns, belongs to the radiomics
+scheme but to no region or view (``CASE_COLUMNS``).
+
+``table_inputs`` says what images a set of radiomics columns needs (views, regions, timepoints and
+margins): a model package records it for the columns its model uses.
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ _DEEP = re.compile(r"^deep-[A-Za-z0-9.-]+_[0-9]+$")
 _REGION = re.compile(r"^[A-Za-z0-9_.-]+$")
 _VIEW = re.compile(r"^[A-Za-z0-9-]+$")
 _PREFIXES = ("delta", "baseline", "ontreatment")
+#: radiomics-scheme columns of the whole case, not of a region or view: the delta pipeline's flag
+#: (1 when the on-treatment tumor is empty, ``extraction.delta``)
+CASE_COLUMNS = ("complete_response",)
+#: the timepoints of a delta case (``pipeline.TIMEPOINTS``)
+DELTA_TIMEPOINTS = ["baseline", "ontreatment"]
+_MARGIN_REGION = re.compile(r"^(?:tumor_)?margin([0-9]+(?:p[0-9]+)?)mm$")
 
 
 @dataclass(frozen=True)
@@ -66,21 +77,67 @@ def parse_feature_column(name: str) -> FeatureColumn | None:
 
 
 def column_scheme(columns: Iterable[str]) -> str:
-    """``radiomics`` when every column follows this library's naming, else ``plain``."""
-    columns = list(columns)
-    return RADIOMICS if columns and all(parse_feature_column(c) for c in columns) else PLAIN
+    """``radiomics`` when every column follows this library's naming (``CASE_COLUMNS`` included, but
+    not alone), else ``plain``."""
+    columns = [str(c) for c in columns]
+    parsed = [parse_feature_column(c) for c in columns]
+    if any(parsed) and all(p is not None or c in CASE_COLUMNS for c, p in zip(columns, parsed, strict=True)):
+        return RADIOMICS
+    return PLAIN
 
 
 def feature_groups(columns: Iterable[str], by: str) -> dict[str, list[str]]:
-    """Columns grouped by ``view`` or ``region``; plain columns form one group (``PLAIN_GROUP``)."""
+    """Columns grouped by ``view`` or ``region`` (whatever their prefix: ``delta__tumor__…`` is in group
+    ``tumor``); plain columns form one group (``PLAIN_GROUP``). ``CASE_COLUMNS`` belong to no region or
+    view and are in no group (when every other column is a radiomics column)."""
     if by not in ("view", "region"):
         raise InputError(f"Groups are by 'view' or 'region', not '{by}'.")
+    columns = [str(c) for c in columns]
+    radiomics = column_scheme(columns) == RADIOMICS
     groups: dict[str, list[str]] = {}
     for column in columns:
         parsed = parse_feature_column(column)
+        if parsed is None and radiomics:
+            continue  # a case-level column (complete_response)
         key = PLAIN_GROUP if parsed is None else getattr(parsed, by)
         groups.setdefault(key, []).append(column)
     return groups
+
+
+def margin_of_region(region: str) -> float | None:
+    """The margin (mm) of ``marginNmm`` / ``tumor_marginNmm`` (``2p5mm`` -> 2.5), else None."""
+    match = _MARGIN_REGION.match(region)
+    return float(match.group(1).replace("p", ".")) if match else None
+
+
+def _region_order(region: str) -> tuple:
+    """tumor, then each margin's tumor_margin / margin region by size, then node, then any other."""
+    margin = margin_of_region(region)
+    if region == "tumor":
+        return (0, 0.0, 0, "")
+    if margin is not None:
+        return (1, margin, 0 if region.startswith("tumor_") else 1, "")
+    return (2, 0.0, 0, "") if region == "node" else (3, 0.0, 0, region)
+
+
+def table_inputs(columns: Iterable[str]) -> dict[str, list]:
+    """What the images of a case must give for these columns (radiomics scheme; plain columns are
+    ignored): ``views`` (in column order), ``regions`` (tumor, margins by size, node), ``timepoints``
+    (baseline and on-treatment when any column is ``delta__``/``baseline__``/``ontreatment__`` or
+    ``complete_response``; else none) and ``margins_mm`` (of the margin regions). InputError when
+    single-timepoint and delta columns are mixed: one package scores one scan per view or a pair."""
+    columns = [str(c) for c in columns]
+    parsed = [(c, p) for c, p in ((c, parse_feature_column(c)) for c in columns) if p is not None]
+    single = [c for c, p in parsed if not p.prefix]
+    paired = [c for c, p in parsed if p.prefix] + [c for c in columns if c in CASE_COLUMNS]
+    if single and paired:
+        raise InputError(f"The model uses single-timepoint columns (e.g. {single[0]}) and delta columns (e.g. "
+                         f"{paired[0]}): a package scores either one scan per view or a baseline / on-treatment "
+                         "pair. Train on one kind of column.")
+    regions = sorted({p.region for _, p in parsed}, key=_region_order)
+    margins = sorted({m for m in map(margin_of_region, regions) if m is not None})
+    return {"views": list(dict.fromkeys(p.view for _, p in parsed)), "regions": regions,
+            "timepoints": list(DELTA_TIMEPOINTS) if paired else [], "margins_mm": margins}
 
 
 @dataclass
@@ -230,3 +287,43 @@ def table_hash(frame: pd.DataFrame) -> str:
 
     return hashlib.sha256(frame.to_csv().encode()).hexdigest()
 
+
+
+def _sidecar_provenance(table: str | Path) -> dict:
+    """The provenance of a feature table's sidecar ``<table>.json`` (``extract``, ``cohort`` and
+    single-case ``delta`` outputs), or {} without one."""
+    import json
+
+    sidecar = Path(f"{table}.json")
+    if isinstance(table, pd.DataFrame) or not sidecar.is_file():
+        return {}
+    try:
+        data = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    provenance = data.get("provenance", data) if isinstance(data, dict) else {}
+    return provenance if isinstance(provenance, dict) else {}
+
+
+def recorded_settings(tables: Sequence[str | Path]) -> dict:
+    """What the feature tables' sidecars record about how their features were made: ``delta_mode``
+    (None when none records it) and ``regions``, the tissue exclusion of the regions (``exclude_below``,
+    ``components``, ``excluded_masks``: whether any scan had masks the margins could not enter; None
+    when none records it). InputError when the tables disagree: one model, one way of making features."""
+    modes, regions = {}, {}
+    for table in tables:
+        provenance = _sidecar_provenance(table)
+        if provenance.get("mode"):
+            modes[str(table)] = provenance["mode"]
+        record = provenance.get("regions")
+        if isinstance(record, dict) and isinstance(record.get("settings"), dict):
+            settings = record["settings"]
+            regions[str(table)] = {"exclude_below": settings.get("exclude_below"),
+                                   "components": settings.get("components", "largest"),
+                                   "excluded_masks": bool(record.get("excluded_masks"))}
+    for what, found in (("delta modes", modes), ("region settings", regions)):
+        if len({repr(v) for v in found.values()}) > 1:
+            listing = "; ".join(f"{Path(t).name}: {v}" for t, v in found.items())
+            raise InputError(f"The feature tables were made with different {what} ({listing}); one model needs "
+                             "features made one way: extract them again with the same settings.")
+    return {"delta_mode": next(iter(modes.values()), None), "regions": next(iter(regions.values()), None)}

@@ -22,14 +22,19 @@ from AxillaryPredictorLib.packages.nomogram_spec import export_predictors
 
 
 def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: str, title: str, task: str,
-               modality: str, views: list[str], regions: list[str], profile: dict[str, Any],
+               modality: str, profile: dict[str, Any], views: list[str] | None = None,
+               regions: list[str] | None = None,
                clinical_variables: list | None = None, clinical_data: pd.DataFrame | None = None,
                status: str = "demonstration", intended_use: str = "", description: str = "",
                timepoints: list[str] | None = None, margins_mm: list[float] | None = None,
                delta_mode: str | None = None, provenance: dict[str, Any] | None = None,
                threshold: float | None = None, column_scheme: str | None = None) -> dict[str, Any]:
     """The package document (unsealed) of a trained model. ``column_scheme`` (``radiomics`` or ``plain``,
-    ``modeling.cohort_tables.column_scheme``) is recorded when given; ``plain`` packages score tables only."""
+    ``modeling.cohort_tables.column_scheme``) is recorded when given; ``plain`` packages score tables only.
+
+    The images the package needs come from the radiomics columns its model uses (``package_inputs``):
+    ``views``, ``regions``, ``timepoints`` and ``margins_mm`` left None are those of the columns (and
+    ``delta_mode`` 'relative' for delta columns); given ones must include them."""
     from AxillaryPredictorLib.evaluation.statistics import threshold_metrics
 
     y = np.asarray(y, int)
@@ -37,9 +42,6 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
     document: dict[str, Any] = {
         "format": "axillary-predictor-model-package", "format_version": 1, "id": model_id, "version": "1.0.0",
         "title": title, "description": description, "task": task, "modality": modality, "status": status,
-        "inputs": {"views": views, "regions": regions, "profile": profile, "timepoints": timepoints or [],
-                   "margins_mm": margins_mm or [], "delta_mode": delta_mode,
-                   **({"column_scheme": column_scheme} if column_scheme else {})},
         "intended_use": intended_use or "Research use only. Not a medical device.",
         "training_ranges": _ranges(features, names or result.features),
     }
@@ -47,6 +49,11 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
         in_sample = _add_single_model(document, result, features, names, standardization, estimator)
     else:
         in_sample = _add_combined_model(document, result, features, clinical_variables, clinical_data, task)
+    document["inputs"] = package_inputs(document, list(features.columns), views=views, regions=regions,
+                                        timepoints=timepoints, margins_mm=margins_mm, delta_mode=delta_mode)
+    document["inputs"]["profile"] = profile
+    if column_scheme:
+        document["inputs"]["column_scheme"] = column_scheme
     cut = threshold if threshold is not None else threshold_metrics(y, in_sample, n_boot=200).threshold
     cut = float(min(max(cut, 0.0), 1.0))
     document.update(
@@ -54,6 +61,44 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
         performance=_performance(result, y, in_sample),
         provenance=_provenance(result, features, y, clinical_data, provenance))
     return document
+
+
+def package_inputs(document: dict[str, Any], table_columns: list[str], *, views: list[str] | None = None,
+                   regions: list[str] | None = None, timepoints: list[str] | None = None,
+                   margins_mm: list[float] | None = None, delta_mode: str | None = None) -> dict[str, Any]:
+    """The ``inputs`` of a package document (without ``profile``): views, regions, timepoints and
+    margins of the radiomics columns its model uses (``semantics.raw_columns``; views in the order of
+    ``table_columns``, the training table's), unless given; given lists must include what the columns
+    need (ModelError otherwise). ``delta_mode`` defaults to ``relative`` (the delta command's) for a
+    delta package."""
+    from AxillaryPredictorLib.modeling.cohort_tables import table_inputs
+    from AxillaryPredictorLib.packages.semantics import raw_columns
+
+    used = set(raw_columns(document))
+    ordered = [c for c in table_columns if c in used] + sorted(used.difference(table_columns))
+    needed = table_inputs(ordered)
+    given = {"views": views, "regions": regions, "timepoints": timepoints, "margins_mm": margins_mm}
+    inputs: dict[str, Any] = {}
+    for key, value in given.items():
+        if value is None:
+            inputs[key] = needed[key]
+            continue
+        missing = [item for item in needed[key] if item not in value]
+        if missing:
+            raise ModelError(f"The model uses {key.replace('_mm', '')} {', '.join(map(str, missing))} (e.g. column "
+                             f"{_example(ordered, key, missing[0])}) but the package would declare only "
+                             f"{', '.join(map(str, value)) or 'none'}.")
+        inputs[key] = list(value)
+    inputs["margins_mm"] = [float(m) for m in inputs["margins_mm"]]
+    inputs["delta_mode"] = delta_mode or ("relative" if inputs["timepoints"] else None)
+    return inputs
+
+
+def _example(columns: list[str], key: str, item: Any) -> str:
+    """A used column that needs ``item`` (a view, region, timepoint or margin)."""
+    from AxillaryPredictorLib.modeling.cohort_tables import table_inputs
+
+    return next((c for c in columns if item in table_inputs([c])[key]), columns[0] if columns else "?")
 
 
 def _ranges(frame: pd.DataFrame, columns) -> dict[str, list[float]]:

@@ -8,7 +8,8 @@ valid for the package's column scheme (``inputs.column_scheme``, else inferred):
 
 - ``radiomics``: every radiomics input is ``<region>__<view>__<imageType>_<class>_<feature>``
   (pyradiomics' names), ``delta__…`` / ``baseline__…`` / ``ontreatment__…`` or
-  ``<region>__<view>__deep-<name>_<k>``, with a region and view the package declares;
+  ``<region>__<view>__deep-<name>_<k>``, with a region and view the package declares (a delta
+  package may also use ``complete_response``);
 - ``plain``: a package trained on a table with other column names (e.g. pyradiomics' batch CSV);
   it scores tables with those columns, never images.
 """
@@ -19,7 +20,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from AxillaryPredictorLib.modeling.cohort_tables import COLUMN_SCHEMES, PLAIN, RADIOMICS, parse_feature_column
+from AxillaryPredictorLib.modeling.cohort_tables import (
+    CASE_COLUMNS,
+    COLUMN_SCHEMES,
+    PLAIN,
+    RADIOMICS,
+    parse_feature_column,
+)
 
 
 def _finite(values: Any) -> bool:
@@ -145,8 +152,11 @@ def name_problems(document: Mapping[str, Any]) -> list[str]:
                            if not n.strip() or any(ord(ch) < 32 for ch in n)][:3]
     regions, views = set(document["inputs"]["regions"]), set(document["inputs"]["views"])
     bad = []
+    delta = bool(document["inputs"].get("timepoints"))
     for name in raw_columns(document):
         parsed = parse_feature_column(name)
+        if delta and name in CASE_COLUMNS:
+            continue  # complete_response: the delta pipeline's flag of the whole case
         if parsed is None or parsed.region not in regions or parsed.view not in views:
             bad.append(name)
     if bad:

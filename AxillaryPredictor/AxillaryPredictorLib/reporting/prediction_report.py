@@ -75,6 +75,9 @@ def report_settings(document: Mapping[str, Any], prediction: Any = None) -> dict
         settings["setting: margins (mm)"] = ", ".join(f"{m:g}" for m in margins)
     if region_settings.get("exclude_below") is not None:
         settings["setting: tissue threshold"] = f"margins exclude voxels below {region_settings['exclude_below']:g}"
+    if region_settings.get("excluded_masks"):
+        settings["setting: excluded masks"] = "; ".join(f"{place}: {', '.join(names)}" for place, names
+                                                        in region_settings["excluded_masks"].items())
     if region_settings.get("components"):
         settings["setting: lesion components"] = region_settings["components"]
     if inputs.get("timepoints"):
