@@ -17,6 +17,8 @@ from sklearn.pipeline import Pipeline
 from AxillaryPredictorLib.modeling import selection
 from AxillaryPredictorLib.modeling.classifiers import PostFusionClassifier, make_classifier
 from AxillaryPredictorLib.modeling.combined import CombinedLogisticModel, stepwise_aic
+from AxillaryPredictorLib.modeling.importance_selection import LightGBMSubsetSelector
+from AxillaryPredictorLib.modeling.mrmr import MRMRSelector
 from AxillaryPredictorLib.modeling.recipes import build_pipeline, load_recipe
 from AxillaryPredictorLib.modeling.reproducibility import icc
 from AxillaryPredictorLib.modeling.training import train
@@ -82,8 +84,10 @@ def test_selectors_learn_on_training_data_only_and_keep_names():
     y = (X["f0"] + 0.5 * rng.normal(size=120) > 0).astype(int).to_numpy()
     for selector in (selection.VarianceFilter(), selection.UnivariateFilter("anova"),
                      selection.UnivariateFilter("mannwhitney"), selection.UnivariateFilter("ttest"),
-                     selection.CorrelationFilter(threshold=0.9), selection.MRMRSelector(k=5),
-                     selection.LassoSelector(cv=3), selection.SVMRFESelector(cv=3)):
+                     selection.CorrelationFilter(threshold=0.9), MRMRSelector(k=5), MRMRSelector(k=5, scheme="MID"),
+                     selection.LassoSelector(cv=3), selection.SVMRFESelector(cv=3),
+                     selection.UnivariateFilter("auto"), selection.CorrelationFilter("auto"),
+                     LightGBMSubsetSelector(cv=5, max_features=4)):
         fitted = clone(selector).fit(X.iloc[:80], y[:80])
         names = fitted.get_feature_names_out()
         assert len(names) == fitted.get_support().sum() >= 1
@@ -107,7 +111,7 @@ def test_null_cohort_cv_auc_stays_near_chance_and_leaky_control_does_not(recipe)
     """Random labels: every recipe's pooled out-of-fold AUC stays near 0.5 on 3 seeds (5,000 noise
     features; 1,000 for recipes marked slow; a noise second reader and noise clinical variables
     for recipes that need them), while selecting on all data first does not."""
-    from AxillaryPredictorLib.modeling.reproducibility import icc_table
+    from AxillaryPredictorLib.modeling.reproducibility import reliability_table
 
     loaded = load_recipe(recipe)
     for seed in (0, 1, 2):
@@ -115,8 +119,11 @@ def test_null_cohort_cv_auc_stays_near_chance_and_leaky_control_does_not(recipe)
         rng = np.random.default_rng(100 + seed)
         reliability = clinical = None
         if "reader2" in loaded.get("needs", []):
-            reader2 = X + rng.normal(0, 0.4, X.shape)  # ICC ~0.86: most noise features pass the filter
-            reliability = icc_table(X.assign(case_id=range(len(X))), reader2.assign(case_id=range(len(X))))
+            # ICC ~0.86: most noise features pass the filter; a repeat of reader 1 when the recipe needs it
+            reader2 = X + rng.normal(0, 0.4, X.shape)
+            repeat = X + rng.normal(0, 0.4, X.shape) if "reader1-repeat" in loaded["needs"] else None
+            reliability = reliability_table(X.assign(case_id=range(len(X))), reader2.assign(case_id=range(len(X))),
+                                            None if repeat is None else repeat.assign(case_id=range(len(X))))
         if "clinical" in loaded.get("needs", []):
             clinical = pd.DataFrame({"ki67": rng.uniform(1, 90, len(y)), "us_aln": rng.integers(0, 2, len(y))})
         result = train(X, y, loaded, clinical=clinical, reliability=reliability)
@@ -295,7 +302,8 @@ def test_every_shipped_recipe_loads_and_builds():
     assert {"he2025", "zeng2025", "zhang2025", "lu2025", "liu2025", "lasso-lr"} <= set(list_recipes())
     for name in list_recipes():
         recipe = load_recipe(name)
-        assert recipe["description"] and build_pipeline(recipe, reliability=pd.DataFrame({"feature": ["f0"]}))
+        reliability = pd.DataFrame({"feature": ["f0", "f0"], "comparison": ["inter", "intra"]})
+        assert recipe["description"] and build_pipeline(recipe, reliability=reliability)
 
 
 def test_tuned_recipe_runs_nested_cv_and_exports_the_chosen_settings(tmp_path):

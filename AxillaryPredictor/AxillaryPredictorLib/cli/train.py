@@ -27,7 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "binary|ordinal|categorical, unit, levels, range); variables not declared are typed from "
                         "their values")
     parser.add_argument("--reader2", action="append", default=[],
-                        help="second reader's feature table(s), for ICC-filtering recipes")
+                        help="second reader's feature table(s), for ICC-filtering recipes (inter-observer ICC)")
+    parser.add_argument("--reader1-repeat", action="append", default=[],
+                        help="the first reader's repeated feature table(s) (the same cases segmented again, e.g. "
+                        "two weeks later), for the intra-observer ICC (recipe zhang2025 needs both)")
     parser.add_argument("--groups", choices=("view", "region", "source"), help="split the feature columns into groups "
                         "by view, region or source (radiomics / deep; clinical variables stay clinical): one score per "
                         "group in combined models, one model per group in post-fusion recipes (e.g. liu2025: CC and "
@@ -210,20 +213,27 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _reliability(args: argparse.Namespace, cohort: Any) -> Any:
-    """ICC of every feature between the readers (``--reader2`` tables), or None."""
-    if not args.reader2:
+    """ICC of every feature between the readers (``--reader2``: inter-observer) and between the first
+    reader and its repeat (``--reader1-repeat``: intra-observer), or None."""
+    if not args.reader2 and not args.reader1_repeat:
         return None
+    from AxillaryPredictorLib.modeling.reproducibility import reliability_table
+
+    tables = {name: _reader_table(args, files, cohort, name)
+              for name, files in (("second reader", args.reader2), ("first reader's repeat", args.reader1_repeat))
+              if files}
+    return reliability_table(cohort.features, tables.get("second reader"), tables.get("first reader's repeat"))
+
+
+def _reader_table(args: argparse.Namespace, files: list[str], cohort: Any, name: str) -> Any:
+    """One reader's feature tables, side by side, keyed by case id (a note lists features it lacks)."""
     import pandas as pd
 
-    from AxillaryPredictorLib.modeling.reproducibility import icc_table
-
-    second = pd.concat([pd.read_csv(f, dtype={args.id_column: str}).set_index(args.id_column)
-                        for f in args.reader2], axis=1)
-    absent = [c for c in cohort.features.columns if c not in second.columns]
+    table = pd.concat([pd.read_csv(f, dtype={args.id_column: str}).set_index(args.id_column) for f in files], axis=1)
+    absent = [c for c in cohort.features.columns if c not in table.columns]
     if absent:
-        print(f"note: {len(absent)} feature(s) have no second-reader values (e.g. {absent[0]}); "
-              "the ICC filter drops them.")
-    return icc_table(cohort.features, second)
+        print(f"note: {len(absent)} feature(s) have no {name} values (e.g. {absent[0]}); the ICC filter drops them.")
+    return table
 
 
 def _groups(kind: str | None, columns: list[str]) -> dict[str, list[str]] | None:

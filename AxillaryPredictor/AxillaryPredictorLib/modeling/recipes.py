@@ -17,14 +17,18 @@ from sklearn.preprocessing import StandardScaler
 from AxillaryPredictorLib.errors import InputError
 from AxillaryPredictorLib.modeling import selection
 from AxillaryPredictorLib.modeling.classifiers import make_classifier
+from AxillaryPredictorLib.modeling.importance_selection import LightGBMSubsetSelector
+from AxillaryPredictorLib.modeling.mrmr import MRMRSelector
 
+#: recipe step name -> selector (each a scikit-learn transformer refitted in every CV training fold)
 SELECTORS = {
     "variance": selection.VarianceFilter,
     "univariate": selection.UnivariateFilter,
     "correlation": selection.CorrelationFilter,
-    "mrmr": selection.MRMRSelector,
+    "mrmr": MRMRSelector,
     "lasso": selection.LassoSelector,
     "svm_rfe": selection.SVMRFESelector,
+    "lightgbm_subset": LightGBMSubsetSelector,
 }
 
 
@@ -61,7 +65,7 @@ def load_recipe(name_or_path: str | Path) -> dict[str, Any]:
 
 def build_pipeline(recipe: dict[str, Any], reliability: pd.DataFrame | None = None) -> Pipeline:
     """selectors -> StandardScaler -> classifier, as an unfitted scikit-learn Pipeline."""
-    from AxillaryPredictorLib.modeling.reproducibility import ICCFilter
+    from AxillaryPredictorLib.modeling.reproducibility import ICCFilter, check_comparisons, comparisons_in
 
     steps = []
     for index, step in enumerate(recipe.get("steps", [])):
@@ -79,7 +83,10 @@ def build_pipeline(recipe: dict[str, Any], reliability: pd.DataFrame | None = No
         elif kind == "icc":
             if reliability is None:
                 raise InputError(f"Recipe '{recipe['name']}' filters on ICC: give the second reader's feature table "
-                                 "(--reader2) so reliability can be computed.")
+                                 "(--reader2) and/or the first reader's repeat (--reader1-repeat) so reliability "
+                                 "can be computed.")
+            if params.get("require") is not None:
+                check_comparisons(list(params["require"]), comparisons_in(reliability))
             steps.append((f"{index}_icc", ICCFilter(reliability, **params)))
         elif kind in SELECTORS:
             steps.append((f"{index}_{kind}", SELECTORS[kind](**params)))

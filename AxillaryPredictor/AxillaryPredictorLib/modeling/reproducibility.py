@@ -7,7 +7,9 @@
 - ICC(3,1) consistency = (MSB − MSE) / (MSB + (k − 1)·MSE), F-based CI;
 
 with MSB (subjects), MSJ (raters), MSE (residual) mean squares, k = 2 raters, n subjects.
-The studies keep features with ICC ≥ 0.75 or 0.8 (``ICCFilter``).
+The studies keep features with ICC ≥ 0.75 or 0.8 (``ICCFilter``): between two readers (inter-observer)
+and, for Zhang et al., also between the first reader and that reader's repeat segmentation two weeks
+later (intra-observer); ``reliability_table`` holds both, one row per feature and comparison.
 """
 
 from __future__ import annotations
@@ -100,27 +102,76 @@ def icc_table(reader1: pd.DataFrame, reader2: pd.DataFrame, id_column: str = "ca
     return pd.DataFrame(rows)
 
 
-class ICCFilter(SelectorMixin, BaseEstimator):
-    """Keep features whose ICC between two readers reaches ``threshold``.
+COMPARISONS = ("inter", "intra")
 
-    ``reliability`` is a table from ``icc_table`` (computed once on the reader study,
-    which is separate from the outcome data, so no outcome information leaks).
+
+def reliability_table(reader1: pd.DataFrame, reader2: pd.DataFrame | None = None,
+                      reader1_repeat: pd.DataFrame | None = None, id_column: str = "case_id") -> pd.DataFrame:
+    """``icc_table`` rows of the inter-observer (reader 1 vs reader 2) and intra-observer (reader 1 vs
+    reader 1's repeat) comparisons given, with a ``comparison`` column ("inter" / "intra")."""
+    tables = [icc_table(reader1, other, id_column).assign(comparison=name)
+              for name, other in zip(COMPARISONS, (reader2, reader1_repeat), strict=True) if other is not None]
+    if not tables:
+        raise InputError("A reliability table needs a second reader's table, a repeat of the first reader's, or both.")
+    return pd.concat(tables, ignore_index=True)
+
+
+def comparisons_in(reliability: pd.DataFrame) -> list[str]:
+    """The comparisons a reliability table holds (a table without a ``comparison`` column is inter-observer)."""
+    if "comparison" not in reliability.columns:
+        return ["inter"]
+    return [c for c in COMPARISONS if c in set(reliability["comparison"])]
+
+
+class ICCFilter(SelectorMixin, BaseEstimator):
+    """Keep features whose ICC reaches ``threshold`` in every required comparison.
+
+    ``reliability`` is a table from ``reliability_table`` (or ``icc_table``: inter-observer only),
+    computed once on the reader study, which is separate from the outcome data, so no outcome
+    information leaks. ``require``: the comparisons that must pass ("inter", "intra"); None: every
+    comparison the table holds. A feature missing from a required comparison is dropped.
+    ``passed_`` maps each comparison to its pass mask.
     """
 
-    def __init__(self, reliability: pd.DataFrame | None = None, threshold: float = 0.75, kind: str = "icc2_1"):
+    def __init__(self, reliability: pd.DataFrame | None = None, threshold: float = 0.75, kind: str = "icc2_1",
+                 require: list[str] | None = None):
         self.reliability = reliability
         self.threshold = threshold
         self.kind = kind
+        self.require = require
 
     def fit(self, X, y=None):
         names = np.asarray(getattr(X, "columns", [f"x{i}" for i in range(np.shape(X)[1])]), dtype=object)
         if self.reliability is None:
-            raise InputError("ICCFilter needs the reliability table of a two-reader study (reproducibility.icc_table).")
-        values = self.reliability.set_index("feature")[self.kind]
+            raise InputError("ICCFilter needs the reliability table of a reader study (reproducibility."
+                             "reliability_table).")
+        table = self.reliability if "comparison" in self.reliability.columns else \
+            self.reliability.assign(comparison="inter")
+        required = list(self.require) if self.require is not None else comparisons_in(table)
+        check_comparisons(required, comparisons_in(table))
         self.feature_names_in_ = names
-        self.support_ = np.array([bool(values.get(n, np.nan) >= self.threshold) for n in names])
+        self.passed_ = {}
+        for comparison in required:
+            values = table[table["comparison"] == comparison].set_index("feature")[self.kind]
+            self.passed_[comparison] = np.array([bool(values.get(n, np.nan) >= self.threshold) for n in names])
+        self.support_ = np.logical_and.reduce(list(self.passed_.values()))
         return self
 
     def _get_support_mask(self):
         check_is_fitted(self, "support_")
         return self.support_
+
+
+READER_OPTIONS = {"inter": "--reader2 (a second reader's feature table)",
+                  "intra": "--reader1-repeat (the first reader's repeated segmentation)"}
+
+
+def check_comparisons(required: list[str], available: list[str]) -> None:
+    """InputError naming the reader tables to give when a required comparison is missing."""
+    unknown = [c for c in required if c not in COMPARISONS]
+    if unknown or not required:
+        raise InputError(f"Unknown ICC comparison(s) {', '.join(unknown)}; use {' and/or '.join(COMPARISONS)}.")
+    missing = [c for c in required if c not in available]
+    if missing:
+        raise InputError("The ICC filter needs " + " and ".join(f"{c}-observer ICCs: give {READER_OPTIONS[c]}"
+                                                                 for c in missing) + ".")

@@ -57,34 +57,123 @@ class VarianceFilter(_Selector):
         return self
 
 
-class UnivariateFilter(_Selector):
-    """Keep features associated with the outcome: ANOVA F, Welch t-test or Mann–Whitney U
-    with p < ``p_threshold`` (at least ``min_features`` by smallest p)."""
+UNIVARIATE_TESTS = ("anova", "ttest", "mannwhitney", "auto")
 
-    def __init__(self, test: str = "anova", p_threshold: float = 0.05, min_features: int = 1):
+
+class UnivariateFilter(_Selector):
+    """Keep features associated with the outcome at p < ``p_threshold`` (at least ``min_features``,
+    by smallest p).
+
+    ``test`` for continuous features: "anova" (F), "ttest" (Welch), "mannwhitney", or "auto": per
+    feature, Welch's t-test when Shapiro–Wilk finds both outcome groups normal (p ≥ 0.05), else the
+    Wilcoxon rank-sum test, with R's defaults (``evaluation.clinical_tables``, as ``table1``): the
+    papers' "t-test or Mann–Whitney U-test".
+
+    ``categorical``: None (every feature continuous), "auto" (numeric features with at most
+    ``max_levels`` distinct training values, the ``table1`` rule for ``max_levels=2``) or the names
+    (DataFrame input) or column indices of categorical features. These get Fisher's exact test when an
+    expected count is below 5, else Pearson's χ² with Yates' correction on 2 × 2 tables (R's
+    ``fisher.test`` / ``chisq.test``; ``table1``'s rule). ``tests_`` names each feature's test.
+    """
+
+    def __init__(self, test: str = "anova", p_threshold: float = 0.05, min_features: int = 1,
+                 categorical=None, max_levels: int = 2):
         self.test = test
         self.p_threshold = p_threshold
         self.min_features = min_features
+        self.categorical = categorical
+        self.max_levels = max_levels
 
     def fit(self, X, y):
+        if self.test not in UNIVARIATE_TESTS:
+            raise InputError(f"test must be one of {', '.join(UNIVARIATE_TESTS)}, not '{self.test}'.")
         X, y = self._validate(X, y)
+        categorical = self._categorical_mask(X)
+        p = np.ones(X.shape[1])
+        tests = np.full(X.shape[1], self.test, dtype=object)
+        continuous = np.flatnonzero(~categorical)
+        if continuous.size:
+            p[continuous], tests[continuous] = self._continuous_p(X[:, continuous], y)
+        for index in np.flatnonzero(categorical):
+            p[index], tests[index] = _categorical_p(X[:, index], y)
+        self.categorical_ = categorical
+        self.tests_ = tests
+        self.pvalues_ = np.nan_to_num(p, nan=1.0)
+        self.support_ = self._keep_at_least(-self.pvalues_, self.pvalues_ < self.p_threshold, self.min_features)
+        return self
+
+    def _categorical_mask(self, X: np.ndarray) -> np.ndarray:
+        if self.categorical is None:
+            return np.zeros(X.shape[1], bool)
+        if isinstance(self.categorical, str):
+            if self.categorical != "auto":
+                raise InputError("categorical must be None, 'auto' or a list of feature names or column indices.")
+            return np.array([np.unique(column).size <= self.max_levels for column in X.T], bool)
+        names = list(getattr(self, "feature_names_in_", []))
+        mask = np.zeros(X.shape[1], bool)
+        for item in self.categorical:
+            if isinstance(item, str):
+                if item not in names:
+                    raise InputError(f"Categorical feature '{item}' is not among the selector's input columns "
+                                     "(names need DataFrame input; give column indices otherwise).")
+                mask[names.index(item)] = True
+            else:
+                mask[int(item)] = True
+        return mask
+
+    def _continuous_p(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         a, b = X[y == 1], X[y == 0]
         if self.test == "anova":
-            _, p = f_classif(X, y)
+            p = f_classif(X, y)[1]
         elif self.test == "ttest":
             p = stats.ttest_ind(a, b, axis=0, equal_var=False).pvalue
         elif self.test == "mannwhitney":
             p = stats.mannwhitneyu(a, b, axis=0, alternative="two-sided").pvalue
         else:
-            raise InputError("test must be 'anova', 'ttest' or 'mannwhitney'.")
-        self.pvalues_ = np.nan_to_num(np.asarray(p, float), nan=1.0)
-        self.support_ = self._keep_at_least(-self.pvalues_, self.pvalues_ < self.p_threshold, self.min_features)
-        return self
+            return _auto_p(a, b)
+        return np.asarray(p, float), np.full(X.shape[1], self.test, dtype=object)
+
+
+def _auto_p(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Welch's t-test or the Wilcoxon rank-sum test per column, by Shapiro–Wilk in each group."""
+    from AxillaryPredictorLib.evaluation.clinical_tables import continuous_test, is_normal
+
+    p, tests = np.ones(a.shape[1]), np.empty(a.shape[1], dtype=object)
+    for index in range(a.shape[1]):
+        samples = [a[:, index], b[:, index]]
+        normal = is_normal(samples)
+        tests[index] = "ttest" if normal else "mannwhitney"
+        try:
+            p[index] = continuous_test(samples, normal).p
+        except InputError:  # constant in both groups: no evidence of association
+            p[index] = 1.0
+    return p, tests
+
+
+def _categorical_p(values: np.ndarray, y: np.ndarray) -> tuple[float, str]:
+    """χ² (Yates on 2 × 2) or Fisher's exact test of a feature's levels against the outcome."""
+    from AxillaryPredictorLib.evaluation.clinical_tables import categorical_test
+
+    levels, codes = np.unique(values, return_inverse=True)
+    if levels.size < 2:
+        return 1.0, "constant"
+    table = np.zeros((levels.size, 2))
+    np.add.at(table, (codes, y.astype(int)), 1)
+    test = categorical_test(table)
+    return float(test.p), "fisher" if test.test.startswith("Fisher") else "chi2"
+
+
+CORRELATION_METHODS = ("pearson", "spearman", "auto")
 
 
 class CorrelationFilter(_Selector):
-    """Remove redundancy: of two features with |r| > ``threshold`` (Pearson or Spearman),
-    drop the one less associated with the outcome (smaller |point-biserial r|)."""
+    """Remove redundancy: of two features with |r| > ``threshold``, drop the one less associated with
+    the outcome (smaller |point-biserial r| on the same scale).
+
+    ``method``: "pearson", "spearman", or "auto" (Liu et al.: "Pearson or Spearman"): Pearson for a
+    pair of features that both pass Shapiro–Wilk on the training data (p ≥ 0.05), Spearman otherwise.
+    ``pearson_`` flags the features measured on their values (Pearson), the others on their ranks.
+    """
 
     def __init__(self, method: str = "pearson", threshold: float = 0.9):
         self.method = method
@@ -92,13 +181,20 @@ class CorrelationFilter(_Selector):
 
     def fit(self, X, y):
         X, y = self._validate(X, y)
-        if self.method == "spearman":
-            X = np.apply_along_axis(stats.rankdata, 0, X)
-        elif self.method != "pearson":
-            raise InputError("method must be 'pearson' or 'spearman'.")
-        centred = (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1)
-        relevance = np.abs(centred.T @ (y - y.mean())) / (len(y) * y.std())
-        correlation = np.abs(centred.T @ centred) / len(y)
+        if self.method not in CORRELATION_METHODS:
+            raise InputError(f"method must be one of {', '.join(CORRELATION_METHODS)}, not '{self.method}'.")
+        if self.method == "auto":
+            pearson = np.array([_shapiro_normal(column) for column in X.T], bool)
+        else:
+            pearson = np.full(X.shape[1], self.method == "pearson")
+        if pearson.all():
+            relevance, correlation = _relevance(X, y), _abs_correlation(X)
+        else:
+            ranks = np.apply_along_axis(stats.rankdata, 0, X)
+            relevance, correlation = _relevance(ranks, y), _abs_correlation(ranks)
+            if pearson.any():  # Pearson where both features are normal
+                relevance = np.where(pearson, _relevance(X, y), relevance)
+                correlation = np.where(np.outer(pearson, pearson), _abs_correlation(X), correlation)
         keep = np.ones(X.shape[1], bool)
         for index in np.argsort(-relevance, kind="stable"):
             if not keep[index]:
@@ -106,37 +202,32 @@ class CorrelationFilter(_Selector):
             redundant = (correlation[index] > self.threshold) & keep
             redundant[index] = False
             keep[redundant] = False
+        self.pearson_ = pearson
         self.relevance_ = relevance
         self.support_ = keep
         return self
 
 
-class MRMRSelector(_Selector):
-    """Minimum-redundancy maximum-relevance, MID form with F-statistic relevance and mean
-    absolute Pearson redundancy (FCQ variant: relevance / redundancy); keeps ``k``."""
+def _standardized(X: np.ndarray) -> np.ndarray:
+    sd = X.std(axis=0)
+    return (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1)
 
-    def __init__(self, k: int = 10, scheme: str = "FCQ"):
-        self.k = k
-        self.scheme = scheme
 
-    def fit(self, X, y):
-        X, y = self._validate(X, y)
-        relevance, _ = f_classif(X, y)
-        relevance = np.nan_to_num(relevance)
-        standardized = (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1)
-        chosen = [int(np.argmax(relevance))]
-        redundancy = np.zeros(X.shape[1])
-        while len(chosen) < min(self.k, X.shape[1]):
-            redundancy += np.abs(standardized.T @ standardized[:, chosen[-1]]) / len(y)
-            mean_redundancy = redundancy / len(chosen)
-            score = relevance / np.maximum(mean_redundancy, 1e-6) if self.scheme == "FCQ" else (
-                relevance - mean_redundancy)
-            score[chosen] = -np.inf
-            chosen.append(int(np.argmax(score)))
-        self.ranking_ = np.array(chosen)
-        self.support_ = np.zeros(X.shape[1], bool)
-        self.support_[chosen] = True
-        return self
+def _abs_correlation(X: np.ndarray) -> np.ndarray:
+    centred = _standardized(X)
+    return np.abs(centred.T @ centred) / len(X)
+
+
+def _relevance(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """|point-biserial r| of every column with the 0/1 outcome."""
+    return np.abs(_standardized(X).T @ (y - y.mean())) / (len(y) * y.std())
+
+
+def _shapiro_normal(column: np.ndarray, alpha: float = 0.05) -> bool:
+    """Shapiro–Wilk p ≥ alpha (constant or very short columns count as not normal)."""
+    if column.size < 3 or column.min() == column.max():
+        return False
+    return bool(stats.shapiro(column[:5000]).pvalue >= alpha)
 
 
 class LassoSelector(_Selector):
