@@ -247,8 +247,10 @@ def read_clinical_spec(path: str | Any) -> dict[str, ClinicalVariable]:
                          "(e.g. '- {name: sii, blood_index: sii}').")
     declared = {}
     for entry in entries:
-        if entry.get("blood_index") and shared:
-            entry = {**entry, "counts": {**shared, **(entry.get("counts") or {})}}
+        if entry.get("blood_index") in BLOOD_INDICES and shared:  # the shared names of this index's counts
+            numerators, denominator = BLOOD_INDICES[entry["blood_index"]]
+            own = {k: v for k, v in shared.items() if k in (*numerators, denominator)}
+            entry = {**entry, "counts": {**own, **(entry.get("counts") or {})}}
         declared[str(entry["name"])] = ClinicalVariable.from_dict(entry)
     return declared
 
