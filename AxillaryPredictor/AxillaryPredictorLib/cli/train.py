@@ -203,6 +203,9 @@ def run(args: argparse.Namespace) -> int:
                    compare_reference=args.compare_reference)
     for message in result.notes:
         print(f"note: {message}")
+    if args.radscore_scale and result.combined is None:
+        print("note: --radscore-scale applies to combined models (RadScore + clinical variables, or --groups with a "
+              "combined recipe); this model has no RadScore input, so it is not used.")
     profile = load_profile(args.profile)
     scheme, views, regions = table_inputs(list(cohort.features.columns))
     if scheme == "plain":
