@@ -239,6 +239,10 @@ def _train_fusion(features: pd.DataFrame, y: np.ndarray, recipe: dict[str, Any],
     from AxillaryPredictorLib.modeling.classifiers import PostFusionClassifier
 
     spec = dict(recipe["fusion"])
+    unknown = sorted(set(spec) - {"meta", "cv", "clinical"})
+    if unknown:
+        raise InputError(f"Recipe '{recipe['name']}': unknown key(s) {', '.join(unknown)} in 'fusion'; known: "
+                         "meta, cv, clinical.")
     members = _fusion_members(recipe, template, score_groups, features, clinical)
     data = features if clinical is None else pd.concat([features, clinical], axis=1)
     model = PostFusionClassifier(members, meta=spec.get("meta", "linear-svm"), cv=int(spec.get("cv", 5)),
