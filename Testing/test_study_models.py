@@ -94,6 +94,24 @@ def test_radscore_scale_is_trained_recorded_and_scored_the_same_way(scale, tmp_p
         assert min(axis) >= 0 and max(axis) <= 1
 
 
+def test_train_radscore_scale_option_reaches_the_package(tmp_path, capsys):
+    frame, y = _cohort(n=140, seed=3, width=6)
+    ids = [f"r{i}" for i in range(len(y))]
+    frame.assign(case_id=ids).to_csv(tmp_path / "f.csv", index=False)
+    us = np.where((y + (np.random.default_rng(4).random(len(y)) < 0.3)) % 2 == 1, "positive", "negative")
+    pd.DataFrame({"case_id": ids, "us_aln": us, "aln": y}).to_csv(tmp_path / "c.csv", index=False)
+    arguments = ["train", "--features", str(tmp_path / "f.csv"), "--clinical", str(tmp_path / "c.csv"), "--outcome",
+                 "aln", "--recipe", "lasso-lr", "--groups", "region", "--clinical-vars", "us_aln", "--profile",
+                 "zhang2025-us"]
+    assert main([*arguments, "--radscore-scale", "probability", "--out", str(tmp_path / "p.json")]) == 0
+    assert "= 1 / (1 + exp(−(" in capsys.readouterr().out  # the printed score formulas are probabilities
+    package = load_package(tmp_path / "p.json")
+    assert package.radscore_scale == "probability"
+    assert {d["link"] for d in package.document["derived"]} == {"logistic"}
+    assert main([*arguments, "--out", str(tmp_path / "lp.json")]) == 0  # the recipe's (default) scale
+    assert load_package(tmp_path / "lp.json").radscore_scale == "linear-predictor"
+
+
 def test_a_package_whose_score_links_contradict_its_radscore_scale_is_refused():
     document = copy.deepcopy(find_model("demo-us-aln").document)
     assert document["radscore_scale"] == "linear-predictor"
