@@ -116,6 +116,65 @@ def zeng2025() -> dict:
     }
 
 
+#: Zhang et al. 2025 clinical-radiomics model, Table 2 multivariable odds ratios: (OR, 95% CI, input column).
+ZHANG2025_TERMS = [(2.24, (1.19, 4.21), "us_aln"), (2.72, (1.90, 3.90), "tumor_score"),
+                   (3.14, (2.39, 4.11), "ln_score")]
+
+
+def zhang2025() -> dict:
+    """Zhang et al.'s clinical-radiomics model: β = ln(OR) of US-reported ALNM, tumor score and LN score;
+    the intercept and the two scores' feature weights are not in the paper's text."""
+    import math
+
+    from AxillaryPredictorLib.extraction.profiles import load_profile
+    from AxillaryPredictorLib.packages.package import build_date
+
+    profile = load_profile("zhang2025-us")
+    return {
+        "format": "axillary-predictor-model-package", "format_version": 1, "id": "zhang2025-us-combined",
+        "version": "1.0.0", "title": "Zhang et al. 2025 ultrasound clinical-radiomics model (published, needs "
+                                     "recalibration)",
+        "description": "Multivariable logistic model of US-reported ALNM, the tumor score and the lymph-node (LN) "
+                       "score, β = ln(OR) of the paper's Table 2 (ORs 2.24, 2.72, 3.14; AUC 0.94 training, 0.92 "
+                       "internal, 0.91 external, 0.95 prospective test in the paper). The tumor and LN scores are "
+                       "the user's own ultrasound radiomics models of the tumor and node ROIs (their linear "
+                       "predictors): give them with 'recalibrate --score tumor_score=T.json --score ln_score=N.json', "
+                       "or give tumor_score and ln_score columns.",
+        "task": "ALN metastasis", "modality": "US", "status": "published-needs-recalibration",
+        "citation": "Zhang D, Zhou W, Lu WW, et al. Ultrasound-based deep learning radiomics for enhanced axillary "
+                    "lymph node metastasis assessment: a multicenter study. The Oncologist 2025;30(5):oyaf052. "
+                    "doi:10.1093/oncolo/oyaf052",
+        "unpublished": ["intercept of the clinical-radiomics model (fitted locally by recalibration)",
+                        "the weights of the tumor score's 14 and the LN score's 9 features (the paper puts its score "
+                        "formulas in its Supplementary Material, not transcribed here): a site supplies its own "
+                        "tumor and LN score models (recalibrate --score tumor_score=... --score ln_score=...)",
+                        "the scale of the tumor and LN scores: ORs of 2.72 and 3.14 per unit fit linear predictors "
+                        "(a probability score would have ORs per unit in the thousands, as Zeng et al.'s); the package "
+                        "takes them as linear predictors. A site's own scores have their own scale: recalibrate the "
+                        "slope too (--slope)"],
+        "inputs": {"views": ["US"], "regions": ["tumor", "node"], "margins_mm": [],
+                   "profile": {"name": profile.name, "sha256": profile.hash, "version": profile.version},
+                   "timepoints": [], "delta_mode": None},
+        "features": [name for *_, name in ZHANG2025_TERMS],
+        "clinical_variables": [{"name": "us_aln", "kind": "binary", "levels": ["negative", "positive"],
+                                "label": "US-reported ALNM"}],
+        "estimator": {"type": "logistic", "intercept": 0.0,
+                      "coefficients": [math.log(odds) for odds, *_ in ZHANG2025_TERMS]},
+        "radscore_scale": "linear-predictor",
+        "threshold": 0.5, "risk_groups": [{"name": "low", "upper": 0.5}, {"name": "high", "upper": None}],
+        "performance": {"published": {"auc_training": 0.94, "auc_internal_test": 0.92, "auc_external_test": 0.91,
+                                      "auc_prospective_test": 0.95, "nomo_score_cutoff": 0.701,
+                                      "odds_ratios": {name: {"or": odds, "ci": list(ci)}
+                                                      for odds, ci, name in ZHANG2025_TERMS}}},
+        "intended_use": "Research: recalibrate and validate on local cases before any use.",
+        "provenance": {"date": build_date(), "source": "transcribed from the paper (see citation)"},
+    }
+
+
+#: what each published package's input scores are (``radscore_scale``; Zeng: the models' probabilities)
+RADSCORE_SCALES = {"zeng2025-delta-combined": "probability", "zhang2025-us-combined": "linear-predictor"}
+
+
 def main() -> None:
     from build_demo_models import save_rounded, write_registry  # the one writer (tools/ is on sys.path)
 
@@ -123,7 +182,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=MODELS, help="folder for the packages and Models.json "
                         "(default: the bundled models in the source tree)")
     args = parser.parse_args()
-    for document in (he2025(), zeng2025()):
+    for document in (he2025(), zeng2025(), zhang2025()):
+        if document["id"] in RADSCORE_SCALES:
+            document["radscore_scale"] = RADSCORE_SCALES[document["id"]]
         print(f"wrote {save_rounded(document, args.out / (document['id'] + '.json'))}")
     print(f"wrote {write_registry(args.out)}")
 

@@ -149,7 +149,7 @@ def predict_worker(case: CaseEntry, *, model: str, settings: dict | None = None,
 
     with one_thread_per_worker():
         package = find_model(model)
-        variables = {v.name for v in package.clinical_variables()}
+        variables = set(package.clinical_inputs())  # blood indices: their counts too
         clinical = {k: v for k, v in case.extra.items() if k in variables}
         paired = any(entry.timepoint for entry in case.rows)
         inputs = case_inputs(case, paired=paired, default_view=package.document["inputs"]["views"][0],

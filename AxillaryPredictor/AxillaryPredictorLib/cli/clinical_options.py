@@ -1,4 +1,6 @@
-"""Options shared by ``table1`` and ``univariable``: the clinical table, outcome and variables."""
+"""Options shared by ``table1`` and ``univariable``: the clinical table, outcome and variables, and
+the clinical spec whose blood indices (SII, NLR, PLR, MLR, WLR; Lu et al.) are computed from the
+table's blood counts."""
 
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ def add_clinical_options(parser: argparse.ArgumentParser) -> None:
                         "outcome, the cohort column and case_id)")
     parser.add_argument("--categorical", help="numeric columns to treat as categories, comma-separated (e.g. grade "
                         "coded 1/2/3); numeric columns with <= 2 distinct values and text columns already are")
+    parser.add_argument("--clinical-spec", help="clinical spec YAML (as for 'train'): its blood indices, e.g. "
+                        "'- {name: sii, blood_index: sii}', are computed from the neutrophils, lymphocytes, platelets, "
+                        "monocytes and wbc columns (renamed with counts: {neutrophils: COLUMN}) and added to the table")
 
 
 def _names(text: str | None) -> list[str]:
@@ -21,10 +26,14 @@ def _names(text: str | None) -> list[str]:
 
 
 def read_clinical(args: argparse.Namespace):
-    """(frame, variables, categorical columns) from the options."""
+    """(frame, variables, categorical columns) from the options; blood indices of the clinical spec added."""
     import pandas as pd
 
     frame = pd.read_csv(args.clinical, dtype={"case_id": str})
+    if getattr(args, "clinical_spec", None):
+        from AxillaryPredictorLib.modeling.clinical import add_derived_clinical, read_clinical_spec
+
+        frame = add_derived_clinical(frame, list(read_clinical_spec(args.clinical_spec).values()))
     if args.outcome not in frame.columns:
         raise InputError(f"No outcome column '{args.outcome}' in {args.clinical}; columns: "
                          f"{', '.join(map(str, frame.columns))}.")

@@ -24,8 +24,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--recipe", default="lasso-lr", help="shipped recipe name or recipe YAML path")
     parser.add_argument("--clinical-vars", help="clinical columns for a combined model, comma-separated")
     parser.add_argument("--clinical-spec", help="YAML list of clinical variable declarations (name, kind: continuous|"
-                        "binary|ordinal|categorical, unit, levels, range); variables not declared are typed from "
-                        "their values")
+                        "binary|ordinal|categorical, unit, levels, range; blood indices as '- {name: sii, blood_index: "
+                        "sii}', computed from the neutrophils/lymphocytes/platelets/monocytes/wbc columns, renamed "
+                        "with counts: {neutrophils: COLUMN}); variables not declared are typed from their values")
+    parser.add_argument("--radscore-scale", choices=("linear-predictor", "probability"), help="what a RadScore is in "
+                        "a combined model: its radiomics model's linear predictor (default, He et al.) or predicted "
+                        "probability (Zeng et al.); default: the recipe's combined.radscore_scale")
+    parser.add_argument("--compare-classifiers", metavar="KINDS", help="also fit these classifiers on the same "
+                        "selected features in every CV fold and compare their out-of-fold AUCs by DeLong (He et al.), "
+                        "e.g. logistic,svm,xgboost (svm = rbf-svm); table printed and written to "
+                        "<out>.comparison.csv; default: the recipe's compare.classifiers")
+    parser.add_argument("--compare-reference", metavar="KIND", help="the classifier the others are tested against: "
+                        "'best' (highest CV AUC; default) or one of --compare-classifiers")
     parser.add_argument("--reader2", action="append", default=[],
                         help="second reader's feature table(s), for ICC-filtering recipes (inter-observer ICC)")
     parser.add_argument("--reader1-repeat", action="append", default=[],
@@ -72,24 +82,25 @@ def training_cases(cohort):
 
 def clinical_design(cohort, names: list[str], spec_path: str | None):
     """(design columns, ClinicalVariable list) for the chosen clinical variables."""
-    from pathlib import Path
-
     import pandas as pd
-    import yaml
 
-    from AxillaryPredictorLib.modeling.clinical import ClinicalVariable, validate_clinical
+    from AxillaryPredictorLib.modeling.clinical import (
+        ClinicalVariable,
+        add_derived_clinical,
+        read_clinical_spec,
+        validate_clinical,
+    )
 
-    declared = {}
-    if spec_path:
-        entries = yaml.safe_load(Path(spec_path).read_text(encoding="utf-8")) or []
-        entries = entries.get("variables", entries) if isinstance(entries, dict) else entries
-        declared = {entry["name"]: ClinicalVariable.from_dict(entry) for entry in entries}
-    missing = [n for n in names if cohort.clinical is None or n not in cohort.clinical.columns]
+    declared = read_clinical_spec(spec_path) if spec_path else {}
+    table = cohort.clinical
+    if table is not None:  # blood indices computed from their counts (Lu et al.)
+        table = add_derived_clinical(table, [declared[n] for n in names if n in declared])
+    missing = [n for n in names if table is None or n not in table.columns]
     if missing:
         raise InputError(f"Clinical variable(s) not in the clinical table: {', '.join(missing)}.")
     variables = []
     for name in names:
-        values = cohort.clinical[name]
+        values = table[name]
         absent = values.isna() | (values.astype(str).str.strip() == "")
         if absent.any():
             raise InputError(f"Clinical variable {name} is missing for {int(absent.sum())} case(s) (e.g. "
@@ -104,7 +115,7 @@ def clinical_design(cohort, names: list[str], spec_path: str | None):
             variables.append(ClinicalVariable(name, "categorical", levels=tuple(sorted(values.astype(str).unique()))))
         if values.nunique() < 2:
             raise InputError(f"Clinical variable {name} has a single value in the training cases; leave it out.")
-    rows = [validate_clinical(record, variables) for record in cohort.clinical[names].to_dict(orient="records")]
+    rows = [validate_clinical(record, variables) for record in table[names].to_dict(orient="records")]
     return pd.DataFrame(rows, index=cohort.features.index).astype(float), variables
 
 
@@ -175,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     if args.clinical_vars:
         clinical, variables = clinical_design(cohort, [c.strip() for c in args.clinical_vars.split(",")],
                                               args.clinical_spec)
-        if "combined" not in recipe:
+        if "combined" not in recipe and not recipe.get("fusion"):
             recipe = {**recipe, "combined": {"selection": "none"}}
             print(f"note: recipe '{recipe['name']}' has no combined model; RadScore + {args.clinical_vars} are "
                   "combined in one logistic model with every given variable kept.")
@@ -184,10 +195,16 @@ def run(args: argparse.Namespace) -> int:
         recipe = {**recipe, "combined": {"selection": "none"}}
         print(f"note: recipe '{recipe['name']}' has no combined model; the scores of the {args.groups} groups "
               f"({', '.join(groups)}) are combined in one logistic model with every score kept.")
+    compare = [k.strip() for k in args.compare_classifiers.split(",") if k.strip()] if args.compare_classifiers \
+        else None
     result = train(cohort.features, cohort.y, recipe, clinical=clinical, reliability=reliability, folds=args.folds,
-                   seed=args.seed, score_groups=groups)
+                   seed=args.seed, score_groups=groups, radscore_scale=args.radscore_scale, compare=compare,
+                   compare_reference=args.compare_reference)
     for message in result.notes:
         print(f"note: {message}")
+    if args.radscore_scale and result.combined is None:
+        print("note: --radscore-scale applies to combined models (RadScore + clinical variables, or --groups with a "
+              "combined recipe); this model has no RadScore input, so it is not used.")
     profile = load_profile(args.profile)
     scheme = column_scheme(cohort.features.columns)
     if scheme == "plain":
@@ -207,9 +224,19 @@ def run(args: argparse.Namespace) -> int:
     deep = deep_provenance(args.features, list(cohort.features.columns), deep_spec(args), profile)
     if deep:
         document["inputs"]["deep"] = deep
+    if result.comparison is not None:
+        document["performance"]["classifier_comparison"] = comparison_records(result.comparison)
     path = save_package(document, args.out)
     _print_result(result, document, path)
     return 0
+
+
+def comparison_records(table: Any) -> list[dict[str, Any]]:
+    """The classifier comparison as JSON rows (NaN -> null: the reference has no test against itself)."""
+    import math
+
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            for row in table.to_dict(orient="records")]
 
 
 def _reliability(args: argparse.Namespace, cohort: Any) -> Any:
@@ -267,3 +294,14 @@ def _print_result(result: Any, document: dict, path: Any) -> None:
         table = result.combined.summary_table()
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         write_text_atomic(path.with_name(path.stem + ".coefficients.csv"), table.to_csv(index=False))
+    members = document["estimator"].get("members")
+    if members:
+        print("post-fusion of " + ", ".join(f"{m['name']} ({len(m['features'])} inputs)" for m in members) +
+              f" by {document['estimator']['meta']['type']}")
+    if result.comparison is not None:
+        comparison_path = path.with_name(path.stem + ".comparison.csv")
+        print("classifiers on the same selected features (pooled out-of-fold AUC, DeLong 95% CI; DeLong p vs "
+              f"{result.comparison['reference'].iloc[0]}):")
+        print(result.comparison.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        write_text_atomic(comparison_path, result.comparison.to_csv(index=False))
+        print(f"comparison -> {comparison_path}")

@@ -5,7 +5,8 @@
 - ``PlattSVC``: an SVM with Platt-scaled probabilities fitted on out-of-fold decision
   values (deterministic; scikit-learn deprecated ``SVC(probability=True)``);
 - ``PostFusionClassifier``: an SVM (or logistic) meta-model on out-of-fold probabilities of
-  single-modality models, each on its own columns (Liu et al. 2025);
+  single-modality models (radiomics, deep features, clinical variables), each on its own columns
+  (Liu et al. 2025);
 - ``export_estimator``: a fitted estimator as the package's JSON estimator;
 - ``radscore_formula``: the RadScore printed like the papers.
 """

@@ -1,6 +1,16 @@
 """Combined clinical-radiomics models: multivariable logistic regression with variable
 selection by stepwise AIC (as R's ``step()``) or backward elimination at p < 0.05, and the
-coefficient table the studies print (β, SE, z, p, OR with 95% CI)."""
+coefficient table the studies print (β, SE, z, p, OR with 95% CI).
+
+A recipe's ``combined:`` section configures it (``combined_settings`` reads it):
+
+- ``selection``: ``aic`` (alias ``stepwise-aic``; ``direction: both|backward|forward``),
+  ``backward-p`` (alias ``p``; drop the term with the largest Wald p while it is above ``p``,
+  alias ``p_threshold``, default 0.05 — Zhang et al.) or ``none``;
+- ``radscore_scale``: what a RadScore is in the combined model — ``linear-predictor`` (default;
+  intercept + Σβ·z of its radiomics logistic model, He et al.'s formula) or ``probability`` (that
+  model's predicted probability, Zeng et al.'s Radscore_DIR / Radscore_DPR).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +22,48 @@ from sklearn.utils.validation import check_is_fitted
 
 from AxillaryPredictorLib.errors import InputError
 from AxillaryPredictorLib.evaluation.glm import LogisticFit, logistic_mle
+
+#: a RadScore in a combined model: the radiomics model's linear predictor, or its predicted probability
+LINEAR_PREDICTOR, PROBABILITY = "linear-predictor", "probability"
+RADSCORE_SCALES = (LINEAR_PREDICTOR, PROBABILITY)
+#: recipe spellings of the selection methods -> CombinedLogisticModel's
+SELECTIONS = {"aic": "aic", "stepwise-aic": "aic", "p": "p", "backward-p": "p", "none": "none"}
+DIRECTIONS = ("both", "backward", "forward")
+
+
+def check_radscore_scale(scale: str) -> str:
+    """``scale`` when it is a RadScore scale; InputError naming the choices otherwise."""
+    if scale not in RADSCORE_SCALES:
+        raise InputError(f"RadScore scale '{scale}' is not one of {', '.join(RADSCORE_SCALES)} (linear-predictor: "
+                         "intercept + sum of coefficient x z-scored feature; probability: the radiomics model's "
+                         "predicted probability, as Zeng et al.'s Radscore).")
+    return scale
+
+
+def combined_settings(spec: dict | None, recipe: str = "recipe") -> tuple[dict, str]:
+    """(``CombinedLogisticModel`` parameters, RadScore scale) of a recipe's ``combined:`` section;
+    InputError for an unknown key, selection, direction or threshold."""
+    spec = dict(spec or {})
+    known = {"selection", "direction", "p", "p_threshold", "radscore_scale"}
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise InputError(f"Recipe '{recipe}': unknown key(s) {', '.join(unknown)} in 'combined'; known: "
+                         f"{', '.join(sorted(known))}.")
+    selection = str(spec.get("selection", "aic"))
+    if selection not in SELECTIONS:
+        raise InputError(f"Recipe '{recipe}': combined selection '{selection}' is not one of "
+                         f"{', '.join(SELECTIONS)} (e.g. 'selection: backward-p' with 'p: 0.05').")
+    direction = str(spec.get("direction", "both"))
+    if direction not in DIRECTIONS:
+        raise InputError(f"Recipe '{recipe}': combined direction '{direction}' is not one of {', '.join(DIRECTIONS)}.")
+    if "p" in spec and "p_threshold" in spec and float(spec["p"]) != float(spec["p_threshold"]):
+        raise InputError(f"Recipe '{recipe}': 'combined' gives both p and p_threshold; give one.")
+    threshold = float(spec.get("p", spec.get("p_threshold", 0.05)))
+    if not 0 < threshold < 1:
+        raise InputError(f"Recipe '{recipe}': the combined model's p threshold must lie between 0 and 1, got "
+                         f"{threshold:g}.")
+    scale = check_radscore_scale(str(spec.get("radscore_scale", LINEAR_PREDICTOR)))
+    return {"selection": SELECTIONS[selection], "direction": direction, "p_threshold": threshold}, scale
 
 
 def _fit(frame: pd.DataFrame, y: np.ndarray, terms: list[str]) -> LogisticFit:
@@ -58,8 +110,8 @@ def backward_p(frame: pd.DataFrame, y, p_threshold: float = 0.05) -> list[str]:
 class CombinedLogisticModel(ClassifierMixin, BaseEstimator):
     """Multivariable logistic regression of RadScore(s) + clinical factors.
 
-    ``selection``: "aic" (stepwise, ``direction`` both/backward/forward), "p" (backward at
-    ``p_threshold``) or "none". Works on DataFrames so terms keep their names.
+    ``selection``: "aic" (stepwise, ``direction`` both/backward/forward), "p" or "backward-p"
+    (backward at ``p_threshold``) or "none". Works on DataFrames so terms keep their names.
     """
 
     def __init__(self, selection: str = "aic", direction: str = "both", p_threshold: float = 0.05):
@@ -70,14 +122,15 @@ class CombinedLogisticModel(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
         y = np.asarray(y, float)
-        if self.selection == "aic":
+        selection = SELECTIONS.get(self.selection)
+        if selection == "aic":
             terms = stepwise_aic(frame, y, self.direction)
-        elif self.selection == "p":
+        elif selection == "p":
             terms = backward_p(frame, y, self.p_threshold)
-        elif self.selection == "none":
+        elif selection == "none":
             terms = list(frame.columns)
         else:
-            raise InputError("selection must be 'aic', 'p' or 'none'.")
+            raise InputError(f"selection must be one of {', '.join(SELECTIONS)}, not '{self.selection}'.")
         self.feature_names_in_ = np.array(frame.columns, dtype=object)
         self.terms_ = terms
         self.fit_ = _fit(frame, y, terms)

@@ -39,14 +39,19 @@ def to_package(result: TrainingResult, features: pd.DataFrame, y, *, model_id: s
 
     y = np.asarray(y, int)
     names, standardization, estimator = _exported_estimator(result.pipeline)
+    scored, fused_clinical = features, None  # the frame the model scores: post-fusion adds the clinical columns
+    if result.combined is None and estimator.get("type") == "stacked" and clinical_data is not None:
+        scored, fused_clinical = _with_fused_clinical(features, clinical_variables, clinical_data, estimator)
     document: dict[str, Any] = {
         "format": "axillary-predictor-model-package", "format_version": 1, "id": model_id, "version": "1.0.0",
         "title": title, "description": description, "task": task, "modality": modality, "status": status,
         "intended_use": intended_use or "Research use only. Not a medical device.",
-        "training_ranges": _ranges(features, names or result.features),
+        "training_ranges": _ranges(scored, names or result.features),
     }
+    if fused_clinical is not None:
+        document["clinical_variables"] = fused_clinical
     if result.combined is None:
-        in_sample = _add_single_model(document, result, features, names, standardization, estimator)
+        in_sample = _add_single_model(document, result, scored, names, standardization, estimator)
     else:
         in_sample = _add_combined_model(document, result, features, clinical_variables, clinical_data, task)
     document["inputs"] = package_inputs(document, list(features.columns), views=views, regions=regions,
@@ -101,6 +106,17 @@ def _example(columns: list[str], key: str, item: Any) -> str:
     return next((c for c in columns if item in table_inputs([c])[key]), columns[0] if columns else "?")
 
 
+def _with_fused_clinical(features: pd.DataFrame, clinical_variables: list | None, clinical_data: pd.DataFrame,
+                         estimator: dict[str, Any]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """A post-fusion stack with a clinical member: the training frame it scores (features + clinical
+    design columns) and the package dicts of the clinical variables its members use (encoded again
+    from the case's values at prediction time)."""
+    used = {f for member in estimator.get("members", []) for f in member["features"]}
+    variables = [v.to_dict() for v in clinical_variables or [] if set(v.columns()) & used]
+    frame = pd.concat([features.reset_index(drop=True), clinical_data.reset_index(drop=True)], axis=1)
+    return frame.set_axis(features.index, axis=0), variables
+
+
 def _ranges(frame: pd.DataFrame, columns) -> dict[str, list[float]]:
     """Training range [min, max] of each column."""
     return {n: [float(frame[n].min()), float(frame[n].max())] for n in columns}
@@ -136,6 +152,8 @@ def _add_combined_model(document: dict[str, Any], result: TrainingResult, featur
     """Add a combined model (derived RadScores + clinical terms, logistic) with its nomogram
     section; its in-sample probabilities."""
     _add_derived_scores(document, result, features)
+    if document["derived"]:
+        document["radscore_scale"] = result.radscore_scale
     combined = result.combined
     document["features"] = list(combined.terms_)
     document["estimator"] = {"type": "logistic", "intercept": combined.intercept_,
@@ -147,15 +165,20 @@ def _add_combined_model(document: dict[str, Any], result: TrainingResult, featur
     if clinical_data is not None:
         design = pd.concat([design, clinical_data.reset_index(drop=True)], axis=1)
     document["nomogram"] = {"axis_convention": "rms-pretty",
-                            "predictors": export_predictors(combined.terms_, document["clinical_variables"], design),
+                            "predictors": export_predictors(combined.terms_, document["clinical_variables"], design,
+                                                            radscore_scale=document.get("radscore_scale")),
                             "outcome_label": f"Probability of {task}"}
     document["training_ranges"].update(_ranges(design, result.score_pipelines))
     return combined.predict_proba(design[[*combined.feature_names_in_]])[:, 1]
 
 
 def _add_derived_scores(document: dict[str, Any], result: TrainingResult, features: pd.DataFrame) -> None:
-    """Add each RadScore (the linear predictor of a radiomics logistic model) as a derived score,
+    """Add each RadScore (the linear predictor of a radiomics logistic model, or its probability:
+    ``link: logistic``, when the result's ``radscore_scale`` is ``probability``) as a derived score,
     the training ranges of its features and the formulas."""
+    from AxillaryPredictorLib.modeling.combined import PROBABILITY
+
+    probability = result.radscore_scale == PROBABILITY
     document["derived"] = []
     formulas = []
     for name, pipeline in result.score_pipelines.items():
@@ -167,12 +190,19 @@ def _add_derived_scores(document: dict[str, Any], result: TrainingResult, featur
         document["derived"].append({"name": name, "features": score_names,
                                     "mean": score_standardization["mean"], "scale": score_standardization["scale"],
                                     "intercept": exported["intercept"], "coefficients": exported["coefficients"],
-                                    "description": f"{name}: linear predictor of a radiomics logistic model"})
+                                    "link": "logistic" if probability else "identity",
+                                    "description": f"{name}: " + ("predicted probability" if probability else
+                                                                  "linear predictor") +
+                                    " of a radiomics logistic model"})
         imputation = pipeline_imputation(pipeline)
         if imputation:
             document["derived"][-1]["impute"] = imputation["values"]
-        formulas.append(radscore_formula(score_names, exported["coefficients"], exported["intercept"],
-                                         name="RadScore" if name == "radscore" else name))
+        formula = radscore_formula(score_names, exported["coefficients"], exported["intercept"],
+                                   name="RadScore" if name == "radscore" else name)
+        if probability:  # the score is 1 / (1 + exp(-(formula)))
+            label, _, terms = formula.partition(" = ")
+            formula = f"{label} = 1 / (1 + exp(−({terms})))"
+        formulas.append(formula)
         document["training_ranges"].update(_ranges(features, score_names))
     document["radscore_formula"] = "\n".join(formulas)
 

@@ -148,20 +148,28 @@ def _level_predictor(variable: Mapping[str, Any], column: str, columns: Sequence
     return None
 
 
+def score_label(name: str, radscore_scale: str | None = None) -> str:
+    """Axis label of a derived score: ``RadScore`` for the single one, else its name; ``(probability)``
+    appended when the scores are predicted probabilities (``radscore_scale``), so a reader does not
+    take a 0–1 axis for a linear predictor."""
+    label = "RadScore" if name == "radscore" else name.replace("_", " ")
+    return f"{label} (probability)" if radscore_scale == "probability" else label
+
+
 def export_predictors(terms: Sequence[str], clinical_variables: Iterable[Mapping[str, Any]],
-                      design: Any) -> list[dict[str, Any]]:
+                      design: Any, *, radscore_scale: str | None = None) -> list[dict[str, Any]]:
     """Specs of a combined model's ``terms`` (its design columns) for the package's ``nomogram``
     section: one per derived score (rms default axis over its training values in ``design``,
-    a DataFrame) and one per clinical variable (``clinical_variables``: package dicts)."""
+    a DataFrame; labelled by ``score_label``) and one per clinical variable (``clinical_variables``:
+    package dicts)."""
     variables = _variables_by_column(clinical_variables)
     predictors: list[dict[str, Any]] = []
     done: set[str] = set()
     for term in terms:
         variable = variables.get(term)
         if variable is None:
-            label = "RadScore" if term == "radscore" else term.replace("_", " ")
             predictors.append({"name": term, "kind": "continuous", "axis": nomogram_axis(design[term]),
-                               "label": label})
+                               "label": score_label(term, radscore_scale)})
             continue
         if variable["name"] in done:  # a categorical variable's other level columns
             continue
@@ -180,7 +188,8 @@ def package_predictors(document: Mapping[str, Any], *, axes: str = "pretty") -> 
 
     Continuous inputs span their ``training_ranges`` (pretty or min/max, ``axes``); without
     one, a clinical variable's declared range, or — for a standardized input, such as a
-    locally recalibrated published signature — its mean ± 3 SD. Binary and categorical
+    locally recalibrated published signature — its mean ± 3 SD; derived scores are labelled by
+    ``score_label`` (with the package's ``radscore_scale``). Binary and categorical
     clinical variables get their levels; ordinal ones their codes 0…k−1.
     """
     if axes not in AXES:
@@ -190,6 +199,7 @@ def package_predictors(document: Mapping[str, Any], *, axes: str = "pretty") -> 
         return [dict(item) for item in section["predictors"]]
     features = [str(f) for f in document.get("features", [])]
     variables = _variables_by_column(document.get("clinical_variables") or [])
+    derived = {d["name"] for d in document.get("derived") or []}
     predictors: list[dict[str, Any]] = []
     done: set[str] = set()
     missing = []
@@ -207,8 +217,10 @@ def package_predictors(document: Mapping[str, Any], *, axes: str = "pretty") -> 
         if not span:
             missing.append(column)
             continue
-        predictors.append({**_continuous_predictor(column, variable),
-                           "axis": _span_axis(float(min(span)), float(max(span)), axes)})
+        spec = _continuous_predictor(column, variable)
+        if column in derived:
+            spec["label"] = score_label(column, document.get("radscore_scale"))
+        predictors.append({**spec, "axis": _span_axis(float(min(span)), float(max(span)), axes)})
     if missing:
         raise ModelError(f"Cannot draw a nomogram axis for {', '.join(missing)}: the package has no training range "
                          "(training_ranges), no declared clinical range and no standardization for it.")

@@ -15,7 +15,8 @@ every other package is ``user``: shown as "user-supplied, unverified", its statu
 file (``origin_text``, ``status_text``).
 
 Scoring (``ModelPackage.predict_proba``) is our own numpy code for every estimator type:
-derived linear scores (RadScores) first, then standardization, then the estimator's scorer
+derived linear scores (RadScores: the linear predictor, or its probability with ``link: logistic``,
+as the package's ``radscore_scale`` says) first, then standardization, then the estimator's scorer
 from the estimator registry (``modeling.estimators.ESTIMATORS``: ``logistic``,
 ``linear-svm``/``rbf-svm`` with Platt scaling, ``xgboost`` from its native JSON, ``stacked``
 sub-models under a meta model).
@@ -64,6 +65,9 @@ MAX_PACKAGE_BYTES = 20 * 1024 * 1024
 MAX_NESTING = 64
 #: a package's origin (``ModelPackage.origin``)
 BUNDLED, USER = "bundled", "user"
+#: ``radscore_scale`` values (``modeling.combined.RADSCORE_SCALES``) and the derived scores' link of each
+RADSCORE_LINEAR_PREDICTOR, RADSCORE_PROBABILITY = "linear-predictor", "probability"
+RADSCORE_LINKS = {RADSCORE_LINEAR_PREDICTOR: "identity", RADSCORE_PROBABILITY: "logistic"}
 USER_SUPPLIED = "user-supplied, unverified"
 
 
@@ -245,6 +249,15 @@ class ModelPackage:
                              "score images. Score a table with those columns instead ('axillary-predictor evaluate "
                              "--model PKG --cohort NAME=CSV').")
 
+    @property
+    def radscore_scale(self) -> str:
+        """What the derived scores (RadScores) are: ``linear-predictor`` (default) or ``probability``."""
+        return self.document.get("radscore_scale", RADSCORE_LINEAR_PREDICTOR)
+
+    def clinical_inputs(self) -> list[str]:
+        """Clinical names a case may give: the variables and, for blood indices, their counts."""
+        return list(dict.fromkeys(name for v in self.clinical_variables() for name in v.inputs()))
+
     def check_clinical(self, values: Mapping[str, Any]) -> None:
         """InputError for a clinical input the model does not use (e.g. a misspelt name)."""
         from AxillaryPredictorLib.modeling.clinical import check_clinical_names
@@ -278,7 +291,8 @@ class ModelPackage:
     def check_inputs(self, frame: pd.DataFrame) -> None:
         """ValueError listing every required feature or clinical variable that is missing."""
         missing = [c for c in self.required_columns() if c not in frame.columns]
-        clinical = [v.name for v in self.clinical_variables() if not set(v.columns()) <= set(frame.columns)
+        clinical = [v.name + (f" (or its counts {', '.join(v.count_columns().values())})" if v.blood_index else "")
+                    for v in self.clinical_variables() if not set(v.columns()) <= set(frame.columns)
                     and v.name not in frame.columns]
         if missing and self.column_scheme == "plain" and any("__" in str(c) for c in frame.columns):
             self.check_scores_images()  # features from images given to a model of a plain table
@@ -409,7 +423,21 @@ def check_meaning(document: dict) -> None:
     mismatched coefficients, zero scales or non-finite numbers."""
     from AxillaryPredictorLib.packages.semantics import semantic_problems
 
-    problems = semantic_problems(document)
+    problems = semantic_problems(document) + radscore_scale_problems(document)
     if problems:
         raise PackageError(f"Model package '{document.get('id')}' is not usable: " + " ".join(problems[:8])
                            + (f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""))
+
+
+def radscore_scale_problems(document: dict) -> list[str]:
+    """The derived scores' links against ``radscore_scale``: a probability package whose scores are linear
+    predictors (or the reverse) would put cases on the wrong nomogram axis and score them wrongly."""
+    scale = document.get("radscore_scale")
+    if scale is None:
+        return []
+    expected = RADSCORE_LINKS[scale]
+    wrong = [d["name"] for d in document.get("derived", []) if d.get("link", "identity") != expected]
+    if not wrong:
+        return []
+    return [f"$.radscore_scale is {scale}, so every derived score's link must be {expected}; "
+            f"{', '.join(wrong)} disagree."]

@@ -19,7 +19,14 @@ import pandas as pd
 
 from AxillaryPredictorLib.errors import ModelError
 from AxillaryPredictorLib.evaluation.glm import logistic_mle
-from AxillaryPredictorLib.packages.package import LOCALLY_RECALIBRATED, LOCALLY_VALIDATED, ModelPackage, build_date
+from AxillaryPredictorLib.packages.package import (
+    LOCALLY_RECALIBRATED,
+    LOCALLY_VALIDATED,
+    RADSCORE_LINEAR_PREDICTOR,
+    RADSCORE_LINKS,
+    ModelPackage,
+    build_date,
+)
 
 
 @dataclass
@@ -48,11 +55,14 @@ def _linear_predictor(document: dict, frame: pd.DataFrame) -> np.ndarray:
     return float(document["estimator"]["intercept"]) + x @ np.asarray(document["estimator"]["coefficients"], float)
 
 
-def embed_scores(document: dict[str, Any], scores: dict[str, ModelPackage], link: str = "logistic") -> None:
+def embed_scores(document: dict[str, Any], scores: dict[str, ModelPackage], link: str | None = None) -> None:
     """Make the site's own radiomics models the package's input scores (e.g. Zeng et al.'s
-    Radscore_DIR / Radscore_DPR, whose feature weights were not published): each becomes a
-    ``derived`` score computed from the case's features, so the package can go from images to a
-    prediction. ``link="logistic"``: the score is the model's predicted probability (as in Zeng)."""
+    Radscore_DIR / Radscore_DPR, Zhang et al.'s tumor and LN scores, whose feature weights were not
+    published): each becomes a ``derived`` score computed from the case's features, so the package can
+    go from images to a prediction. The score is on the package's ``radscore_scale``: the model's
+    predicted probability (``probability``, ``link: logistic``, as Zeng's) or its linear predictor
+    (``linear-predictor``, the default); ``link`` overrides it."""
+    link = link or RADSCORE_LINKS[document.get("radscore_scale", RADSCORE_LINEAR_PREDICTOR)]
     inputs = set(document["features"])
     for name, score in scores.items():
         if name not in inputs:
