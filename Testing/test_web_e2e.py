@@ -2,7 +2,8 @@
 
 The server runs in a subprocess on a free loopback port. The browser loads the synthetic case,
 segments the tumor with trame-slicer's Threshold and Islands effects (and undoes/redoes), builds 3 mm
-regions, chooses ``demo-dce-aln``, sets the clinical inputs, predicts and downloads the report. The
+regions, chooses ``demo-dce-aln``, sets the clinical inputs, predicts (the page shows the extraction's
+progress as a percentage) and downloads the report. The
 downloaded probability must equal ``axillary-predictor predict`` on the image and tumor segmentation
 exported from the app, with the same settings. Screenshots of each step go to a temporary folder
 (``$AP_E2E_ARTIFACTS`` when set), never into the repository.
@@ -13,6 +14,7 @@ installs them); without them the test skips, except under ``CI=true`` where it f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -128,6 +130,19 @@ def _download(page, button: str, folder: Path) -> Path:
     return path
 
 
+#: records every text of the page's message and value of its progress bar while predicting
+PROGRESS_RECORDER = """() => {
+  window.apProgress = [];
+  const record = () => {
+    const message = document.querySelector('.ap-message');
+    const bar = document.querySelector('.ap-progress');
+    window.apProgress.push([message ? message.innerText : '', bar ? bar.getAttribute('aria-valuenow') : null]);
+  };
+  new MutationObserver(record).observe(document.body, {subtree: true, childList: true, characterData: true,
+                                                        attributes: true});
+}"""
+
+
 def _choose(page, field_class: str, option: str) -> None:
     page.locator(f".{field_class}").first.click()
     page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
@@ -188,8 +203,10 @@ def test_web_app_workflow_matches_the_command_line(server, artifacts, tmp_path):
             expect(predict).to_be_enabled(timeout=10_000)
             page.screenshot(path=artifacts / "web-4-model.png")
 
+            page.evaluate(PROGRESS_RECORDER)
             predict.click()
             summary = _wait_text(page, ".ap-summary", r"predicted probability", timeout=300_000)
+            progress = page.evaluate("window.apProgress")
             page.screenshot(path=artifacts / "web-5-predict.png", full_page=True)
 
             report_json = _download(page, "Prediction (JSON)", downloads)
@@ -202,6 +219,10 @@ def test_web_app_workflow_matches_the_command_line(server, artifacts, tmp_path):
             browser.close()
 
     assert "not-an-image.nrrd" in error
+    # progress while extracting: a percentage in the message and a determinate bar, never going back
+    percents = [int(m.group(1)) for text, _ in progress if (m := re.search(r"Extracting features: (\d+)%", text))]
+    assert len(percents) >= 2 and percents == sorted(percents) and 0 < percents[0] < 100, progress
+    assert any(value and 0 < float(value) < 100 for _, value in progress), progress
     assert CASE_ID in summary
     web = json.loads(report_json.read_text(encoding="utf-8"))
     assert web["case_id"] == CASE_ID and web["model_id"] == "demo-dce-aln"
@@ -231,43 +252,87 @@ def test_serve_warns_when_not_bound_to_loopback():
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")
 
 
-@pytest.fixture
-def session(tmp_path):
-    """A ``WebSession`` on a real trame-slicer scene and segment editor (no server, no browser)."""
+def _free_port_range(count: int) -> tuple[int, int]:
+    """``count`` consecutive free loopback ports."""
+    for _ in range(50):
+        first = _free_port()
+        ports = range(first, first + count)
+        try:
+            probes = []
+            for port in ports:
+                probe = socket.socket()
+                probes.append(probe)
+                probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+        return first, first + count - 1
+    raise AssertionError(f"no {count} consecutive free ports")
+
+
+def _http(method: str, url: str, payload: dict | None = None) -> dict:
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read().decode("utf-8"))
+
+
+def test_launcher_gives_each_browser_its_own_session(tmp_path, artifacts):
+    """``serve --launcher-config`` + wslink's launcher: two browsers get two processes (ports, scenes)."""
+    from playwright.sync_api import expect, sync_playwright
+
     _require_browser_stack()
-    from trame_slicer.core import SlicerApp
-
-    from AxillaryPredictorLib.web.session import SegmentEditorParts, WebSession
-
-    app = SlicerApp()
-    parts = SegmentEditorParts(app.scene, app.segmentation_editor, lambda volume: None)
-    return WebSession(parts, tmp_path / "work", user_model_folder=str(tmp_path / "models"))
-
-
-def test_session_refuses_bad_input_with_clear_messages(session, tmp_path):
-    import SimpleITK as sitk
-
-    from AxillaryPredictorLib.errors import InputError, ModelError, RegionError
-
-    with pytest.raises(InputError, match="Load an image first"):
-        session.threshold(400, 2000)
-    session.load_synthetic()
-    with pytest.raises(RegionError, match="tumor segment is empty"):
-        session.predict("demo-dce-aln", CLINICAL)
-    with pytest.raises(InputError, match="Set every clinical input first: US-reported ALN"):
-        session.predict("demo-dce-aln", {"ki67": "35"})
-    with pytest.raises(InputError, match="threshold range is empty"):
-        session.threshold(2000, 400)
-    wrong = sitk.Image([20, 20, 5], sitk.sitkUInt8)  # not the image's grid
-    wrong[5, 5, 2] = 1
-    sitk.WriteImage(wrong, str(tmp_path / "wrong.nrrd"))
-    with pytest.raises(InputError, match=r"wrong\.nrrd and the image are on different grids"):
-        session.load_segmentation_file(tmp_path / "wrong.nrrd")
-    assert session.tumor_voxels() == 0
-    session.threshold(400, 2000)
-    with pytest.raises(ModelError, match="single-scan, single-view"):
-        session.predict("demo-delta-pcr", _all_inputs(session, "demo-delta-pcr"))
-
-
-def _all_inputs(session, model_id: str) -> dict[str, str]:
-    return {v["name"]: (v["levels"][0] if v["levels"] else "1") for v in session.clinical_inputs(model_id)}
+    port, (first, last) = _free_port(), _free_port_range(3)
+    folder = tmp_path / "launcher"
+    result = _cli("serve", "--launcher-config", str(folder), "--port", str(port), "--session-ports",
+                  f"{first}-{last}", "--session-timeout", "30")
+    assert result.returncode == 0, result.stderr
+    assert f"-m wslink.launcher {folder / 'launcher.json'}" in result.stdout
+    log = tmp_path / "launcher.log"
+    with open(log, "w", encoding="utf-8") as out:
+        launcher = subprocess.Popen([sys.executable, "-m", "wslink.launcher", str(folder / "launcher.json")],
+                                    stdout=out, stderr=subprocess.STDOUT,
+                                    env={**UTF8_ENV, "WSLINK_LAUNCHER_DELETE": "1"})
+    url = f"http://127.0.0.1:{port}/"
+    sessions = {}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2).read()
+                break
+            except OSError:
+                assert launcher.poll() is None and time.monotonic() < deadline, log.read_text(encoding="utf-8")
+                time.sleep(0.5)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                pages = [browser.new_page(viewport={"width": 1400, "height": 900}) for _ in range(2)]
+                for page in pages:
+                    page.goto(url)
+                    expect(page.get_by_text("1. Load")).to_be_visible(timeout=120_000)
+                pages[0].get_by_role("button", name="Load the synthetic case").click()
+                _wait_text(pages[0], ".ap-case", f"Case: {CASE_ID}")
+                pages[0].screenshot(path=artifacts / "web-launcher-user-1.png")
+                expect(pages[1].locator(".ap-case").first).to_have_text("Case: (none)")  # not page 0's scene
+                pages[1].get_by_role("button", name="Load the synthetic case").click()
+                _wait_text(pages[1], ".ap-case", f"Case: {CASE_ID}")
+                expect(pages[1].locator(".ap-message").first).to_have_text(re.compile("Loaded"))
+            finally:
+                browser.close()
+        mapping = (folder / "proxy-mapping.txt").read_text(encoding="utf-8").split("\n")
+        sessions = dict(line.split(" ") for line in mapping if line.strip())
+        assert len(sessions) == 2 and len(set(sessions.values())) == 2, sessions  # two processes, two ports
+        assert {int(a.rsplit(":", 1)[1]) for a in sessions.values()} <= set(range(first, last + 1))
+        assert {p.name for p in (folder / "sessions").iterdir()} <= set(sessions)
+    finally:
+        for session_id in sessions:
+            with contextlib.suppress(OSError):  # the launcher stops the session's process
+                _http("DELETE", f"{url}paraview/{session_id}")
+        launcher.terminate()
+        try:
+            launcher.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            launcher.kill()

@@ -3,6 +3,10 @@
 Each button calls one ``WebSession`` method inside ``_guard``: a user error (``AxillaryPredictorError``,
 missing file) becomes the red message on the page, anything else is logged with its traceback and
 shown as a bug; the server keeps running either way. No computation happens here.
+
+Predict reads the case from the scene and writes the result to it in the server's main thread (which
+owns the MRML scene and the views) and runs the extraction in a worker thread, so the page can show
+its progress; other actions wait until it is done.
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ from trame.widgets import html
 from trame.widgets import vuetify3 as v3
 from trame_vuetify.ui.vuetify3 import SinglePageWithDrawerLayout
 
-from AxillaryPredictorLib.web.session import IMAGE_SUFFIXES, SegmentEditorParts, WebSession, user_message
+from AxillaryPredictorLib.web.session import (
+    CASE_KINDS,
+    IMAGE_SUFFIXES,
+    SCAN_LABELS,
+    SegmentEditorParts,
+    WebSession,
+    user_message,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -46,6 +57,7 @@ class AxillaryPredictorWebApp(TrameApp):
         self.layout_manager.set_layout("Axial Primary")
         parts = SegmentEditorParts(self.slicer.scene, self.slicer.segmentation_editor, self._show_volume)
         self.session = WebSession(parts, work_dir or tempfile.mkdtemp(prefix="axillary-predictor-web-"))
+        self._predicting = False
         self._init_state()
         self._build_ui()
 
@@ -55,6 +67,9 @@ class AxillaryPredictorWebApp(TrameApp):
         s = self.state
         s.trame__title = "AxillaryPredictor"
         s.update({"error": "", "message": "Load a case to start.", "busy": False, "loaded": False,
+                  "progress": 0, "kind": self.session.kind, "scans": self.session.scan_status(), "active_scan": "scan",
+                  "active_label": "scan", "scan_suffix": "", "kind_hint": "",
+                  "kinds": [{"title": k.title, "value": name} for name, k in CASE_KINDS.items()],
                   "case_id": "", "image_path": "", "segmentation_path": "", "segment_name": "",
                   "edited_segment": "tumor", "threshold_low": 400.0, "threshold_high": 2000.0, "tumor_voxels": 0,
                   "tool": "none",
@@ -66,7 +81,8 @@ class AxillaryPredictorWebApp(TrameApp):
     def _update_can_predict(self) -> None:
         s = self.state
         inputs_set = all(s.clinical.get(v["name"]) not in (None, "") for v in s.clinical_inputs)
-        s.can_predict = bool(s.loaded and s.model_id and inputs_set and s.tumor_voxels > 0)
+        scans_ready = all(v["loaded"] and (v["tumor_voxels"] > 0 or v["scan"] == "ontreatment") for v in s.scans)
+        s.can_predict = bool(s.loaded and s.model_id and inputs_set and scans_ready and not s.kind_hint)
 
     def _show_volume(self, volume: Any) -> None:
         self.slicer.display_manager.show_volume_in_slice_background(volume)
@@ -75,30 +91,52 @@ class AxillaryPredictorWebApp(TrameApp):
     def _guard(self, action: Any, *args: Any) -> Any:
         """Run a session action; its result message or its error goes to the page."""
         self.state.error = ""
+        if self._predicting:
+            self.state.error = "A prediction is running: wait until it is done."
+            return None
         try:
             result = action(*args)
         except Exception as error:  # the page shows every failure, the server keeps serving
-            if not isinstance(error, (ValueError, FileNotFoundError)):
-                LOG.exception("web action %s failed", getattr(action, "__name__", action))
-            self.state.error = user_message(error)
+            self._fail(action, error)
             return None
-        if isinstance(result, str):
+        if isinstance(result, str) and result:
             self.state.message = result
         return result
 
+    def _fail(self, action: Any, error: Exception) -> None:
+        if not isinstance(error, (ValueError, FileNotFoundError)):
+            LOG.exception("web action %s failed", getattr(action, "__name__", action), exc_info=error)
+        self.state.error = user_message(error)
+
     def _after_case_change(self) -> None:
         s, session = self.state, self.session
-        s.loaded = session.volume is not None
         s.case_id = session.case_id
         s.edited_segment = "tumor"
         s.regions, s.regions_built, s.result, s.nomogram_src = [], False, None, ""
+        s.kind_hint = (self._guard(session.kind_mismatch, s.model_id) or "") if s.model_id else ""
         self._refresh_tumor()
 
     def _refresh_tumor(self) -> None:
-        self.state.tumor_voxels = self.session.tumor_voxels() if self.session.volume is not None else 0
+        s, session = self.state, self.session
+        s.loaded = session.volume is not None
+        s.kind, s.active_scan, s.active_label = session.kind, session.active, SCAN_LABELS[session.active]
+        s.scan_suffix = "" if session.kind == "single" else f"-{session.active}"
+        s.scans = session.scan_status()
+        s.tumor_voxels = session.tumor_voxels() if session.volume is not None else 0
         self._update_can_predict()
 
     # ---------------------------------------------------------------- actions
+
+    def set_kind(self, kind: str) -> None:
+        if self._guard(self.session.set_kind, kind):  # '': the case is already of that kind
+            self._after_case_change()
+        self.state.kind = self.session.kind  # the selector shows the session's kind, also when refused
+
+    def select_scan(self, scan: str) -> None:
+        if self._guard(self.session.select_scan, scan) is not None:
+            self.state.edited_segment = "tumor"
+            self._refresh_tumor()
+        self.state.active_scan = self.session.active
 
     def load_synthetic(self) -> None:
         if self._guard(self.session.load_synthetic) is not None:
@@ -168,7 +206,7 @@ class AxillaryPredictorWebApp(TrameApp):
             return
         regions = self._guard(self.session.build_regions, str(self.state.margins), value)
         if regions is not None:
-            self.state.regions, self.state.regions_built = regions, True
+            self.state.regions, self.state.regions_built, self.state.result = regions, True, None
             self.state.message = f"{len(regions)} regions built and shown as segments."
 
     def choose_model(self, model_id: str | None) -> None:
@@ -177,6 +215,12 @@ class AxillaryPredictorWebApp(TrameApp):
         s.model_card = (self._guard(self.session.model_card, model_id) or []) if model_id else []
         s.clinical_inputs = (self._guard(self.session.clinical_inputs, model_id) or []) if model_id else []
         s.clinical = {}
+        s.kind_hint = ""
+        needed = self._guard(self.session.model_kind, model_id) if model_id else None
+        if needed and needed != self.session.kind and not self.session.scans:
+            self.set_kind(needed)  # nothing loaded yet: the Load step asks for what the model needs
+        elif needed:
+            s.kind_hint = self.session.kind_mismatch(model_id)
         self._update_can_predict()
 
     def add_user_model(self) -> None:
@@ -191,11 +235,17 @@ class AxillaryPredictorWebApp(TrameApp):
         self._update_can_predict()
 
     async def predict(self) -> None:
+        """Read the case (main thread), extract and score it in a worker thread while the page shows
+        the progress, then add the result to the scene (main thread)."""
         s = self.state
+        if s.busy:
+            return
         with s:
-            s.busy, s.error, s.message = True, "", "Building regions and extracting features…"
-        await asyncio.sleep(0.05)  # let the page show the progress bar before the extraction blocks
-        summary = self._guard(self.session.predict, s.model_id, dict(s.clinical), self._progress)
+            s.busy, s.error, s.progress, s.message = True, "", 0, "Reading the case…"
+        await asyncio.sleep(0.05)  # let the page show the progress bar
+        job = self._guard(self.session.prepare_prediction, s.model_id, dict(s.clinical))
+        prediction = await self._run_prediction(job) if job is not None else None
+        summary = self._guard(self.session.finish_prediction, job, prediction) if prediction is not None else None
         with s:
             s.busy = False
             if summary is not None:
@@ -203,8 +253,26 @@ class AxillaryPredictorWebApp(TrameApp):
                 s.message = summary["summary"]
                 s.nomogram_src = self._nomogram_src()
 
-    def _progress(self, fraction: float, message: str) -> None:
+    async def _run_prediction(self, job: Any) -> Any:
+        loop = asyncio.get_running_loop()
+
+        def progress(fraction: float, message: str) -> None:  # called in the worker thread
+            loop.call_soon_threadsafe(self._show_progress, fraction, message)
+
+        self._predicting = True
+        try:
+            return await asyncio.to_thread(self.session.run_prediction, job, progress)
+        except Exception as error:  # shown on the page like every other failure
+            self._fail(self.session.run_prediction, error)
+            return None
+        finally:
+            self._predicting = False
+
+    def _show_progress(self, fraction: float, message: str) -> None:
         LOG.info("predict %3.0f%% %s", 100 * fraction, message)
+        with self.state:
+            self.state.progress = round(100 * fraction)
+            self.state.message = message
 
     def _nomogram_src(self) -> str:
         files = self._guard(self.session.report_files) or {}
@@ -252,7 +320,8 @@ class AxillaryPredictorWebApp(TrameApp):
         v3.VAlert(v_if=("error",), type="error", density="compact", text=("error",), classes="mb-2 ap-error")
         v3.VAlert(v_if=("message && !error",), type="info", density="compact", text=("message",),
                   classes="mb-2 ap-message", variant="tonal")
-        v3.VProgressLinear(v_if=("busy",), indeterminate=True, color="primary", classes="mb-2")
+        v3.VProgressLinear(v_if=("busy",), model_value=("progress",), indeterminate=("progress === 0",),
+                           color="primary", height=8, classes="mb-2 ap-progress")
 
     def _step(self, number: int, title: str) -> Any:
         card = v3.VCard(classes="mb-3", variant="outlined")
@@ -262,6 +331,10 @@ class AxillaryPredictorWebApp(TrameApp):
 
     def _load_step(self) -> None:
         with self._step(1, "Load"), v3.VCardText():
+            v3.VSelect(label="Kind of case (as the model needs)", items=("kinds",), model_value=("kind",),
+                       density="compact", hide_details=True, classes="mb-2 ap-kind",
+                       update_modelValue=(self.set_kind, "[$event]"))
+            self._scan_selector()
             v3.VBtn("Load the synthetic case", click=self.load_synthetic, prepend_icon="mdi-flask", **_BUTTON)
             v3.VTextField(v_model=("image_path",), label="Image path on the server (NRRD, NIfTI, MHA, DICOM folder)",
                           density="compact", hide_details=True, classes="mt-2")
@@ -279,9 +352,21 @@ class AxillaryPredictorWebApp(TrameApp):
                           classes="mt-2 ap-upload-segmentation", disabled=("!loaded",),
                           update_modelValue=(self.upload, "['segmentation', $event ? [].concat($event) : []]"))
             html.Div("Case: {{ case_id || '(none)' }}", classes="text-body-2 mt-2 ap-case")
+            with html.Div(v_if=("scans.length > 1",), classes="text-body-2 ap-scans"):
+                html.Div("{{ v.label }}: {{ v.loaded ? v.name + ', tumor ' + v.tumor_voxels + ' voxels' : "
+                         "'not loaded' }}", v_for="v in scans", key="v.scan")
+
+    def _scan_selector(self) -> None:
+        """Which scan of a two-scan case is shown, loaded into and segmented."""
+        html.Div("Scan shown, loaded into and edited:", v_if=("scans.length > 1",), classes="text-caption")
+        with v3.VBtnToggle(v_if=("scans.length > 1",), model_value=("active_scan",), mandatory=True,
+                           density="compact", classes="mb-2 ap-scan",
+                           update_modelValue=(self.select_scan, "[$event]")):
+            v3.VBtn("{{ v.label }}", v_for="v in scans", key="v.scan", value=("v.scan",))
 
     def _segment_step(self) -> None:
         with self._step(2, "Segment the tumor (segment 'tumor')"), v3.VCardText():
+            self._scan_selector()
             html.Div("Segment edited by the tools below:", classes="text-caption")
             with v3.VBtnToggle(model_value=("edited_segment",), mandatory=True, density="compact", classes="mb-2",
                                update_modelValue=(self.edit_segment, "[$event]"), disabled=("!loaded",)):
@@ -321,10 +406,10 @@ class AxillaryPredictorWebApp(TrameApp):
             v3.VBtn("Build regions", click=self.build_regions, disabled=("!loaded || tumor_voxels === 0",), **_BUTTON)
             with html.Table(v_if=("regions_built",), classes="text-body-2 ap-regions", style="width: 100%"):
                 with html.Tr():
-                    for head in ("region", "voxels", "mm³", "clipped", "warnings"):
+                    for head in ("scan", "region", "voxels", "mm³", "clipped", "warnings"):
                         html.Th(head, style="text-align: left")
-                with html.Tr(v_for="r in regions", key="r.region"):
-                    for key in ("region", "voxels", "volume_mm3", "clipped", "warnings"):
+                with html.Tr(v_for="r in regions", key="r.scan + r.region"):
+                    for key in ("scan", "region", "voxels", "volume_mm3", "clipped", "warnings"):
                         html.Td(f"{{{{ r.{key} }}}}")
 
     def _model_step(self) -> None:
@@ -338,6 +423,8 @@ class AxillaryPredictorWebApp(TrameApp):
                                   density="compact", hide_details=True)
                 with v3.VCol(cols=4):
                     v3.VBtn("Add", click=self.add_user_model, **_BUTTON)
+            v3.VAlert(v_if=("kind_hint",), type="warning", density="compact", text=("kind_hint",),
+                      classes="mt-2 ap-kind-hint", variant="tonal")
             with (html.Table(v_if=("model_card.length",), classes="text-body-2 mt-2 ap-model-card"),
                   html.Tr(v_for="row in model_card", key="row.label")):
                     html.Td("{{ row.label }}", style="vertical-align: top; padding-right: 8px; font-weight: bold")
@@ -356,8 +443,9 @@ class AxillaryPredictorWebApp(TrameApp):
         with self._step(5, "Predict"), v3.VCardText():
             v3.VBtn("Predict", click=self.predict, disabled=("!can_predict || busy",), color="primary",
                     prepend_icon="mdi-calculator", classes="ma-1")
-            html.Div("Predict is enabled once a case with a tumor is loaded, a model is chosen and every "
-                     "clinical input is set.", v_if=("!can_predict",), classes="text-caption")
+            html.Div("Predict is enabled once every scan the model needs is loaded with its tumor segmented, "
+                     "a model is chosen and every clinical input is set.", v_if=("!can_predict",),
+                     classes="text-caption")
             with html.Div(v_if=("result",), classes="ap-result"):
                 html.Div("{{ result.summary }}", classes="text-body-1 font-weight-bold mt-2 ap-summary")
                 html.Div("Probability {{ result.percent }} · risk group {{ result.risk_group }}"
@@ -381,11 +469,14 @@ class AxillaryPredictorWebApp(TrameApp):
             for kind, label in (("scene", "Scene (MRML, zip)"), ("tumor", "Tumor segmentation (NRRD)"),
                                 ("image", "Image (NRRD)")):
                 self._download_button(kind, label, "!loaded")
+            html.Div("The segmentation and image are the shown scan's ({{ active_label }}).",
+                     v_if=("scans.length > 1",), classes="text-caption")
 
     def _download_button(self, kind: str, label: str, disabled: str) -> None:
         name = self.server.controller.trigger_name(self.download)
         mime = DOWNLOADS[kind][1]
-        click = (f"utils.download((case_id || 'case') + '-' + download_names.{kind}, "
+        suffix = " + scan_suffix" if kind in ("tumor", "image") else ""
+        click = (f"utils.download((case_id || 'case'){suffix} + '-' + download_names.{kind}, "
                  f"trigger('{name}', ['{kind}']), '{mime}')")
         v3.VBtn(label, click=click, disabled=(disabled,), prepend_icon="mdi-download", **_BUTTON)
 
