@@ -168,27 +168,31 @@ def _image_type_task(prepared: PreparedView, boxes: dict[str, np.ndarray], image
     from radiomics import imageoperations
 
     quiet_radiomics()
-    union = None
-    for name in boxes:
-        union = prepared.regions[name] if union is None else sitk.Or(union, prepared.regions[name])
     arguments = {**settings, **(options or {})}
+    crops = _region_crops(prepared, boxes, settings) if _fast_path(arguments) else None
     results: dict[str, dict[str, float]] = {name: {} for name in boxes}
     notes: list[Note] = []
     generator = getattr(imageoperations, f"get{image_type}Image")
     produced = False
     scaled = image_type in MAX_SCALED and prepared.whole is not None
     source = prepared.whole if scaled else prepared.image
-    for filtered, image_type_name, kwargs in generator(source, union, **arguments):
+    for filtered, image_type_name, kwargs in generator(source, _union(prepared, boxes), **arguments):
         produced = True
         if scaled:  # filtered on the whole image, then cropped to the shared grid (same lattice)
             filtered = sitk.Resample(filtered, prepared.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0.0,
                                      filtered.GetPixelID())
-        for name, box in boxes.items():
-            values, failures = _region_features(filtered, prepared.regions[name], box, image_type_name, kwargs,
-                                                enabled)
+        if crops is not None:
+            per_region, failures = _fast_region_features(filtered, crops, image_type_name, kwargs, enabled)
+        else:
+            per_region, failures = {}, []
+            for name, box in boxes.items():
+                per_region[name], region_failures = _region_features(filtered, prepared.regions[name], box,
+                                                                     image_type_name, kwargs, enabled)
+                failures += [(name, class_name, error) for class_name, error in region_failures]
+        for name, values in per_region.items():
             results[name].update(values)
-            notes += [_failure_note(prepared.view, name, image_type_name, class_name, error, values)
-                      for class_name, error in failures]
+        notes += [_failure_note(prepared.view, name, image_type_name, class_name, error, per_region[name])
+                  for name, class_name, error in failures]
     if not produced and image_type == "LBP3D" and lbp3d_unavailable():
         # Slicer ships its own SciPy and we never downgrade it: skip LBP-3D, say so in the result
         return results, [Note(prepared.view, None, f"{prepared.view}: LBP-3D features skipped: "
@@ -197,6 +201,73 @@ def _image_type_task(prepared: PreparedView, boxes: dict[str, np.ndarray], image
         raise ExtractionError(f"pyradiomics could not build the {image_type} image type (a dependency is missing: "
                                 "LBP-3D needs scipy.special.sph_harm and trimesh).")
     return results, notes
+
+
+def _union(prepared: PreparedView, boxes: Mapping[str, np.ndarray]) -> sitk.Image:
+    """The union of the valid regions (the mask pyradiomics' filters are given; LBP-3D is computed inside it)."""
+    union = np.zeros(sitk.GetArrayViewFromImage(prepared.image).shape, dtype=np.uint8)
+    for name in boxes:
+        union |= sitk.GetArrayViewFromImage(prepared.regions[name]).astype(bool)
+    image = sitk.GetImageFromArray(union)
+    image.CopyInformation(prepared.regions[next(iter(boxes))])
+    return image
+
+
+def _fast_path(settings: Mapping[str, Any]) -> bool:
+    """Whether the numba path computes this image type (numba importable, settings it reproduces)."""
+    from AxillaryPredictorLib.extraction import fast
+
+    if fast.unavailable():
+        return False
+    from AxillaryPredictorLib.extraction.fast import texture
+
+    return texture.supported(settings)
+
+
+def _region_crops(prepared: PreparedView, boxes: Mapping[str, np.ndarray], settings: Mapping[str, Any],
+                  ) -> dict[str, tuple[tuple[slice, ...], np.ndarray]]:
+    """Per region: array slices of its bounding box (pyradiomics' ``checkMask`` box) and its mask there."""
+    crops = {}
+    for name, box in boxes.items():
+        box = np.asarray(box)
+        slices = tuple(slice(int(box[2 * d]), int(box[2 * d + 1]) + 1) for d in reversed(range(len(box) // 2)))
+        crops[name] = (slices, sitk.GetArrayViewFromImage(prepared.regions[name])[slices] == settings.get("label", 1))
+    return crops
+
+
+def _fast_region_features(filtered: sitk.Image, crops: Mapping[str, tuple[tuple[slice, ...], np.ndarray]],
+                          image_type_name: str, settings: dict[str, Any], enabled: Mapping[str, Any],
+                          ) -> tuple[dict[str, dict[str, float]], list[tuple[str, str, str]]]:
+    """Every non-shape class for every region of one filtered image, all regions at once (``fast.texture``):
+    region -> features, and (region, class, error) for what failed (those features are NaN)."""
+    from AxillaryPredictorLib.extraction.fast import texture
+
+    array = sitk.GetArrayViewFromImage(filtered)
+    values: dict[str, dict[str, float]] = {name: {} for name in crops}
+    failures: list[tuple[str, str, str]] = []
+    texture_classes = {name: features for name, features in enabled.items() if not name.startswith("shape")}
+    regions = []
+    for name, (slices, mask) in crops.items():
+        try:
+            regions.append(texture.discretize(array[slices], mask, name, settings))
+        except Exception as error:  # NaN + warning, as a failure of pyradiomics' own discretization
+            for class_name, feature_names in texture_classes.items():
+                values[name].update({f"{image_type_name}_{class_name}_{feature}": float("nan")
+                                     for feature in _class_feature_names(class_name, feature_names)})
+            failures.append((name, "all classes", _describe_error(error)))
+    for class_name, feature_names in texture_classes.items():
+        unknown = [name for name in feature_names or [] if name not in _known_features(class_name)]
+        if unknown:  # a profile error, not a property of this region: fail as pyradiomics would
+            raise ExtractionError(f"The profile enables unknown {class_name} feature(s): {', '.join(unknown)}.")
+        names = _class_feature_names(class_name, feature_names)
+        computed, failed = texture.class_features(regions, class_name, names, settings, filtered.GetSpacing())
+        for region in regions:
+            if region.name in failed:
+                computed[region.name] = {feature: float("nan") for feature in names}
+                failures.append((region.name, class_name, _describe_error(failed[region.name])))
+            values[region.name].update({f"{image_type_name}_{class_name}_{feature}": value
+                                        for feature, value in computed[region.name].items()})
+    return values, failures
 
 
 def lbp3d_unavailable() -> str:

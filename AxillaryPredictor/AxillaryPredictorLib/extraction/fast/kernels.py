@@ -1,0 +1,226 @@
+"""numba kernels for pyradiomics' texture matrices of one region (segment-based, as ``_cmatrices``).
+
+Every kernel takes the region's discretized image ``codes`` (3D int32 array of the region's bounding
+box: gray level 1..Ng inside the region, 0 outside) and pyradiomics' own angle offsets (from
+``cMatrices.generate_angles`` for the same bounding-box size; 2D images get a leading 0 offset) and
+counts exactly what pyradiomics' C code counts, in the same voxel order (so float accumulations, the
+NGTDM differences, add in the same order). Compiled with ``nogil`` (threads can share a view) and
+``cache`` (compiled once per installation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(nogil=True, cache=True)
+def glcm(codes, angles, ng):  # pragma: no cover - compiled
+    """(Ng, Ng, Na) co-occurrence counts: voxel i with gray level g, neighbour i + a with h (both in the region)."""
+    sz, sy, sx = codes.shape
+    na = angles.shape[0]
+    matrix = np.zeros((ng, ng, na))
+    for z in range(sz):
+        for y in range(sy):
+            for x in range(sx):
+                g = codes[z, y, x]
+                if g == 0:
+                    continue
+                for a in range(na):
+                    zz = z + angles[a, 0]
+                    yy = y + angles[a, 1]
+                    xx = x + angles[a, 2]
+                    if 0 <= zz < sz and 0 <= yy < sy and 0 <= xx < sx:
+                        h = codes[zz, yy, xx]
+                        if h > 0:
+                            matrix[g - 1, h - 1, a] += 1.0
+    return matrix
+
+
+@njit(nogil=True, cache=True)
+def glrlm(codes, angles, ng, nr):  # pragma: no cover - compiled
+    """(Ng, Nr, Na) run-length counts along each angle (index = run length - 1).
+
+    Lines start at every voxel whose predecessor (voxel - angle) lies outside the bounding box (pyradiomics'
+    start voxels for unit offsets); an angle in which no line holds more than one region voxel is zeroed,
+    as pyradiomics does ("segmentation is 2D for this angle")."""
+    sz, sy, sx = codes.shape
+    na = angles.shape[0]
+    matrix = np.zeros((ng, nr, na))
+    for a in range(na):
+        dz = angles[a, 0]
+        dy = angles[a, 1]
+        dx = angles[a, 2]
+        multi = False
+        for z in range(sz):
+            for y in range(sy):
+                for x in range(sx):
+                    pz = z - dz
+                    py = y - dy
+                    px = x - dx
+                    if 0 <= pz < sz and 0 <= py < sy and 0 <= px < sx:
+                        continue  # not the start of a line
+                    gl = -1
+                    rl = 0
+                    elements = 0
+                    cz = z
+                    cy = y
+                    cx = x
+                    while 0 <= cz < sz and 0 <= cy < sy and 0 <= cx < sx:
+                        g = codes[cz, cy, cx]
+                        if g > 0:
+                            elements += 1
+                            if gl == -1:
+                                gl = g
+                            elif g == gl:
+                                rl += 1
+                            else:
+                                matrix[gl - 1, rl, a] += 1.0
+                                gl = g
+                                rl = 0
+                        elif gl > -1:
+                            matrix[gl - 1, rl, a] += 1.0
+                            gl = -1
+                            rl = 0
+                        cz += dz
+                        cy += dy
+                        cx += dx
+                    if gl > -1:
+                        matrix[gl - 1, rl, a] += 1.0
+                    if elements > 1:
+                        multi = True
+        if not multi:
+            for g in range(ng):
+                matrix[g, 0, a] = 0.0
+    return matrix
+
+
+@njit(nogil=True, cache=True)
+def glszm(codes, angles, ng):  # pragma: no cover - compiled
+    """(Ng, largest zone) size-zone counts: zones are connected (via ``angles``, both directions given) voxels of
+    one gray level."""
+    sz, sy, sx = codes.shape
+    na = angles.shape[0]
+    visited = np.zeros((sz, sy, sx), dtype=np.bool_)
+    count = 0
+    for z in range(sz):
+        for y in range(sy):
+            for x in range(sx):
+                if codes[z, y, x] > 0:
+                    count += 1
+    stack = np.empty((max(count, 1), 3), dtype=np.int64)
+    zone_levels = np.empty(max(count, 1), dtype=np.int64)
+    zone_sizes = np.empty(max(count, 1), dtype=np.int64)
+    zones = 0
+    largest = 0
+    for z in range(sz):
+        for y in range(sy):
+            for x in range(sx):
+                gl = codes[z, y, x]
+                if gl == 0 or visited[z, y, x]:
+                    continue
+                top = 0
+                stack[0, 0] = z
+                stack[0, 1] = y
+                stack[0, 2] = x
+                top = 1
+                visited[z, y, x] = True
+                size = 0
+                while top > 0:
+                    top -= 1
+                    cz = stack[top, 0]
+                    cy = stack[top, 1]
+                    cx = stack[top, 2]
+                    size += 1
+                    for a in range(na):
+                        zz = cz + angles[a, 0]
+                        yy = cy + angles[a, 1]
+                        xx = cx + angles[a, 2]
+                        if 0 <= zz < sz and 0 <= yy < sy and 0 <= xx < sx:
+                            if codes[zz, yy, xx] == gl and not visited[zz, yy, xx]:
+                                visited[zz, yy, xx] = True
+                                stack[top, 0] = zz
+                                stack[top, 1] = yy
+                                stack[top, 2] = xx
+                                top += 1
+                zone_levels[zones] = gl
+                zone_sizes[zones] = size
+                zones += 1
+                if size > largest:
+                    largest = size
+    matrix = np.zeros((ng, largest))
+    for k in range(zones):
+        matrix[zone_levels[k] - 1, zone_sizes[k] - 1] += 1.0
+    return matrix
+
+
+@njit(nogil=True, cache=True)
+def gldm(codes, angles, ng, alpha):  # pragma: no cover - compiled
+    """(Ng, Na + 1) dependence counts: voxels of gray level g with d neighbours (``angles``, both directions given)
+    in the region whose gray level differs by at most ``alpha``."""
+    sz, sy, sx = codes.shape
+    na = angles.shape[0]
+    matrix = np.zeros((ng, na + 1))
+    for z in range(sz):
+        for y in range(sy):
+            for x in range(sx):
+                g = codes[z, y, x]
+                if g == 0:
+                    continue
+                dependent = 0
+                for a in range(na):
+                    zz = z + angles[a, 0]
+                    yy = y + angles[a, 1]
+                    xx = x + angles[a, 2]
+                    if 0 <= zz < sz and 0 <= yy < sy and 0 <= xx < sx:
+                        h = codes[zz, yy, xx]
+                        if h > 0 and abs(g - h) <= alpha:
+                            dependent += 1
+                matrix[g - 1, dependent] += 1.0
+    return matrix
+
+
+@njit(nogil=True, cache=True)
+def ngtdm(codes, angles, ng):  # pragma: no cover - compiled
+    """(Ng, 3): voxel count, sum of |g - mean of the neighbours in the region| and the gray level, per gray level
+    (accumulated in pyradiomics' voxel and angle order)."""
+    sz, sy, sx = codes.shape
+    na = angles.shape[0]
+    matrix = np.zeros((ng, 3))
+    for g in range(ng):
+        matrix[g, 2] = g + 1
+    for z in range(sz):
+        for y in range(sy):
+            for x in range(sx):
+                g = codes[z, y, x]
+                if g == 0:
+                    continue
+                count = 0.0
+                total = 0.0
+                for a in range(na):
+                    zz = z + angles[a, 0]
+                    yy = y + angles[a, 1]
+                    xx = x + angles[a, 2]
+                    if 0 <= zz < sz and 0 <= yy < sy and 0 <= xx < sx:
+                        h = codes[zz, yy, xx]
+                        if h > 0:
+                            count += 1.0
+                            total += h
+                diff = 0.0 if count == 0 else g - total / count
+                if diff < 0:
+                    diff = -diff
+                matrix[g - 1, 0] += 1.0
+                matrix[g - 1, 1] += diff
+    return matrix
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) every kernel on a tiny region: before worker processes fork."""
+    codes = np.ones((2, 2, 2), dtype=np.int32)
+    codes[0, 0, 0] = 2
+    angles = np.array([[0, 0, 1], [0, 0, -1]], dtype=np.int64)
+    glcm(codes, angles, 2)
+    glrlm(codes, angles[:1], 2, 2)
+    glszm(codes, angles, 2)
+    gldm(codes, angles, 2, 0)
+    ngtdm(codes, angles, 2)
