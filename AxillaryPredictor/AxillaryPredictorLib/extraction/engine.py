@@ -513,9 +513,19 @@ def extract(
     warnings = [Note(p.view, None, text) for p in prepared for text in p.warnings] + _explain_undefined(prepared,
                                                                                                          warnings)
     row, diagnostics = _case_row(prepared, values, names, warnings, case_id)
-    provenance = {"profile": profile.provenance(), "engine": engine, "versions": library_versions(),
+    provenance = {"profile": profile.provenance(), "engine": engine, "kernels": _kernels(engine),
+                  "versions": library_versions(),
                   "views": [describe(p) for p in prepared]}
     return ExtractionResult(case_id, row, diagnostics, [note.text for note in warnings], provenance)
+
+
+def _kernels(engine: str) -> str:
+    """What computed the texture matrices (provenance): numba kernels, or pyradiomics' C code and why."""
+    if engine != "shared":
+        return "pyradiomics C matrices (reference engine)"
+    from AxillaryPredictorLib.extraction import fast
+
+    return fast.backend()
 
 
 def _check_view_names(views: Iterable[str]) -> None:
