@@ -37,6 +37,7 @@ from AxillaryPredictorLib.imaging.preprocessing import PreparedView, prepare_vie
 from AxillaryPredictorLib.imaging.regions import build_regions
 from AxillaryPredictorLib.phantoms import LesionSpec, make_pair, make_phantom
 
+
 def prepared_views(profile_name: str, diameter: float) -> list[PreparedView]:
     """DBT profiles: CC and MLO views with tumor + 3/5/10 mm regions; others: the two DCE timepoints of a
     treatment pair (T0, T1; what a delta profile extracts) with tumor + 3 mm regions."""

@@ -38,6 +38,38 @@ def glcm(codes, angles, ng):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
+def _run_line(codes, z, y, x, dz, dy, dx, matrix, a):  # pragma: no cover - compiled
+    """Count the runs of one line (from voxel z, y, x along dz, dy, dx) into ``matrix[:, :, a]``; returns the
+    number of region voxels on the line."""
+    sz, sy, sx = codes.shape
+    gl = -1
+    rl = 0
+    elements = 0
+    while 0 <= z < sz and 0 <= y < sy and 0 <= x < sx:
+        g = codes[z, y, x]
+        if g > 0:
+            elements += 1
+            if gl == -1:
+                gl = g
+            elif g == gl:
+                rl += 1
+            else:
+                matrix[gl - 1, rl, a] += 1.0
+                gl = g
+                rl = 0
+        elif gl > -1:
+            matrix[gl - 1, rl, a] += 1.0
+            gl = -1
+            rl = 0
+        z += dz
+        y += dy
+        x += dx
+    if gl > -1:
+        matrix[gl - 1, rl, a] += 1.0
+    return elements
+
+
+@njit(nogil=True, cache=True)
 def glrlm(codes, angles, ng, nr):  # pragma: no cover - compiled
     """(Ng, Nr, Na) run-length counts along each angle (index = run length - 1).
 
@@ -48,51 +80,43 @@ def glrlm(codes, angles, ng, nr):  # pragma: no cover - compiled
     na = angles.shape[0]
     matrix = np.zeros((ng, nr, na))
     for a in range(na):
-        dz = angles[a, 0]
-        dy = angles[a, 1]
-        dx = angles[a, 2]
+        dz, dy, dx = angles[a, 0], angles[a, 1], angles[a, 2]
         multi = False
         for z in range(sz):
+            inside_z = 0 <= z - dz < sz
             for y in range(sy):
+                inside_zy = inside_z and 0 <= y - dy < sy
                 for x in range(sx):
-                    pz = z - dz
-                    py = y - dy
-                    px = x - dx
-                    if 0 <= pz < sz and 0 <= py < sy and 0 <= px < sx:
+                    if inside_zy and 0 <= x - dx < sx:
                         continue  # not the start of a line
-                    gl = -1
-                    rl = 0
-                    elements = 0
-                    cz = z
-                    cy = y
-                    cx = x
-                    while 0 <= cz < sz and 0 <= cy < sy and 0 <= cx < sx:
-                        g = codes[cz, cy, cx]
-                        if g > 0:
-                            elements += 1
-                            if gl == -1:
-                                gl = g
-                            elif g == gl:
-                                rl += 1
-                            else:
-                                matrix[gl - 1, rl, a] += 1.0
-                                gl = g
-                                rl = 0
-                        elif gl > -1:
-                            matrix[gl - 1, rl, a] += 1.0
-                            gl = -1
-                            rl = 0
-                        cz += dz
-                        cy += dy
-                        cx += dx
-                    if gl > -1:
-                        matrix[gl - 1, rl, a] += 1.0
-                    if elements > 1:
+                    if _run_line(codes, z, y, x, dz, dy, dx, matrix, a) > 1:
                         multi = True
         if not multi:
-            for g in range(ng):
-                matrix[g, 0, a] = 0.0
+            matrix[:, 0, a] = 0.0
     return matrix
+
+
+@njit(nogil=True, cache=True)
+def _grow_zone(codes, angles, visited, stack, z, y, x):  # pragma: no cover - compiled
+    """Size of the zone (same gray level, connected through ``angles``) of voxel z, y, x; marks it visited."""
+    sz, sy, sx = codes.shape
+    gl = codes[z, y, x]
+    stack[0, 0], stack[0, 1], stack[0, 2] = z, y, x
+    top = 1
+    visited[z, y, x] = True
+    size = 0
+    while top > 0:
+        top -= 1
+        cz, cy, cx = stack[top, 0], stack[top, 1], stack[top, 2]
+        size += 1
+        for a in range(angles.shape[0]):
+            zz, yy, xx = cz + angles[a, 0], cy + angles[a, 1], cx + angles[a, 2]
+            if (0 <= zz < sz and 0 <= yy < sy and 0 <= xx < sx and codes[zz, yy, xx] == gl
+                    and not visited[zz, yy, xx]):
+                visited[zz, yy, xx] = True
+                stack[top, 0], stack[top, 1], stack[top, 2] = zz, yy, xx
+                top += 1
+    return size
 
 
 @njit(nogil=True, cache=True)
@@ -100,54 +124,23 @@ def glszm(codes, angles, ng):  # pragma: no cover - compiled
     """(Ng, largest zone) size-zone counts: zones are connected (via ``angles``, both directions given) voxels of
     one gray level."""
     sz, sy, sx = codes.shape
-    na = angles.shape[0]
     visited = np.zeros((sz, sy, sx), dtype=np.bool_)
-    count = 0
-    for z in range(sz):
-        for y in range(sy):
-            for x in range(sx):
-                if codes[z, y, x] > 0:
-                    count += 1
-    stack = np.empty((max(count, 1), 3), dtype=np.int64)
-    zone_levels = np.empty(max(count, 1), dtype=np.int64)
-    zone_sizes = np.empty(max(count, 1), dtype=np.int64)
+    count = max(int(np.sum(codes > 0)), 1)
+    stack = np.empty((count, 3), dtype=np.int64)
+    zone_levels = np.empty(count, dtype=np.int64)
+    zone_sizes = np.empty(count, dtype=np.int64)
     zones = 0
-    largest = 0
     for z in range(sz):
         for y in range(sy):
             for x in range(sx):
-                gl = codes[z, y, x]
-                if gl == 0 or visited[z, y, x]:
+                if codes[z, y, x] == 0 or visited[z, y, x]:
                     continue
-                top = 0
-                stack[0, 0] = z
-                stack[0, 1] = y
-                stack[0, 2] = x
-                top = 1
-                visited[z, y, x] = True
-                size = 0
-                while top > 0:
-                    top -= 1
-                    cz = stack[top, 0]
-                    cy = stack[top, 1]
-                    cx = stack[top, 2]
-                    size += 1
-                    for a in range(na):
-                        zz = cz + angles[a, 0]
-                        yy = cy + angles[a, 1]
-                        xx = cx + angles[a, 2]
-                        if 0 <= zz < sz and 0 <= yy < sy and 0 <= xx < sx:
-                            if codes[zz, yy, xx] == gl and not visited[zz, yy, xx]:
-                                visited[zz, yy, xx] = True
-                                stack[top, 0] = zz
-                                stack[top, 1] = yy
-                                stack[top, 2] = xx
-                                top += 1
-                zone_levels[zones] = gl
-                zone_sizes[zones] = size
+                zone_levels[zones] = codes[z, y, x]
+                zone_sizes[zones] = _grow_zone(codes, angles, visited, stack, z, y, x)
                 zones += 1
-                if size > largest:
-                    largest = size
+    largest = 0
+    for k in range(zones):
+        largest = max(largest, zone_sizes[k])
     matrix = np.zeros((ng, largest))
     for k in range(zones):
         matrix[zone_levels[k] - 1, zone_sizes[k] - 1] += 1.0

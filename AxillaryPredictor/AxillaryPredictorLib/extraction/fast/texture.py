@@ -158,7 +158,7 @@ def _stack_levels(regions: list[Region], class_name: str, levels: np.ndarray, wi
             stacked[index][np.ix_(rows, rows)] = matrix[np.ix_(present, present)]
         else:
             block = matrix[present]
-            stacked[index, rows, *(slice(0, n) for n in block.shape[1:])] = block
+            stacked[(index, rows, *(slice(0, n) for n in block.shape[1:]))] = block
     return stacked
 
 
@@ -239,10 +239,25 @@ def _glrlm_batch(regions: list[Region], settings: Mapping[str, Any], spacing: Se
 
 
 def _glszm_batch(regions: list[Region], settings: Mapping[str, Any], spacing: Sequence[float]) -> Any:
+    """Zone sizes are stacked on the union of the sizes that occur (pyradiomics deletes the empty ones from
+    ``arange(1, largest + 1)``; the kept columns and their sizes are the same, without the large zero block)."""
     levels = np.unique(np.concatenate([r.gray_levels for r in regions]))
-    batch = _batch("glszm", settings, P_glszm=_stack_levels(regions, "glszm", levels))
-    batch.coefficients.update({"grayLevels": levels, "Ng": int(levels[-1])})
-    batch._calculateCoefficients()
+    matrices = [region.matrices["glszm"][0] for region in regions]
+    columns = [np.flatnonzero(matrix.sum(0)) for matrix in matrices]
+    sizes = np.unique(np.concatenate(columns))
+    stacked = np.zeros((len(regions), len(levels), len(sizes)))
+    for index, (region, matrix, kept) in enumerate(zip(regions, matrices, columns, strict=True)):
+        rows = np.searchsorted(levels, region.gray_levels)
+        stacked[index][np.ix_(rows, np.searchsorted(sizes, kept))] = matrix[np.ix_(region.gray_levels - 1, kept)]
+    jvector = (sizes + 1).astype(np.float64)
+    ps = np.sum(stacked, 1)
+    zones = np.sum(stacked, (1, 2))
+    zones[zones == 0] = 1
+    voxels = np.sum(ps * jvector[None, :], 1)
+    voxels[voxels == 0] = 1
+    batch = _batch("glszm", settings, P_glszm=stacked)
+    batch.coefficients.update({"grayLevels": levels, "Ng": int(levels[-1]), "Np": voxels, "Nz": zones, "ps": ps,
+                               "pg": np.sum(stacked, 2), "ivector": levels.astype(float), "jvector": jvector})
     return batch
 
 
@@ -325,7 +340,7 @@ def _evaluate(batch: Any, class_name: str, names: Sequence[str], regions: list[R
             value = getattr(batch, f"get{name}FeatureValue")()
         except DeprecationWarning:
             continue
-        except Exception:  # noqa: BLE001 - pyradiomics turns a failing feature into NaN
+        except Exception:
             if len(regions) > 1:  # the failure may belong to one region only: evaluate each alone
                 raise
             value = np.nan
