@@ -406,8 +406,18 @@ def _shared_tasks(prepared_views: list[PreparedView], profile: Profile) -> tuple
         if any(name.startswith("shape") for name in enabled):
             tasks.append((prepared.view, _shape_task, (prepared, boxes, params, settings)))
         for image_type, options in profile.image_types.items():
-            tasks.append((prepared.view, _image_type_task, (prepared, boxes, image_type, options, settings, enabled)))
+            for part in _split(image_type, options or {}, settings):
+                tasks.append((prepared.view, _image_type_task, (prepared, boxes, image_type, part, settings, enabled)))
     return tasks, warnings
+
+
+def _split(image_type: str, options: dict[str, Any], settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """An image type's options as independent tasks: one per LoG sigma (each sigma is its own filter and
+    derived image, so workers share them out), otherwise the options as they are."""
+    sigmas = options.get("sigma", settings.get("sigma")) if image_type == "LoG" else None
+    if not sigmas or len(sigmas) < 2:
+        return [options]
+    return [{**options, "sigma": [sigma]} for sigma in sigmas]
 
 
 def _run_parallel(tasks: list[tuple], workers: int, advance: Callable[[tuple], None]) -> list[Any]:

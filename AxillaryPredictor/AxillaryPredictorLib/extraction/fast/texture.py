@@ -314,6 +314,8 @@ BATCHES = {"firstorder": _firstorder_batch, "glcm": _glcm_batch, "glrlm": _glrlm
 
 def _groups(regions: list[Region], class_name: str) -> list[list[Region]]:
     """Regions that can share one batch: same angles and (GLCM, GLRLM) no empty angle; the others alone."""
+    if class_name == "firstorder":
+        return _similar_sizes(regions)
     if class_name not in ("glcm", "glrlm"):
         return [regions] if regions else []
     groups: dict[bytes, list[Region]] = {}
@@ -325,6 +327,20 @@ def _groups(regions: list[Region], class_name: str) -> list[list[Region]]:
         else:
             groups.setdefault(np.asarray(angles).tobytes(), []).append(region)
     return [*groups.values(), *alone]
+
+
+def _similar_sizes(regions: list[Region], waste: float = 1.25) -> list[list[Region]]:
+    """First-order batches of regions of similar voxel counts (largest first): the voxel arrays are padded to
+    the largest of a batch, and that padding (NaN) would otherwise cost as much as the voxels themselves."""
+    groups: list[list[Region]] = []
+    for region in sorted(regions, key=lambda r: -len(r.values)):
+        group = groups[-1] if groups else None
+        if group and len(group[0].values) * (len(group) + 1) <= waste * (sum(len(r.values) for r in group)
+                                                                          + len(region.values)):
+            group.append(region)
+        else:
+            groups.append([region])
+    return groups
 
 
 def _evaluate(batch: Any, class_name: str, names: Sequence[str], regions: list[Region],
