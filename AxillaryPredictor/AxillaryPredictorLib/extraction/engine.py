@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -425,18 +426,37 @@ def _run_parallel(tasks: list[tuple], workers: int, advance: Callable[[tuple], N
     or ``advance`` raises."""
     # heaviest first: filters with several derived images (wavelet, LoG, LBP-3D) dominate
     order = sorted(range(len(tasks)), key=lambda i: -_task_weight(tasks[i]))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(tasks[i][1], *tasks[i][2]): i for i in order}
-        results = {}
-        try:
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                advance(tasks[futures[future]])
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-        return [results[i] for i in range(len(tasks))]
+    forked = multiprocessing.get_start_method(allow_none=False) == "fork"
+    token = object()  # this call's tasks (extractions may run in several threads)
+    if forked:  # workers inherit the views: no copy of every view's image and masks per task through a pipe
+        _INHERITED.update({(id(token), i): (tasks[i][1], tasks[i][2]) for i in order})
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context()) as pool:
+            submit = (lambda i: pool.submit(_run_inherited, (id(token), i))) if forked else (
+                lambda i: pool.submit(tasks[i][1], *tasks[i][2]))
+            futures = {submit(i): i for i in order}
+            results = {}
+            try:
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    advance(tasks[futures[future]])
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+            return [results[i] for i in range(len(tasks))]
+    finally:
+        for i in order:
+            _INHERITED.pop((id(token), i), None)
+
+
+#: (call, task index) -> (function, arguments), set before the worker processes fork (they only read it)
+_INHERITED: dict[tuple[int, int], tuple[Callable[..., Any], tuple]] = {}
+
+
+def _run_inherited(key: tuple[int, int]) -> Any:
+    function, arguments = _INHERITED[key]
+    return function(*arguments)
 
 
 def _task_weight(task: tuple) -> int:

@@ -85,10 +85,11 @@ def glrlm(codes, angles, ng, nr):  # pragma: no cover - compiled
         for z in range(sz):
             inside_z = 0 <= z - dz < sz
             for y in range(sy):
-                inside_zy = inside_z and 0 <= y - dy < sy
-                for x in range(sx):
-                    if inside_zy and 0 <= x - dx < sx:
-                        continue  # not the start of a line
+                if inside_z and 0 <= y - dy < sy:  # only the row's first voxel along x can start a line
+                    if dx != 0 and _run_line(codes, z, y, 0 if dx > 0 else sx - 1, dz, dy, dx, matrix, a) > 1:
+                        multi = True
+                    continue
+                for x in range(sx):  # the predecessor of every voxel of this row is outside the box
                     if _run_line(codes, z, y, x, dz, dy, dx, matrix, a) > 1:
                         multi = True
         if not multi:

@@ -305,7 +305,26 @@ def _firstorder_batch(regions: list[Region], settings: Mapping[str, Any], spacin
     batch = _batch("firstorder", settings, targetVoxelArray=voxels, pixelSpacing=tuple(spacing),
                    voxelArrayShift=settings.get("voxelArrayShift", 0))
     batch.coefficients["p_i"] = counts / sums
+    _reuse_intermediates(batch)
     return batch
+
+
+def _reuse_intermediates(batch: Any) -> None:
+    """pyradiomics' first-order formulas compute the same moments and percentiles several times (m2 for
+    skewness and kurtosis, the 10th/90th percentiles for their features and the robust MAD): each is computed
+    once by pyradiomics' own function and a copy handed out on every later call (callers modify them)."""
+    cache: dict[tuple, np.ndarray] = {}
+
+    def once(key: tuple, compute: Any) -> np.ndarray:
+        if key not in cache:
+            cache[key] = np.asarray(compute())
+        return cache[key].copy()
+
+    moment = batch._moment
+    p10, p90 = batch.get10PercentileFeatureValue, batch.get90PercentileFeatureValue
+    batch._moment = lambda a, order=1: once(("moment", order), lambda: moment(a, order))
+    batch.get10PercentileFeatureValue = lambda: once(("p", 10), p10)
+    batch.get90PercentileFeatureValue = lambda: once(("p", 90), p90)
 
 
 BATCHES = {"firstorder": _firstorder_batch, "glcm": _glcm_batch, "glrlm": _glrlm_batch, "glszm": _glszm_batch,
