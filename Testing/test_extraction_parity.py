@@ -131,10 +131,18 @@ def test_without_numba_the_engine_falls_back_to_pyradiomics_and_says_so(monkeypa
     _assert_equal(engine.features, reference.features)
 
 
-def test_two_workers_give_the_values_of_one():
+def test_two_worker_processes_give_the_values_of_one(monkeypatch):
+    """The process pool (views inherited by forked workers), forced on for this small case."""
+    from AxillaryPredictorLib.extraction import engine
+
     image, label = _breast1(planar=False)
     profile = load_profile("lu2025-dce")
     prepared = [prepare_view(image, build_regions(label, (3, 5)), profile, view="V")]
     one = extract({}, profile, workers=1, prepared=prepared).features
+    calls = []
+    run_parallel = engine._run_parallel
+    monkeypatch.setattr(engine, "PARALLEL_MIN_VOXELS", 0)
+    monkeypatch.setattr(engine, "_run_parallel", lambda *args: calls.append(1) or run_parallel(*args))
     two = extract({}, profile, workers=2, prepared=prepared).features
-    assert one == two or _assert_equal(two, one) is None
+    assert calls == [1] and engine._INHERITED == {}
+    _assert_equal(two, one)

@@ -6,10 +6,12 @@ case with columns ``<region>__<view>__<pyradiomics feature name>`` (docs/extract
 Engines, both on the same preprocessed shared-grid image and masks (``preprocessing``):
 
 - ``shared`` (default): per view, every filtered image is computed once (not once per
-  region), each (filtered image, region) is discretized once and the discretized matrix is
-  shared by all feature classes; the pyradiomics feature classes and C matrix routines do
-  the rest, so values are pyradiomics' own. Work is spread over ``workers`` processes
-  (default: the number of cores) by view and image type.
+  region), each (filtered image, region) is discretized once and shared by all feature
+  classes, the texture matrices are counted by numba kernels and pyradiomics' own feature
+  formulas run once for all regions of a filtered image (``extraction.fast``; docs/extraction.md,
+  Performance): values are pyradiomics'. Without numba, pyradiomics' classes and C matrix
+  routines run per region instead (provenance ``kernels`` says which). Work is spread over
+  ``workers`` processes (default: the number of cores) by view and image type (LoG: by sigma).
 - ``pyradiomics``: the reference — ``RadiomicsFeatureExtractor.execute`` once per region
   on the identical image and mask (preCrop off, no resampling, no normalization: those
   were done once by ``preprocessing``).
@@ -376,7 +378,7 @@ def _run_shared(prepared_views: list[PreparedView], profile: Profile, workers: i
             name = "shape" if task[1] is _shape_task else task[2][2]
             progress(done / total, f"{task[0]}: {name} features")
 
-    if workers <= 1 or len(tasks) <= 1:
+    if workers <= 1 or len(tasks) <= 1 or _little_work(prepared_views):
         outputs = []
         for task in tasks:
             outputs.append(task[1](*task[2]))
@@ -389,6 +391,15 @@ def _run_shared(prepared_views: list[PreparedView], profile: Profile, workers: i
             values.setdefault((view, region), {}).update(features)
         warnings += notes
     return values, warnings
+
+
+#: below this many shared-grid voxels (all views) the work takes less time than starting worker processes
+PARALLEL_MIN_VOXELS = 300_000
+
+
+def _little_work(prepared_views: list[PreparedView]) -> bool:
+    """Whether the views are too small for worker processes to pay off (they run in this process then)."""
+    return sum(int(np.prod(p.image.GetSize())) for p in prepared_views) < PARALLEL_MIN_VOXELS
 
 
 def _shared_tasks(prepared_views: list[PreparedView], profile: Profile) -> tuple[list[tuple], list[Note]]:
