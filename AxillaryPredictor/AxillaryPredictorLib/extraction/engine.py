@@ -6,10 +6,12 @@ case with columns ``<region>__<view>__<pyradiomics feature name>`` (docs/extract
 Engines, both on the same preprocessed shared-grid image and masks (``preprocessing``):
 
 - ``shared`` (default): per view, every filtered image is computed once (not once per
-  region), each (filtered image, region) is discretized once and the discretized matrix is
-  shared by all feature classes; the pyradiomics feature classes and C matrix routines do
-  the rest, so values are pyradiomics' own. Work is spread over ``workers`` processes
-  (default: the number of cores) by view and image type.
+  region), each (filtered image, region) is discretized once and shared by all feature
+  classes, the texture matrices are counted by numba kernels and pyradiomics' own feature
+  formulas run once for all regions of a filtered image (``extraction.fast``; docs/extraction.md,
+  Performance): values are pyradiomics'. Without numba, pyradiomics' classes and C matrix
+  routines run per region instead (provenance ``kernels`` says which). Work is spread over
+  ``workers`` processes (default: the number of cores) by view and image type (LoG: by sigma).
 - ``pyradiomics``: the reference — ``RadiomicsFeatureExtractor.execute`` once per region
   on the identical image and mask (preCrop off, no resampling, no normalization: those
   were done once by ``preprocessing``).
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -168,27 +171,31 @@ def _image_type_task(prepared: PreparedView, boxes: dict[str, np.ndarray], image
     from radiomics import imageoperations
 
     quiet_radiomics()
-    union = None
-    for name in boxes:
-        union = prepared.regions[name] if union is None else sitk.Or(union, prepared.regions[name])
     arguments = {**settings, **(options or {})}
+    crops = _region_crops(prepared, boxes, settings) if _fast_path(arguments) else None
     results: dict[str, dict[str, float]] = {name: {} for name in boxes}
     notes: list[Note] = []
     generator = getattr(imageoperations, f"get{image_type}Image")
     produced = False
     scaled = image_type in MAX_SCALED and prepared.whole is not None
     source = prepared.whole if scaled else prepared.image
-    for filtered, image_type_name, kwargs in generator(source, union, **arguments):
+    for filtered, image_type_name, kwargs in generator(source, _union(prepared, boxes), **arguments):
         produced = True
         if scaled:  # filtered on the whole image, then cropped to the shared grid (same lattice)
             filtered = sitk.Resample(filtered, prepared.image, sitk.Transform(), sitk.sitkNearestNeighbor, 0.0,
                                      filtered.GetPixelID())
-        for name, box in boxes.items():
-            values, failures = _region_features(filtered, prepared.regions[name], box, image_type_name, kwargs,
-                                                enabled)
+        if crops is not None:
+            per_region, failures = _fast_region_features(filtered, crops, image_type_name, kwargs, enabled)
+        else:
+            per_region, failures = {}, []
+            for name, box in boxes.items():
+                per_region[name], region_failures = _region_features(filtered, prepared.regions[name], box,
+                                                                     image_type_name, kwargs, enabled)
+                failures += [(name, class_name, error) for class_name, error in region_failures]
+        for name, values in per_region.items():
             results[name].update(values)
-            notes += [_failure_note(prepared.view, name, image_type_name, class_name, error, values)
-                      for class_name, error in failures]
+        notes += [_failure_note(prepared.view, name, image_type_name, class_name, error, per_region[name])
+                  for name, class_name, error in failures]
     if not produced and image_type == "LBP3D" and lbp3d_unavailable():
         # Slicer ships its own SciPy and we never downgrade it: skip LBP-3D, say so in the result
         return results, [Note(prepared.view, None, f"{prepared.view}: LBP-3D features skipped: "
@@ -197,6 +204,73 @@ def _image_type_task(prepared: PreparedView, boxes: dict[str, np.ndarray], image
         raise ExtractionError(f"pyradiomics could not build the {image_type} image type (a dependency is missing: "
                                 "LBP-3D needs scipy.special.sph_harm and trimesh).")
     return results, notes
+
+
+def _union(prepared: PreparedView, boxes: Mapping[str, np.ndarray]) -> sitk.Image:
+    """The union of the valid regions (the mask pyradiomics' filters are given; LBP-3D is computed inside it)."""
+    union = np.zeros(sitk.GetArrayViewFromImage(prepared.image).shape, dtype=np.uint8)
+    for name in boxes:
+        union |= sitk.GetArrayViewFromImage(prepared.regions[name]).astype(bool)
+    image = sitk.GetImageFromArray(union)
+    image.CopyInformation(prepared.regions[next(iter(boxes))])
+    return image
+
+
+def _fast_path(settings: Mapping[str, Any]) -> bool:
+    """Whether the numba path computes this image type (numba importable, settings it reproduces)."""
+    from AxillaryPredictorLib.extraction import fast
+
+    if fast.unavailable():
+        return False
+    from AxillaryPredictorLib.extraction.fast import texture
+
+    return texture.supported(settings)
+
+
+def _region_crops(prepared: PreparedView, boxes: Mapping[str, np.ndarray], settings: Mapping[str, Any],
+                  ) -> dict[str, tuple[tuple[slice, ...], np.ndarray]]:
+    """Per region: array slices of its bounding box (pyradiomics' ``checkMask`` box) and its mask there."""
+    crops = {}
+    for name, box in boxes.items():
+        box = np.asarray(box)
+        slices = tuple(slice(int(box[2 * d]), int(box[2 * d + 1]) + 1) for d in reversed(range(len(box) // 2)))
+        crops[name] = (slices, sitk.GetArrayViewFromImage(prepared.regions[name])[slices] == settings.get("label", 1))
+    return crops
+
+
+def _fast_region_features(filtered: sitk.Image, crops: Mapping[str, tuple[tuple[slice, ...], np.ndarray]],
+                          image_type_name: str, settings: dict[str, Any], enabled: Mapping[str, Any],
+                          ) -> tuple[dict[str, dict[str, float]], list[tuple[str, str, str]]]:
+    """Every non-shape class for every region of one filtered image, all regions at once (``fast.texture``):
+    region -> features, and (region, class, error) for what failed (those features are NaN)."""
+    from AxillaryPredictorLib.extraction.fast import texture
+
+    array = sitk.GetArrayViewFromImage(filtered)
+    values: dict[str, dict[str, float]] = {name: {} for name in crops}
+    failures: list[tuple[str, str, str]] = []
+    texture_classes = {name: features for name, features in enabled.items() if not name.startswith("shape")}
+    regions = []
+    for name, (slices, mask) in crops.items():
+        try:
+            regions.append(texture.discretize(array[slices], mask, name, settings))
+        except Exception as error:  # NaN + warning, as a failure of pyradiomics' own discretization
+            for class_name, feature_names in texture_classes.items():
+                values[name].update({f"{image_type_name}_{class_name}_{feature}": float("nan")
+                                     for feature in _class_feature_names(class_name, feature_names)})
+            failures.append((name, "all classes", _describe_error(error)))
+    for class_name, feature_names in texture_classes.items():
+        unknown = [name for name in feature_names or [] if name not in _known_features(class_name)]
+        if unknown:  # a profile error, not a property of this region: fail as pyradiomics would
+            raise ExtractionError(f"The profile enables unknown {class_name} feature(s): {', '.join(unknown)}.")
+        names = _class_feature_names(class_name, feature_names)
+        computed, failed = texture.class_features(regions, class_name, names, settings, filtered.GetSpacing())
+        for region in regions:
+            if region.name in failed:
+                computed[region.name] = {feature: float("nan") for feature in names}
+                failures.append((region.name, class_name, _describe_error(failed[region.name])))
+            values[region.name].update({f"{image_type_name}_{class_name}_{feature}": value
+                                        for feature, value in computed[region.name].items()})
+    return values, failures
 
 
 def lbp3d_unavailable() -> str:
@@ -304,7 +378,7 @@ def _run_shared(prepared_views: list[PreparedView], profile: Profile, workers: i
             name = "shape" if task[1] is _shape_task else task[2][2]
             progress(done / total, f"{task[0]}: {name} features")
 
-    if workers <= 1 or len(tasks) <= 1:
+    if workers <= 1 or len(tasks) <= 1 or _little_work(prepared_views):
         outputs = []
         for task in tasks:
             outputs.append(task[1](*task[2]))
@@ -317,6 +391,15 @@ def _run_shared(prepared_views: list[PreparedView], profile: Profile, workers: i
             values.setdefault((view, region), {}).update(features)
         warnings += notes
     return values, warnings
+
+
+#: below this many shared-grid voxels (all views) the work takes less time than starting worker processes
+PARALLEL_MIN_VOXELS = 300_000
+
+
+def _little_work(prepared_views: list[PreparedView]) -> bool:
+    """Whether the views are too small for worker processes to pay off (they run in this process then)."""
+    return sum(int(np.prod(p.image.GetSize())) for p in prepared_views) < PARALLEL_MIN_VOXELS
 
 
 def _shared_tasks(prepared_views: list[PreparedView], profile: Profile) -> tuple[list[tuple], list[Note]]:
@@ -335,8 +418,18 @@ def _shared_tasks(prepared_views: list[PreparedView], profile: Profile) -> tuple
         if any(name.startswith("shape") for name in enabled):
             tasks.append((prepared.view, _shape_task, (prepared, boxes, params, settings)))
         for image_type, options in profile.image_types.items():
-            tasks.append((prepared.view, _image_type_task, (prepared, boxes, image_type, options, settings, enabled)))
+            for part in _split(image_type, options or {}, settings):
+                tasks.append((prepared.view, _image_type_task, (prepared, boxes, image_type, part, settings, enabled)))
     return tasks, warnings
+
+
+def _split(image_type: str, options: dict[str, Any], settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """An image type's options as independent tasks: one per LoG sigma (each sigma is its own filter and
+    derived image, so workers share them out), otherwise the options as they are."""
+    sigmas = options.get("sigma", settings.get("sigma")) if image_type == "LoG" else None
+    if not sigmas or len(sigmas) < 2:
+        return [options]
+    return [{**options, "sigma": [sigma]} for sigma in sigmas]
 
 
 def _run_parallel(tasks: list[tuple], workers: int, advance: Callable[[tuple], None]) -> list[Any]:
@@ -344,18 +437,37 @@ def _run_parallel(tasks: list[tuple], workers: int, advance: Callable[[tuple], N
     or ``advance`` raises."""
     # heaviest first: filters with several derived images (wavelet, LoG, LBP-3D) dominate
     order = sorted(range(len(tasks)), key=lambda i: -_task_weight(tasks[i]))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(tasks[i][1], *tasks[i][2]): i for i in order}
-        results = {}
-        try:
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                advance(tasks[futures[future]])
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-        return [results[i] for i in range(len(tasks))]
+    forked = multiprocessing.get_start_method(allow_none=False) == "fork"
+    token = object()  # this call's tasks (extractions may run in several threads)
+    if forked:  # workers inherit the views: no copy of every view's image and masks per task through a pipe
+        _INHERITED.update({(id(token), i): (tasks[i][1], tasks[i][2]) for i in order})
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context()) as pool:
+            submit = (lambda i: pool.submit(_run_inherited, (id(token), i))) if forked else (
+                lambda i: pool.submit(tasks[i][1], *tasks[i][2]))
+            futures = {submit(i): i for i in order}
+            results = {}
+            try:
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    advance(tasks[futures[future]])
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+            return [results[i] for i in range(len(tasks))]
+    finally:
+        for i in order:
+            _INHERITED.pop((id(token), i), None)
+
+
+#: (call, task index) -> (function, arguments), set before the worker processes fork (they only read it)
+_INHERITED: dict[tuple[int, int], tuple[Callable[..., Any], tuple]] = {}
+
+
+def _run_inherited(key: tuple[int, int]) -> Any:
+    function, arguments = _INHERITED[key]
+    return function(*arguments)
 
 
 def _task_weight(task: tuple) -> int:
@@ -442,9 +554,19 @@ def extract(
     warnings = [Note(p.view, None, text) for p in prepared for text in p.warnings] + _explain_undefined(prepared,
                                                                                                          warnings)
     row, diagnostics = _case_row(prepared, values, names, warnings, case_id)
-    provenance = {"profile": profile.provenance(), "engine": engine, "versions": library_versions(),
+    provenance = {"profile": profile.provenance(), "engine": engine, "kernels": _kernels(engine),
+                  "versions": library_versions(),
                   "views": [describe(p) for p in prepared]}
     return ExtractionResult(case_id, row, diagnostics, [note.text for note in warnings], provenance)
+
+
+def _kernels(engine: str) -> str:
+    """What computed the texture matrices (provenance): numba kernels, or pyradiomics' C code and why."""
+    if engine != "shared":
+        return "pyradiomics C matrices (reference engine)"
+    from AxillaryPredictorLib.extraction import fast
+
+    return fast.backend()
 
 
 def _check_view_names(views: Iterable[str]) -> None:
