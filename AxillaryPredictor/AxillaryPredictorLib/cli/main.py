@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kappa": ("AxillaryPredictorLib.cli.kappa", "Cohen's kappa between two readers' categorical reads"),
     "serve": ("AxillaryPredictorLib.cli.serve", "the web app (trame-slicer) on http://127.0.0.1:8080/"),
     "backbones": ("AxillaryPredictorLib.cli.backbones", "list the ONNX deep-feature backbones or fetch one"),
+    "replicate": ("AxillaryPredictorLib.cli.replicate", "run one study's published method on a synthetic cohort"),
 }
 
 

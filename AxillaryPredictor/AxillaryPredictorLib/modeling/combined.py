@@ -142,7 +142,10 @@ class CombinedLogisticModel(ClassifierMixin, BaseEstimator):
     def decision_function(self, X) -> np.ndarray:
         check_is_fitted(self, "terms_")
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=self.feature_names_in_)
-        return self.intercept_ + sum(frame[t].to_numpy(float) * b for t, b in self.coef_.items())
+        linear = np.full(len(frame), self.intercept_)  # an intercept-only model still scores every row
+        for term, beta in self.coef_.items():
+            linear = linear + frame[term].to_numpy(float) * beta
+        return linear
 
     def predict_proba(self, X) -> np.ndarray:
         p = 1 / (1 + np.exp(-self.decision_function(X)))
