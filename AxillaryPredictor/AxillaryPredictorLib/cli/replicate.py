@@ -78,12 +78,14 @@ def write_tables(cohort: Any, spec: dict[str, Any], out: Path) -> dict[str, Path
     if spec.get("derived"):
         clinical = add_blood_indices(clinical)
     paths = {"clinical": out / "clinical.csv", "train_clinical": out / "clinical_train.csv",
-             "features": out / "features.csv", "reader2": out / "reader2.csv"}
+             "features": out / "features.csv", "reader2": out / "reader2.csv",
+             "reader1_repeat": out / "reader1_repeat.csv"}
     training = clinical["split"] == next(iter(spec["cohorts"]))
     files = [(paths["clinical"], clinical.to_csv(index=False)),
              (paths["train_clinical"], clinical[training].to_csv(index=False)),
              (paths["features"], cohort.features.to_csv(index=False)),
-             (paths["reader2"], cohort.reader2.to_csv(index=False))]
+             (paths["reader2"], cohort.reader2.to_csv(index=False)),
+             (paths["reader1_repeat"], cohort.reader1_repeat.to_csv(index=False))]
     for name in spec["cohorts"]:
         paths[f"cohort:{name}"] = out / "cohorts" / f"{name}.csv"
         rows = cohort.features[clinical["split"].to_numpy() == name]
@@ -150,6 +152,8 @@ def _train_arguments(spec: dict[str, Any], paths: dict[str, Path], out: Path) ->
         argv += ["--groups", spec["groups"]]
     if spec.get("reader2"):
         argv += ["--reader2", str(paths["reader2"])]
+    if spec.get("reader1_repeat"):
+        argv += ["--reader1-repeat", str(paths["reader1_repeat"])]
     return argv
 
 
@@ -169,6 +173,12 @@ def _models(spec: dict[str, Any], paths: dict[str, Path], out: Path, quiet: bool
     _section(f"Radiomics signature (recipe {spec['recipe']}: the paper's selection chain inside every CV fold)")
     _show_cv(_command(["train", *_train_arguments(spec, paths, out), "--id", f"{name}-radiomics",
                        "--out", str(packages["radiomics"])], quiet))
+    comparison = packages["radiomics"].with_name(packages["radiomics"].stem + ".comparison.csv")
+    if comparison.is_file():
+        import pandas as pd
+
+        print("\nClassifiers on the same selected features (out-of-fold AUC, DeLong against the reference):")
+        print(render(pd.read_csv(comparison).round(4)))
     print("\nSelected features (* = a planted signal feature of the synthetic cohort):")
     print(render(selected_features(packages["radiomics"], out)))
     _section(f"Combined model: score(s) + {', '.join(spec['combined_model'])}")

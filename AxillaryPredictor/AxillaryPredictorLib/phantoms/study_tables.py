@@ -12,9 +12,9 @@ and its prevalence, the clinical variables with their distributions and effects,
 - *planted* signal features are ``loading · z + √(1 − loading²) · ε`` of their latent (the paper's own
   feature names where it publishes them), plus near-duplicates of the first ones (r ≈ 0.97, for the
   redundancy filters); every other feature column is noise, in correlated blocks of five (r ≈ 0.6);
-- a second reader's table repeats every feature with measurement error: small for the planted features
-  and for most noise features (ICC ≈ 0.9), large for a fifth of the noise features (ICC ≈ 0.4), so the
-  ICC filter has something to remove.
+- a second reader's table (and the first reader's repeated reading) repeats every feature with
+  measurement error: small for the planted features and for most noise features (ICC ≈ 0.9), large for
+  a fifth of the noise features (ICC ≈ 0.4), so the ICC filter has something to remove.
 
 The feature columns follow the product's scheme (``<region>__<view>__<pyradiomics name>``, ``delta__``
 prefix for delta features, ``deep-<backbone>_<k>`` deep columns), so the tables go through the same
@@ -74,6 +74,7 @@ class StudyCohort:
     clinical: pd.DataFrame  # case_id, split, the outcome and the clinical variables
     features: pd.DataFrame  # case_id and the feature columns
     reader2: pd.DataFrame  # case_id and the same columns as read by a second reader
+    reader1_repeat: pd.DataFrame | None = None  # the first reader's repeated reading (intra-observer)
     signal: dict[str, list[str]] = field(default_factory=dict)  # latent -> planted columns (with duplicates)
     intercept: float = 0.0
 
@@ -207,9 +208,11 @@ def _in_units(frame: pd.DataFrame, rng: np.random.Generator) -> tuple[pd.DataFra
     return frame * scale + location, location, scale
 
 
-def _reader2(features: pd.DataFrame, planted: set[str], scale: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-    """The second reader: error SD 0.3 × the feature's SD (ICC ≈ 0.9), 1.2 × for a fifth of the noise columns."""
-    error = np.full(features.shape[1], 0.3)
+def _reader2(features: pd.DataFrame, planted: set[str], scale: np.ndarray, rng: np.random.Generator,
+             base: float = 0.3) -> pd.DataFrame:
+    """Another reading: error SD ``base`` × the feature's SD (0.3: ICC ≈ 0.9), 1.2 × for a fifth of the noise
+    columns."""
+    error = np.full(features.shape[1], base)
     unreliable = [i for i, c in enumerate(features.columns) if c not in planted and rng.random() < 0.2]
     error[unreliable] = 1.2
     return features + rng.standard_normal(features.shape) * (error * scale)
@@ -234,9 +237,12 @@ def simulate_study(spec: Mapping[str, Any], cases: int | None = None, seed: int 
     prefix = "delta__" if spec["layout"].get("delta") else ""
     standard, signal = _feature_matrix(spec, latents, rng, prefix)
     features, _, scale = _in_units(standard, rng)
-    reader2 = _reader2(features, {c for cs in signal.values() for c in cs}, scale, rng)
+    planted = {c for cs in signal.values() for c in cs}
+    reader2 = _reader2(features, planted, scale, rng)
+    repeat = _reader2(features, planted, scale, rng, base=0.2)
     ids = clinical["case_id"]
-    return StudyCohort(clinical, _with_ids(features, ids), _with_ids(reader2, ids), signal, intercept)
+    return StudyCohort(clinical, _with_ids(features, ids), _with_ids(reader2, ids), _with_ids(repeat, ids), signal,
+                       intercept)
 
 
 def _with_ids(frame: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
