@@ -336,49 +336,48 @@ def neighbour_matrices(padded, pad, angles, glcm_angle, na_glcm, ng, alpha):  # 
 
 
 @njit(nogil=True, cache=True)
-def glszm_padded(padded, pad, angles, ng):  # pragma: no cover - compiled
-    """``glszm`` on codes padded with ``pad`` >= 1 zero voxels on every side (no bounds checks: a zone never
-    grows into the padding, whose gray level is 0)."""
-    sz, sy, sx = padded.shape
+def _root(parent, x):  # pragma: no cover - compiled
+    """Root of ``x``'s set (path halving)."""
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
+@njit(nogil=True, cache=True)
+def _join(parent, a, b):  # pragma: no cover - compiled
+    """Merge the sets of ``a`` and ``b`` (the smaller root index becomes the root)."""
+    a = _root(parent, a)
+    b = _root(parent, b)
+    if a < b:
+        parent[b] = a
+    elif b < a:
+        parent[a] = b
+
+
+@njit(nogil=True, cache=True)
+def glszm_union(padded, angles, ng):  # pragma: no cover - compiled
+    """``glszm`` by union-find in one pass over the codes padded with zeros (so a neighbour index is always inside
+    the array and a padding voxel never joins a zone): each region voxel is joined to its neighbours of the same
+    gray level that come before it (the angles with a negative flat offset: one direction of each pair, so every
+    connected pair is seen once). Connectivity is symmetric, so the sets are the flood fill's zones."""
     flat = padded.ravel()
     offsets = _flat_offsets(padded.shape, angles)
-    visited = np.zeros(flat.shape[0], dtype=np.bool_)
-    count = max(int(np.sum(padded > 0)), 1)
-    stack = np.empty(count, dtype=np.int64)
-    zone_levels = np.empty(count, dtype=np.int64)
-    zone_sizes = np.empty(count, dtype=np.int64)
-    zones = 0
-    for z in range(pad, sz - pad):
-        for y in range(pad, sy - pad):
-            row = (z * sy + y) * sx
-            for x in range(pad, sx - pad):
-                i = row + x
-                gl = flat[i]
-                if gl == 0 or visited[i]:
-                    continue
-                visited[i] = True
-                stack[0] = i
-                top = 1
-                size = 0
-                while top > 0:
-                    top -= 1
-                    current = stack[top]
-                    size += 1
-                    for a in range(offsets.shape[0]):
-                        j = current + offsets[a]
-                        if flat[j] == gl and not visited[j]:
-                            visited[j] = True
-                            stack[top] = j
-                            top += 1
-                zone_levels[zones] = gl
-                zone_sizes[zones] = size
-                zones += 1
-    largest = 0
-    for k in range(zones):
-        largest = max(largest, zone_sizes[k])
-    matrix = np.zeros((ng, largest))
-    for k in range(zones):
-        matrix[zone_levels[k] - 1, zone_sizes[k] - 1] += 1.0
+    back = offsets[offsets < 0]
+    voxels = np.nonzero(flat)[0]  # in C order
+    parent = np.empty(flat.shape[0], dtype=np.int64)
+    for i in voxels:
+        parent[i] = i
+        for o in back:
+            if flat[i + o] == flat[i]:
+                _join(parent, i, i + o)
+    sizes = np.zeros(flat.shape[0], dtype=np.int64)
+    for i in voxels:
+        sizes[_root(parent, i)] += 1
+    matrix = np.zeros((ng, sizes.max() if voxels.shape[0] else 0))
+    for i in voxels:
+        if parent[i] == i:
+            matrix[flat[i] - 1, sizes[i] - 1] += 1.0
     return matrix
 
 
@@ -395,4 +394,4 @@ def warm_up() -> None:
     glrlm_lines(codes, angles[:1], 2, 2)
     padded = np.pad(codes, 1)
     neighbour_matrices(padded, 1, angles, np.array([0, -1], dtype=np.int64), 1, 2, 0)
-    glszm_padded(padded, 1, angles, 2)
+    glszm_union(padded, angles, 2)

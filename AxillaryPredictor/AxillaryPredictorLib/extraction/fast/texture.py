@@ -24,6 +24,7 @@ Values differ from pyradiomics' only by the order of floating-point additions (i
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class Region:
     gray_levels: np.ndarray  # present gray levels (sorted)
     shape: tuple[int, ...]  # bounding-box shape in the image's own dimensionality (angles depend on it)
     matrices: dict[str, Any] = field(default_factory=dict)
+    padded: dict[int, np.ndarray] = field(default_factory=dict)  # pad -> codes with that many zero voxels around
 
     @property
     def ng(self) -> int:
@@ -91,14 +93,21 @@ def discretize(array: np.ndarray, mask: np.ndarray, name: str, settings: Mapping
 def _angles(region: Region, settings: Mapping[str, Any], distances: Sequence[int], bidirectional: bool,
             ) -> tuple[np.ndarray, np.ndarray]:
     """pyradiomics' angles for this bounding box: as generated (for weighting) and as 3D int64 offsets."""
+    return _box_angles(tuple(int(n) for n in region.shape), tuple(int(d) for d in distances), bool(bidirectional),
+                       bool(settings.get("force2D", False)), int(settings.get("force2Ddimension", 0)))
+
+
+@functools.lru_cache(maxsize=256)
+def _box_angles(shape: tuple[int, ...], distances: tuple[int, ...], bidirectional: bool, force_2d: bool,
+                dimension: int) -> tuple[np.ndarray, np.ndarray]:
+    """``cMatrices.generate_angles`` for a box shape (the same box recurs for every filtered image of a view)."""
     from radiomics import cMatrices
 
-    angles = cMatrices.generate_angles(np.array(region.shape), np.array(distances), bidirectional,
-                                       settings.get("force2D", False), settings.get("force2Ddimension", 0))
-    angles = np.asarray(angles)
+    angles = np.asarray(cMatrices.generate_angles(np.array(shape), np.array(distances), bidirectional, force_2d,
+                                                  dimension))
     offsets = np.zeros((angles.shape[0], 3), dtype=np.int64)
     offsets[:, 3 - angles.shape[1]:] = angles
-    return angles, offsets
+    return angles, offsets  # callers never write to them
 
 
 def _weights(angles: np.ndarray, spacing: Sequence[float], norm: str, glcm: bool) -> np.ndarray:
@@ -135,7 +144,7 @@ def count_matrices(regions: list[Region], class_name: str, settings: Mapping[str
             region.matrices[class_name] = (count(region.codes, offsets, region.ng, int(max(region.shape))), angles)
         else:
             angles, offsets = _angles(region, settings, [1], True)
-            region.matrices[class_name] = (kernels.glszm_padded(_padded(region, 1), 1, offsets, region.ng), angles)
+            region.matrices[class_name] = (kernels.glszm_union(_padded(region, 1), offsets, region.ng), angles)
 
 
 #: the classes whose matrices count each voxel's neighbours at the profile's distances
@@ -143,8 +152,10 @@ NEIGHBOUR_CLASSES = ("glcm", "gldm", "ngtdm")
 
 
 def _padded(region: Region, pad: int) -> np.ndarray:
-    """The region's codes with ``pad`` zero voxels (outside the region) on every side."""
-    return np.pad(region.codes, pad)
+    """The region's codes with ``pad`` zero voxels (outside the region) on every side (made once per pad)."""
+    if pad not in region.padded:
+        region.padded[pad] = np.pad(region.codes, pad)
+    return region.padded[pad]
 
 
 def _count_neighbour_matrices(region: Region, settings: Mapping[str, Any], distances: list[int]) -> None:
