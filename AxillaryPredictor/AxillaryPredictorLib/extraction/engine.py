@@ -663,13 +663,12 @@ def _case_row(prepared: list[PreparedView], values: Mapping[tuple[str, str], Map
     for view_prepared in prepared:
         for region, mask in view_prepared.regions.items():
             features = values.get((view_prepared.view, region))
-            for name in names:
-                row[column_name(region, view_prepared.view, name)] = (features or {}).get(name, float("nan"))
+            column = [(features or {}).get(name, float("nan")) for name in names]
+            row.update(zip([column_name(region, view_prepared.view, name) for name in names], column, strict=True))
             diagnostics.append({"case_id": case_id, "view": view_prepared.view, "region": region,
                                 "voxels": int(sitk.GetArrayViewFromImage(mask).sum()),
                                 "extracted": features is not None,
-                                "nan_features": sum(1 for name in names if np.isnan((features or {}).get(
-                                    name, float("nan")))),
+                                "nan_features": int(np.isnan(np.array(column, dtype=float)).sum()),
                                 "warnings": [note.text for note in warnings
                                              if (note.view, note.region) == (view_prepared.view, region)]})
     return row, diagnostics

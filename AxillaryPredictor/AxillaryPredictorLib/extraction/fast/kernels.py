@@ -6,6 +6,10 @@ box: gray level 1..Ng inside the region, 0 outside) and pyradiomics' own angle o
 counts exactly what pyradiomics' C code counts, in the same voxel order (so float accumulations, the
 NGTDM differences, add in the same order). Compiled with ``nogil`` (threads can share a view) and
 ``cache`` (compiled once per installation).
+
+The engine uses the faster forms with the same counts: ``neighbour_matrices`` (GLCM, GLDM and NGTDM in one
+pass over zero-padded codes), ``glszm_union`` (zones by union-find) and ``glrlm_lines`` (no bounds check per
+voxel); the plain kernels remain the reference they are tested against (docs/extraction.md, Performance).
 """
 
 from __future__ import annotations
