@@ -271,7 +271,7 @@ def test_a_failing_feature_class_gives_nan_for_that_class_image_type_and_region_
         monkeypatch.setattr(fast, "unavailable", lambda: "numba switched off by the test")
     normal = extract(views, "zhang2025-us", workers=1)
     original = radiomics.glszm.RadiomicsGLSZM._initCalculation
-    original_kernel = kernels.glszm
+    original_kernel = kernels.glszm_union
     failures = []
 
     def fail_once_for_small_regions(self, voxelCoordinates=None):  # noqa: N803 - pyradiomics' signature
@@ -280,14 +280,14 @@ def test_a_failing_feature_class_gives_nan_for_that_class_image_type_and_region_
             raise MemoryError("matrix too large\nfor this test")
         return original(self, voxelCoordinates)
 
-    def kernel_failing_once_for_small_regions(codes, angles, ng):
-        if (codes > 0).sum() < 100 and not failures:
+    def kernel_failing_once_for_small_regions(padded, angles, ng):
+        if (padded > 0).sum() < 100 and not failures:
             failures.append(1)
             raise MemoryError("matrix too large\nfor this test")
-        return original_kernel(codes, angles, ng)
+        return original_kernel(padded, angles, ng)
 
     monkeypatch.setattr(radiomics.glszm.RadiomicsGLSZM, "_initCalculation", fail_once_for_small_regions)
-    monkeypatch.setattr(kernels, "glszm", kernel_failing_once_for_small_regions)
+    monkeypatch.setattr(kernels, "glszm_union", kernel_failing_once_for_small_regions)
     result = extract(views, "zhang2025-us", workers=1)
     assert list(result.features) == list(normal.features)
     nan = sorted(c for c, v in result.features.items() if np.isnan(v))

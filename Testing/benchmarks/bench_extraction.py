@@ -91,12 +91,14 @@ def main() -> None:
     print(f"texture matrices: {warm.provenance.get('kernels', '?')}")
     runs = (("reference", "pyradiomics", 1), ("engine w=1", "shared", 1), ("engine w=2", "shared", 2))
     times: dict[str, list[float]] = {label: [] for label, _, _ in runs}
+    cpu: dict[str, list[float]] = {label: [] for label, _, _ in runs}
     results: dict[str, dict[str, float]] = {}
     for round_index in range(args.rounds):
         for label, engine, workers in runs:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             results[label] = extract({}, profile, engine=engine, workers=workers, prepared=prepared).features
             times[label].append(time.perf_counter() - start)
+            cpu[label].append(time.process_time() - start_cpu)
         print(f"round {round_index + 1}: " + ", ".join(f"{label} {times[label][-1]:.2f} s" for label, _, _ in runs))
     print(f"{len(results['reference'])} features per run")
     lines = []
@@ -108,6 +110,10 @@ def main() -> None:
         lines.append(f"{label}: ratio reference/engine = {ratio:.2f}, max relative difference {difference:.2e}")
     workers_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     peak = max(workers_peak, engine_peak_mb(args.profile, args.diameter))
+    cpu_ratio = statistics.median(r / e for r, e in zip(cpu["reference"], cpu["engine w=1"], strict=True))
+    reference_cpu, engine_cpu = statistics.median(cpu["reference"]), statistics.median(cpu["engine w=1"])
+    print(f"this process's CPU time, reference/engine w=1 = {cpu_ratio:.2f} (less sensitive to other load; "
+          f"reference {reference_cpu:.1f} s, engine {engine_cpu:.1f} s)")
     print("targets: ratio >= 3 (w=1), >= 5 (w=2); peak memory <= 1500 MB")
     print("\n".join(lines))
     print(f"peak memory per worker: {peak:.0f} MB")

@@ -31,6 +31,7 @@ or none (see ``io.write_texts_atomic``).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import multiprocessing
 import os
@@ -168,14 +169,12 @@ def _image_type_task(prepared: PreparedView, boxes: dict[str, np.ndarray], image
                      ) -> tuple[dict[str, dict[str, float]], list[Note]]:
     """One filter (all its derived images) for every valid region of a view; warnings for the
     (derived image, region, class) combinations pyradiomics failed on (their features are NaN)."""
-    from radiomics import imageoperations
-
     quiet_radiomics()
     arguments = {**settings, **(options or {})}
     crops = _region_crops(prepared, boxes, settings) if _fast_path(arguments) else None
     results: dict[str, dict[str, float]] = {name: {} for name in boxes}
     notes: list[Note] = []
-    generator = getattr(imageoperations, f"get{image_type}Image")
+    generator = _filter(image_type, crops is not None)
     produced = False
     scaled = image_type in MAX_SCALED and prepared.whole is not None
     source = prepared.whole if scaled else prepared.image
@@ -204,6 +203,18 @@ def _image_type_task(prepared: PreparedView, boxes: dict[str, np.ndarray], image
         raise ExtractionError(f"pyradiomics could not build the {image_type} image type (a dependency is missing: "
                                 "LBP-3D needs scipy.special.sph_harm and trimesh).")
     return results, notes
+
+
+def _filter(image_type: str, fast: bool) -> Callable[..., Any]:
+    """pyradiomics' generator of an image type's derived images; LBP-3D's with its spline sampling compiled
+    (``fast.lbp3d``: the same images) on the fast path."""
+    from radiomics import imageoperations
+
+    if fast and image_type == "LBP3D":
+        from AxillaryPredictorLib.extraction.fast import lbp3d
+
+        return lbp3d.lbp3d_images
+    return getattr(imageoperations, f"get{image_type}Image")
 
 
 def _union(prepared: PreparedView, boxes: Mapping[str, np.ndarray]) -> sitk.Image:
@@ -295,18 +306,26 @@ def _failure_note(view: str, region: str, image_type_name: str, class_name: str,
                 f"these {count} features are NaN", failed=prefix)
 
 
+#: extractor parameters (JSON) -> the extractor whose ``computeShape`` the shape task uses (it keeps no state)
+_SHAPE_EXTRACTORS: dict[str, Any] = {}
+
+
 def _shape_task(prepared: PreparedView, boxes: dict[str, np.ndarray], extractor_params: dict[str, Any],
                 settings: dict[str, Any]) -> tuple[dict[str, dict[str, float]], list[Note]]:
     from radiomics import featureextractor
 
     quiet_radiomics()
-    extractor = featureextractor.RadiomicsFeatureExtractor(extractor_params)
+    key = json.dumps(extractor_params, sort_keys=True, default=str)
+    if key not in _SHAPE_EXTRACTORS:  # building one validates the parameters (pykwalify): 0.1 s
+        _SHAPE_EXTRACTORS[key] = featureextractor.RadiomicsFeatureExtractor(extractor_params)
+    extractor = _SHAPE_EXTRACTORS[key]
     results: dict[str, dict[str, float]] = {}
     notes: list[Note] = []
+    fast = _fast_path(settings)
     for name, box in boxes.items():
         try:
-            results[name] = {k: float(v) for k, v in extractor.computeShape(prepared.image, prepared.regions[name],
-                                                                            box, **settings).items()}
+            results[name] = {k: float(v) for k, v in _shape_features(extractor, prepared.image, prepared.regions[name],
+                                                                     box, settings, fast).items()}
         except Exception as error:  # NaN + warning, never a crash
             results[name] = {}
             for class_name, feature_names in extractor.enabledFeatures.items():
@@ -317,6 +336,23 @@ def _shape_task(prepared: PreparedView, boxes: dict[str, np.ndarray], extractor_
                     notes.append(_failure_note(prepared.view, name, "original", class_name, _describe_error(error),
                                                results[name]))
     return results, notes
+
+
+def _shape_features(extractor: Any, image: sitk.Image, mask: sitk.Image, box: np.ndarray,
+                    settings: Mapping[str, Any], fast: bool) -> Mapping[str, Any]:
+    """``extractor.computeShape``; for 3D shape alone on the fast path, the same steps with pyradiomics' shape class
+    whose mesh coefficients are computed faster (``fast.shape``)."""
+    if not fast or image.GetDimension() != 3 or set(extractor.enabledFeatures) & {"shape", "shape2D"} != {"shape"}:
+        return extractor.computeShape(image, mask, box, **settings)
+    from radiomics import imageoperations
+
+    from AxillaryPredictorLib.extraction.fast import shape
+
+    cropped_image, cropped_mask = imageoperations.cropToTumorMask(image, mask, box)
+    feature_class = shape.shape_class()(cropped_image, cropped_mask, **settings)
+    for feature in extractor.enabledFeatures["shape"] or []:
+        feature_class.enableFeatureByName(feature)
+    return {f"original_shape_{name}": value for name, value in feature_class.execute().items()}
 
 
 def _shape_class_applies(class_name: str, image: sitk.Image, box: np.ndarray, settings: Mapping[str, Any]) -> bool:
@@ -332,8 +368,36 @@ def _shape_class_applies(class_name: str, image: sitk.Image, box: np.ndarray, se
 
 
 
-def _check_regions(prepared: PreparedView, settings: dict[str, Any]) -> tuple[dict[str, np.ndarray], list[Note]]:
-    """Bounding boxes of the regions pyradiomics accepts; warnings for the others."""
+def _numpy_box(image: sitk.Image, mask: sitk.Image, settings: Mapping[str, Any]) -> np.ndarray | None:
+    """pyradiomics' ``checkMask`` bounding box (L_x, U_x, L_y, U_y, L_z, U_z) found by numpy, when every check of
+    ``checkMask`` surely passes (same grid, label present, enough dimensions and voxels); else None (the caller
+    runs ``checkMask``, which gives its error). Same box: the extent of the label's voxels along each axis."""
+    label = settings.get("label", 1)
+    same_grid = (image.GetSize() == mask.GetSize() and image.GetOrigin() == mask.GetOrigin()
+                 and image.GetSpacing() == mask.GetSpacing() and image.GetDirection() == mask.GetDirection())
+    if not same_grid or mask.GetPixelID() not in (sitk.sitkUInt8, sitk.sitkInt8, sitk.sitkUInt16, sitk.sitkInt16,
+                                                  sitk.sitkUInt32, sitk.sitkInt32):
+        return None
+    inside = sitk.GetArrayViewFromImage(mask) == label
+    box = []
+    for axis in reversed(range(inside.ndim)):  # x first, as SimpleITK
+        present = np.flatnonzero(inside.any(axis=tuple(a for a in range(inside.ndim) if a != axis)))
+        if present.size == 0:
+            return None
+        box += [int(present[0]), int(present[-1])]
+    box = np.array(box)
+    ndims = np.sum((box[1::2] - box[0::2] + 1) > 1)
+    min_size = settings.get("minimumROISize")
+    if ndims == 0 or ndims < settings.get("minimumROIDimensions", 2) or (
+            min_size is not None and int(inside.sum()) <= min_size):
+        return None
+    return box
+
+
+def _check_regions(prepared: PreparedView, settings: dict[str, Any], fast: bool = False,
+                   ) -> tuple[dict[str, np.ndarray], list[Note]]:
+    """Bounding boxes of the regions pyradiomics accepts; warnings for the others (``fast``: by numpy where
+    ``checkMask`` surely accepts the region, see ``_numpy_box``)."""
     from radiomics import imageoperations
 
     boxes, notes = {}, []
@@ -342,6 +406,10 @@ def _check_regions(prepared: PreparedView, settings: dict[str, Any]) -> tuple[di
         where = f"{prepared.view}/{name}"
         if voxels == 0:
             notes.append(Note(prepared.view, name, f"{where}: region is empty after resampling; its features are NaN"))
+            continue
+        box = _numpy_box(prepared.image, mask, settings) if fast else None
+        if box is not None:
+            boxes[name] = box
             continue
         try:
             box, _ = imageoperations.checkMask(prepared.image, mask, **settings)
@@ -384,6 +452,7 @@ def _run_shared(prepared_views: list[PreparedView], profile: Profile, workers: i
             outputs.append(task[1](*task[2]))
             advance(task)
     else:
+        _prime_shape_tables(prepared_views, profile, tasks)
         outputs = _run_parallel(tasks, workers, advance)
     values: dict[tuple[str, str], dict[str, float]] = {}
     for (view, _, _), (output, notes) in zip(tasks, outputs, strict=True):
@@ -391,6 +460,16 @@ def _run_shared(prepared_views: list[PreparedView], profile: Profile, workers: i
             values.setdefault((view, region), {}).update(features)
         warnings += notes
     return values, warnings
+
+
+def _prime_shape_tables(prepared_views: list[PreparedView], profile: Profile, tasks: list[tuple]) -> None:
+    """The fast path's compiled kernels and per-spacing shape tables (0.3 s each), made before the workers fork:
+    they inherit them."""
+    if _fast_path(profile.settings) and any(task[1] is _shape_task for task in tasks):
+        from AxillaryPredictorLib.extraction.fast import shape
+
+        for prepared in prepared_views:
+            shape.config_tables(tuple(float(s) for s in prepared.image.GetSpacing()[::-1]))
 
 
 #: below this many shared-grid voxels (all views) the work takes less time than starting worker processes
@@ -411,7 +490,7 @@ def _shared_tasks(prepared_views: list[PreparedView], profile: Profile) -> tuple
     warnings: list[Note] = []
     tasks = []
     for prepared in prepared_views:
-        boxes, notes = _check_regions(prepared, settings)
+        boxes, notes = _check_regions(prepared, settings, fast=True)
         warnings += notes
         if not boxes:
             continue
@@ -584,13 +663,12 @@ def _case_row(prepared: list[PreparedView], values: Mapping[tuple[str, str], Map
     for view_prepared in prepared:
         for region, mask in view_prepared.regions.items():
             features = values.get((view_prepared.view, region))
-            for name in names:
-                row[column_name(region, view_prepared.view, name)] = (features or {}).get(name, float("nan"))
+            column = [(features or {}).get(name, float("nan")) for name in names]
+            row.update(zip([column_name(region, view_prepared.view, name) for name in names], column, strict=True))
             diagnostics.append({"case_id": case_id, "view": view_prepared.view, "region": region,
                                 "voxels": int(sitk.GetArrayViewFromImage(mask).sum()),
                                 "extracted": features is not None,
-                                "nan_features": sum(1 for name in names if np.isnan((features or {}).get(
-                                    name, float("nan")))),
+                                "nan_features": int(np.isnan(np.array(column, dtype=float)).sum()),
                                 "warnings": [note.text for note in warnings
                                              if (note.view, note.region) == (view_prepared.view, region)]})
     return row, diagnostics

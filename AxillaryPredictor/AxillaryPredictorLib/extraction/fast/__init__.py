@@ -17,9 +17,11 @@ def unavailable() -> str:
     except Exception as error:  # ImportError, or a broken llvmlite in a host application
         return f"numba is not importable ({type(error).__name__}: {error})"
     try:
-        from AxillaryPredictorLib.extraction.fast import kernels
+        from AxillaryPredictorLib.extraction.fast import kernels, lbp3d, shape
 
         kernels.warm_up()
+        lbp3d.warm_up()
+        shape.warm_up()
     except Exception as error:  # compilation failed: never crash the extraction for speed
         return f"the numba kernels could not be compiled ({type(error).__name__}: {error})"
     return ""

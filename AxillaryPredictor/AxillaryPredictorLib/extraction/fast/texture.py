@@ -24,6 +24,7 @@ Values differ from pyradiomics' only by the order of floating-point additions (i
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ class Region:
     gray_levels: np.ndarray  # present gray levels (sorted)
     shape: tuple[int, ...]  # bounding-box shape in the image's own dimensionality (angles depend on it)
     matrices: dict[str, Any] = field(default_factory=dict)
+    padded: dict[int, np.ndarray] = field(default_factory=dict)  # pad -> codes with that many zero voxels around
 
     @property
     def ng(self) -> int:
@@ -91,14 +93,21 @@ def discretize(array: np.ndarray, mask: np.ndarray, name: str, settings: Mapping
 def _angles(region: Region, settings: Mapping[str, Any], distances: Sequence[int], bidirectional: bool,
             ) -> tuple[np.ndarray, np.ndarray]:
     """pyradiomics' angles for this bounding box: as generated (for weighting) and as 3D int64 offsets."""
+    return _box_angles(tuple(int(n) for n in region.shape), tuple(int(d) for d in distances), bool(bidirectional),
+                       bool(settings.get("force2D", False)), int(settings.get("force2Ddimension", 0)))
+
+
+@functools.lru_cache(maxsize=256)
+def _box_angles(shape: tuple[int, ...], distances: tuple[int, ...], bidirectional: bool, force_2d: bool,
+                dimension: int) -> tuple[np.ndarray, np.ndarray]:
+    """``cMatrices.generate_angles`` for a box shape (the same box recurs for every filtered image of a view)."""
     from radiomics import cMatrices
 
-    angles = cMatrices.generate_angles(np.array(region.shape), np.array(distances), bidirectional,
-                                       settings.get("force2D", False), settings.get("force2Ddimension", 0))
-    angles = np.asarray(angles)
+    angles = np.asarray(cMatrices.generate_angles(np.array(shape), np.array(distances), bidirectional, force_2d,
+                                                  dimension))
     offsets = np.zeros((angles.shape[0], 3), dtype=np.int64)
     offsets[:, 3 - angles.shape[1]:] = angles
-    return angles, offsets
+    return angles, offsets  # callers never write to them
 
 
 def _weights(angles: np.ndarray, spacing: Sequence[float], norm: str, glcm: bool) -> np.ndarray:
@@ -119,27 +128,56 @@ def _weights(angles: np.ndarray, spacing: Sequence[float], norm: str, glcm: bool
 
 
 def count_matrices(regions: list[Region], class_name: str, settings: Mapping[str, Any]) -> None:
-    """Each region's raw matrix of ``class_name`` (pyradiomics' C output without the batch axis), with its angles."""
+    """Each region's raw matrix of ``class_name`` (pyradiomics' C output without the batch axis), with its angles.
+    GLCM, GLDM and NGTDM are counted together in one pass (``kernels.neighbour_matrices``) on the first of them."""
     from AxillaryPredictorLib.extraction.fast import kernels
 
     distances = list(settings.get("distances", [1]))
     for region in regions:
-        if class_name == "glcm":
-            angles, offsets = _angles(region, settings, distances, False)
-            matrix = kernels.glcm(region.codes, offsets, region.ng)
+        if class_name in region.matrices:
+            continue
+        if class_name in NEIGHBOUR_CLASSES:
+            _count_neighbour_matrices(region, settings, distances)
         elif class_name == "glrlm":
             angles, offsets = _angles(region, settings, [1], False)
-            matrix = kernels.glrlm(region.codes, offsets, region.ng, int(max(region.shape)))
-        elif class_name == "glszm":
-            angles, offsets = _angles(region, settings, [1], True)
-            matrix = kernels.glszm(region.codes, offsets, region.ng)
-        elif class_name == "gldm":
-            angles, offsets = _angles(region, settings, distances, True)
-            matrix = kernels.gldm(region.codes, offsets, region.ng, int(settings.get("gldm_a", 0)))
+            count = kernels.glrlm_lines if np.abs(offsets).max(initial=0) <= 1 else kernels.glrlm
+            region.matrices[class_name] = (count(region.codes, offsets, region.ng, int(max(region.shape))), angles)
         else:
-            angles, offsets = _angles(region, settings, distances, True)
-            matrix = kernels.ngtdm(region.codes, offsets, region.ng)
-        region.matrices[class_name] = (matrix, angles)
+            angles, offsets = _angles(region, settings, [1], True)
+            region.matrices[class_name] = (kernels.glszm_union(_padded(region, 1), offsets, region.ng), angles)
+
+
+#: the classes whose matrices count each voxel's neighbours at the profile's distances
+NEIGHBOUR_CLASSES = ("glcm", "gldm", "ngtdm")
+
+
+def _padded(region: Region, pad: int) -> np.ndarray:
+    """The region's codes with ``pad`` zero voxels (outside the region) on every side (made once per pad)."""
+    if pad not in region.padded:
+        region.padded[pad] = np.pad(region.codes, pad)
+    return region.padded[pad]
+
+
+def _count_neighbour_matrices(region: Region, settings: Mapping[str, Any], distances: list[int]) -> None:
+    """GLCM, GLDM and NGTDM of one region in one pass. Equality: the same pairs and neighbours as the separate
+    kernels (GLCM's one-directional angles are the bidirectional ones with an index in its list), visited in the
+    same voxel and angle order; a neighbour in the padding reads 0, as one outside the box did."""
+    from AxillaryPredictorLib.extraction.fast import kernels
+
+    glcm_angles, glcm_offsets = _angles(region, settings, distances, False)
+    angles, offsets = _angles(region, settings, distances, True)
+    index = {tuple(offset): i for i, offset in enumerate(glcm_offsets.tolist())}
+    glcm_angle = np.array([index.get(tuple(offset), -1) for offset in offsets.tolist()], dtype=np.int64)
+    alpha = int(settings.get("gldm_a", 0))
+    if len(index) == len(glcm_offsets) and np.count_nonzero(glcm_angle >= 0) == len(glcm_offsets):
+        pad = int(max(np.abs(offsets).max(initial=0), 1))
+        glcm, gldm, ngtdm = kernels.neighbour_matrices(_padded(region, pad), pad, offsets, glcm_angle,
+                                                       len(glcm_offsets), region.ng, alpha)
+    else:  # repeated distances: GLCM's angles are not one each among the bidirectional ones; count separately
+        glcm = kernels.glcm(region.codes, glcm_offsets, region.ng)
+        gldm = kernels.gldm(region.codes, offsets, region.ng, alpha)
+        ngtdm = kernels.ngtdm(region.codes, offsets, region.ng)
+    region.matrices.update({"glcm": (glcm, glcm_angles), "gldm": (gldm, angles), "ngtdm": (ngtdm, angles)})
 
 
 def _stack_levels(regions: list[Region], class_name: str, levels: np.ndarray, width_axis: int | None = None,
@@ -208,14 +246,23 @@ def _glcm_batch(regions: list[Region], settings: Mapping[str, Any], spacing: Seq
     return batch
 
 
-def _glcm_mcc(batch: Any, index: int, region: Region) -> float:
-    """MCC of one region on its own trimmed GLCM (pyradiomics' matrix exactly: counts are integers)."""
-    rows = np.searchsorted(batch.levels, region.gray_levels)
-    matrix = batch.P_glcm[index:index + 1][:, rows][:, :, rows]
-    solo = _batch("glcm", batch.settings, P_glcm=matrix)
-    solo.coefficients = {"eps": np.spacing(1), "px": matrix.sum(2, keepdims=True),
-                         "py": matrix.sum(1, keepdims=True)}
-    return float(np.squeeze(solo.getMCCFeatureValue()))
+def _glcm_mcc(batch: Any, regions: list[Region]) -> np.ndarray:
+    """MCC of each region on its own trimmed GLCM (pyradiomics' matrix exactly: counts are integers); regions with
+    the same gray levels (nested regions often have them) share one call, their matrices stacked on the batch axis
+    (the eigenvalues are computed matrix by matrix)."""
+    values = np.empty(len(regions))
+    groups: dict[bytes, list[int]] = {}
+    for index, region in enumerate(regions):
+        groups.setdefault(region.gray_levels.tobytes(), []).append(index)
+    for indices in groups.values():
+        rows = np.searchsorted(batch.levels, regions[indices[0]].gray_levels)
+        matrix = batch.P_glcm[indices][:, rows][:, :, rows]
+        solo = _batch("glcm", batch.settings, P_glcm=matrix)
+        solo.coefficients = {"eps": np.spacing(1), "px": matrix.sum(2, keepdims=True),
+                             "py": matrix.sum(1, keepdims=True)}
+        values[indices] = np.broadcast_to(np.asarray(solo.getMCCFeatureValue(), dtype=float).reshape(-1),
+                                          (len(indices),))
+    return values
 
 
 def _glrlm_batch(regions: list[Region], settings: Mapping[str, Any], spacing: Sequence[float]) -> Any:
@@ -305,11 +352,11 @@ def _firstorder_batch(regions: list[Region], settings: Mapping[str, Any], spacin
     batch = _batch("firstorder", settings, targetVoxelArray=voxels, pixelSpacing=tuple(spacing),
                    voxelArrayShift=settings.get("voxelArrayShift", 0))
     batch.coefficients["p_i"] = counts / sums
-    _reuse_intermediates(batch)
+    _reuse_intermediates(batch, regions)
     return batch
 
 
-def _reuse_intermediates(batch: Any) -> None:
+def _reuse_intermediates(batch: Any, regions: list[Region]) -> None:
     """pyradiomics' first-order formulas compute the same moments and percentiles several times (m2 for
     skewness and kurtosis, the 10th/90th percentiles for their features and the robust MAD): each is computed
     once by pyradiomics' own function and a copy handed out on every later call (callers modify them)."""
@@ -321,10 +368,20 @@ def _reuse_intermediates(batch: Any) -> None:
         return cache[key].copy()
 
     moment = batch._moment
-    p10, p90 = batch.get10PercentileFeatureValue, batch.get90PercentileFeatureValue
     batch._moment = lambda a, order=1: once(("moment", order), lambda: moment(a, order))
-    batch.get10PercentileFeatureValue = lambda: once(("p", 10), p10)
-    batch.get90PercentileFeatureValue = lambda: once(("p", 90), p90)
+    quantiles = _region_percentiles(regions)
+    batch.get10PercentileFeatureValue = lambda: quantiles[:, 0].copy()
+    batch.get90PercentileFeatureValue = lambda: quantiles[:, 3].copy()
+    batch.getInterquartileRangeFeatureValue = lambda: quantiles[:, 2] - quantiles[:, 1]
+    batch.getMedianFeatureValue = lambda: np.array([np.median(region.values) for region in regions])
+
+
+def _region_percentiles(regions: list[Region]) -> np.ndarray:
+    """(regions, 4): the 10th, 25th, 75th and 90th percentiles of each region's voxels. pyradiomics'
+    ``nanpercentile`` on the padded rows removes the NaN of each row and calls ``percentile`` on the rest, i.e.
+    on the region's voxels (``nanmedian`` likewise ``median``): the same computation, without the per-row
+    NaN scans of the padded batch."""
+    return np.array([np.percentile(region.values, [10, 25, 75, 90]) for region in regions])
 
 
 BATCHES = {"firstorder": _firstorder_batch, "glcm": _glcm_batch, "glrlm": _glrlm_batch, "glszm": _glszm_batch,
@@ -369,7 +426,7 @@ def _evaluate(batch: Any, class_name: str, names: Sequence[str], regions: list[R
     values: dict[str, np.ndarray] = {}
     for name in names:
         if class_name == "glcm" and name == "MCC":
-            values[name] = np.array([_glcm_mcc(batch, i, region) for i, region in enumerate(regions)])
+            values[name] = _glcm_mcc(batch, regions)
             continue
         try:
             value = getattr(batch, f"get{name}FeatureValue")()
