@@ -75,7 +75,7 @@ def test_bundled_packages_are_what_the_tools_rebuild_and_the_rebuild_leaves_the_
     environment = dict(os.environ, SOURCE_DATE_EPOCH="1767225600")
     for script in ("build_demo_models.py", "build_published_models.py"):
         result = subprocess.run([sys.executable, str(ROOT / "tools" / script), "--out", str(tmp_path)],
-                                env=environment, capture_output=True, text=True, timeout=600)
+                                env=environment, capture_output=True, text=True, timeout=1800)
         assert result.returncode == 0, result.stderr[-2000:]
 
     # nothing in the source tree was written, not even rewritten with the same bytes

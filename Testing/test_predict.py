@@ -220,7 +220,7 @@ def test_pinned_demo_feature_table_is_reproduced_from_phantoms():
         assert np.allclose(values, expected.to_numpy(), rtol=1e-8, atol=1e-12, equal_nan=True)
 
 
-def test_dbt_demo_model_is_a_two_view_radscore_ki67_nomogram():
+def test_dbt_demo_model_is_a_two_view_radscore_ki67_high_nomogram():
     package = find_model("demo-dbt-aln")
     document = package.document
     inputs = document["inputs"]
@@ -228,9 +228,9 @@ def test_dbt_demo_model_is_a_two_view_radscore_ki67_nomogram():
     assert "no clinical meaning" in document["description"]
     assert inputs["views"] == ["CC", "MLO"] and inputs["regions"] == ["tumor", "margin10mm"]
     assert inputs["margins_mm"] == [10.0] and inputs["profile"]["name"] == "he2025-dbt"
-    assert document["features"] == ["radscore", "ki67"]
-    assert [v["name"] for v in document["clinical_variables"]] == ["ki67"]
-    assert document["clinical_variables"][0]["range"] == [0.0, 100.0]
+    assert document["features"] == ["radscore", "ki67_high"]  # He et al.: Ki-67 > 20% (binary)
+    assert [v["name"] for v in document["clinical_variables"]] == ["ki67_high"]
+    assert document["clinical_variables"][0]["levels"] == ["no", "yes"]
     (radscore,) = document["derived"]
     assert radscore["name"] == "radscore" and radscore["features"]
     for column in radscore["features"]:  # only the documented columns of the pinned table
@@ -252,15 +252,15 @@ def test_dbt_demo_model_end_to_end(tmp_path):
     out = tmp_path / "dbt"
     assert main(["predict", "--model", "demo-dbt-aln", "--image", str(files["CC"]["image"]), "--mask",
                  str(files["CC"]["tumor"]), "--view", "CC", "--image", str(files["MLO"]["image"]), "--mask",
-                 str(files["MLO"]["tumor"]), "--view", "MLO", "--clinical", "ki67=30", "--workers", "2",
+                 str(files["MLO"]["tumor"]), "--view", "MLO", "--clinical", "ki67_high=yes", "--workers", "2",
                  "--out", str(out)]) == 0
     prediction = json.loads((out / "prediction.json").read_text(encoding="utf-8"))
     package = find_model("demo-dbt-aln")
     assert set(prediction["features_used"]) == set(package.document["derived"][0]["features"])
-    frame = pd.DataFrame([{**prediction["features_used"], "ki67": 30}])
+    frame = pd.DataFrame([{**prediction["features_used"], "ki67_high": 1.0}])
     assert 0 < prediction["probability"] < 1
     assert prediction["probability"] == pytest.approx(float(package.predict_proba(frame)[0]), abs=1e-12)
-    assert set(prediction["predictor_points"]) == {"radscore", "ki67"}
+    assert set(prediction["predictor_points"]) == {"radscore", "ki67_high"}
     assert set(prediction["derived_scores"]) == {"radscore"}
     assert Nomogram.from_package(package).probability_from_points(prediction["total_points"]) == pytest.approx(
         prediction["probability"], abs=0.005)

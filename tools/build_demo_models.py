@@ -9,24 +9,36 @@ extract their features; write the tables to ``tools/demo_data`` with their SHA-2
 - ``phantom_us_*``: 2D ultrasound, tumor + lymph node, ``zhang2025-us`` profile;
 - ``phantom_pcr_*``: baseline/on-treatment DCE-MRI pairs, relative delta of tumor and 3 mm ring;
 - ``phantom_dbt_*``: DBT, the same lesion on a CC and an MLO view (``dbt-cc`` / ``dbt-mlo`` presets),
-  tumor + 10 mm ring, ``he2025-dbt`` profile. That profile gives 2060 features per region and view;
+  tumor + 10 mm ring, ``he2025-dbt`` profile. That profile gives 1,781 features per region and view;
   the committed table keeps only ``dbt_column_kept`` columns (all ``original_*`` features and the
-  first-order features of the eight ``wavelet-*`` sub-bands: 1004 columns, ~2 MB) so it stays small.
-  The package records the full profile (name, SHA-256): prediction extracts with it and uses the
-  selected columns.
+  first-order features of the eight ``wavelet-*`` sub-bands: 1004 columns, ~2 MB) so it stays small,
+  and extracts them with the profile's Original and Wavelet images only (``dbt_kept_profile``: the
+  same values, in under half the time). The package records the full profile (name, SHA-256):
+  prediction extracts with it and uses the selected columns.
 
-Step 2 (seconds): train the four demonstration models and write their packages to
+The cohorts' outcome models (``phantoms.ALN_MODEL`` / ``PCR_MODEL``) put most of the outcome's
+variance in what the phantoms image (lesion size, heterogeneity and margin irregularity; node size
+and cortex; the pCR change in volume, heterogeneity and peritumoral enhancement), so the
+demonstration models learn: each package records, besides its cross-validated
+AUC (``performance.cv.auc``), the cross-validated AUC of its image-only RadScore(s)
+(``performance.cv.radscore_auc``) and the null test (``performance.cv.null_auc``: the
+cross-validated AUC of the same recipe on the same features and clinical variables with the outcome
+permuted, seed ``NULL_SEED``).
+
+Step 2 (a few minutes: each model is cross-validated three times, see ``learning_checks``): train the
+four demonstration models and write their packages to
 ``AxillaryPredictorLib/resources/models`` (or the folder given with ``--out``; tests rebuild into a
 temporary folder, never into the source tree) plus the registry ``Models.json``:
 ``demo-dce-aln`` (RadScore + Ki-67 + US-reported ALN), ``demo-us-aln`` (tumor score + lymph-node
 score + US-reported ALN, as Zhang et al.), ``demo-delta-pcr`` (intratumoral and peritumoral delta
 scores + post-NAT axillary ultrasound, as Zeng et al.), ``demo-dbt-aln`` (two-view DBT tumor + 10 mm
-margin RadScore + Ki-67 nomogram, as He et al.). Every float of a package is rounded to
+margin RadScore + binary Ki-67 > 20% nomogram, as He et al.). Every float of a package is rounded to
 ``SIGNIFICANT_DIGITS`` significant digits before it is sealed: the last digits of a fit depend on the
 BLAS library and the CPU, the first ten do not, so with SOURCE_DATE_EPOCH set the packages are
 byte-identical on every rebuild, on any machine (but for a value that straddles a rounding boundary).
 
-Run: SOURCE_DATE_EPOCH=1767225600 python tools/build_demo_models.py [--out DIR] [--extract [--only aln|us|pcr|dbt]]
+Run: SOURCE_DATE_EPOCH=1767225600 python tools/build_demo_models.py [--out DIR]
+[--extract [--only aln|us|pcr|dbt] [--clinical-only]]
 """
 
 from __future__ import annotations
@@ -52,6 +64,9 @@ DBT_VIEWS = {"CC": "dbt-cc", "MLO": "dbt-mlo"}  # view name -> phantom preset (t
 DBT_REGIONS = ["tumor", "margin10mm"]
 DBT_PROFILE = "he2025-dbt"
 SIGNIFICANT_DIGITS = 10
+NULL_PERMUTATIONS = 1  # permuted-outcome refits of each demo model (the null test)
+NULL_SEED = 7
+KI67_CUTOFF = 20.0  # He et al.: Ki-67 > 20% is "high"
 
 
 def dbt_column_kept(column: str) -> bool:
@@ -59,6 +74,18 @@ def dbt_column_kept(column: str) -> bool:
     features of the ``wavelet-*`` sub-bands, of both regions and both views."""
     feature = column.split("__", 2)[2]
     return feature.startswith("original_") or (feature.startswith("wavelet-") and "_firstorder_" in feature)
+
+
+def dbt_kept_profile():
+    """The ``he2025-dbt`` profile restricted to its Original and Wavelet images: pyradiomics computes
+    every image type on its own, so the kept columns (``dbt_column_kept``) are the full profile's
+    values, in under half the time (the other nine images are never computed)."""
+    import dataclasses
+
+    from AxillaryPredictorLib.extraction.profiles import load_profile
+
+    profile = load_profile(DBT_PROFILE)
+    return dataclasses.replace(profile, params={**profile.params, "imageType": {"Original": {}, "Wavelet": {}}})
 
 
 def _extract(args: tuple[int, dict]) -> dict:
@@ -109,7 +136,7 @@ def _extract_dbt(args: tuple[int, dict]) -> dict:
     for view, preset in DBT_VIEWS.items():
         phantom = phantom_for_aln_record(record, preset, seed=SEED + 3 + index)  # same seed: same lesion
         views[view] = Scan(phantom.image, phantom.tumor)
-    result = extract_case(CaseInputs.single(record["case_id"], views), DBT_PROFILE, RegionSettings((10.0,)),
+    result = extract_case(CaseInputs.single(record["case_id"], views), dbt_kept_profile(), RegionSettings((10.0,)),
                           regions=DBT_REGIONS, workers=1)
     return {"case_id": record["case_id"], **{k: v for k, v in result.features.items() if dbt_column_kept(k)}}
 
@@ -120,13 +147,20 @@ def _pinned() -> None:
     (DATA / "SHA256SUMS").write_text(sums)
 
 
+#: with --clinical-only: write the clinical tables only (``_write_tables``)
+CLINICAL_ONLY = {"value": False}
+
+
 def _write_tables(name: str, worker, cohort: pd.DataFrame, clinical: pd.DataFrame) -> None:
     """Extract every record with ``worker`` (in parallel) and write the pinned feature and
-    clinical tables ``phantom_<name>_features.csv`` / ``_clinical.csv``."""
-    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        rows = list(pool.map(worker, list(enumerate(cohort.to_dict(orient="records")))))
+    clinical tables ``phantom_<name>_features.csv`` / ``_clinical.csv``; with ``--clinical-only``
+    the clinical table only (an outcome model changed: the phantoms depend on the latent records
+    alone, which are drawn before the outcome, so the feature table stays what extraction gives)."""
     DATA.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(DATA / f"phantom_{name}_features.csv", index=False, float_format="%.10g")
+    if not CLINICAL_ONLY["value"]:
+        with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+            rows = list(pool.map(worker, list(enumerate(cohort.to_dict(orient="records")))))
+        pd.DataFrame(rows).to_csv(DATA / f"phantom_{name}_features.csv", index=False, float_format="%.10g")
     clinical.to_csv(DATA / f"phantom_{name}_clinical.csv", index=False, float_format="%.10g")
     _pinned()
 
@@ -210,10 +244,31 @@ def _binary(values: pd.Series, positive: str) -> pd.Series:
     return (values == positive).astype(float)
 
 
+def learning_checks(features: pd.DataFrame, y, design: pd.DataFrame, groups: dict[str, list[str]] | None) -> dict:
+    """What the demo model learns, cross-validated as its own AUC (every selector refitted in each
+    training fold): ``radscore_auc``, the RadScore(s) alone (no clinical variable; with several
+    score groups, their combined logistic model), and ``null_auc``, the same recipe on the same
+    features and clinical variables with the outcome permuted (``null_permutation_seed``; with
+    ``NULL_PERMUTATIONS`` > 1 the mean, each in ``null_aucs``)."""
+    import numpy as np
+
+    from AxillaryPredictorLib.modeling.training import train
+
+    recipe = _regularized_recipe()
+    radscore = train(features, y, recipe, score_groups=groups).cv_auc
+    rng = np.random.default_rng(NULL_SEED)
+    null = [train(features, rng.permutation(y), recipe, clinical=design, score_groups=groups).cv_auc
+            for _ in range(NULL_PERMUTATIONS)]
+    checks = {"radscore_auc": radscore, "null_auc": float(np.mean(null)), "null_permutation_seed": NULL_SEED}
+    return checks | ({"null_aucs": null} if NULL_PERMUTATIONS > 1 else {})
+
+
 def _save_demo(result, features: pd.DataFrame, y, design: pd.DataFrame, *, out: Path, model_id: str,
-               profile_name: str, provenance: dict | None = None, **fields) -> Path:
+               profile_name: str, provenance: dict | None = None, groups: dict[str, list[str]] | None = None,
+               **fields) -> Path:
     """Export a demonstration package: synthetic-data status, intended use and provenance shared
-    by every demo model; ``fields`` are the model-specific ``to_package`` arguments."""
+    by every demo model, and its ``learning_checks``; ``fields`` are the model-specific
+    ``to_package`` arguments."""
     from AxillaryPredictorLib.extraction.profiles import load_profile
     from AxillaryPredictorLib.packages.export import to_package
 
@@ -225,6 +280,7 @@ def _save_demo(result, features: pd.DataFrame, y, design: pd.DataFrame, *, out: 
         intended_use="Demonstration of the software on synthetic data. NOT for clinical use.",
         provenance={"training_data": "tools/demo_data (synthetic phantoms, SHA-256 pinned)", **(provenance or {})},
         **fields)
+    document["performance"]["cv"].update(learning_checks(features, y, design, groups))
     return save_rounded(document, out / f"{model_id}.json")
 
 
@@ -250,7 +306,7 @@ def build_us_model(out: Path = MODELS) -> Path:
     design = pd.DataFrame({"us_aln": _binary(clinical["us_aln"], "positive").to_numpy()}, index=features.index)
     result = train(features, y, _regularized_recipe(), clinical=design, score_groups=groups)
     return _save_demo(
-        result, features, y, design, out=out, model_id="demo-us-aln",
+        result, features, y, design, out=out, model_id="demo-us-aln", groups=groups,
         title="DEMONSTRATION: ultrasound tumor score + lymph-node score + US-reported ALN", task="ALN metastasis",
         modality="US", views=["US"], regions=["tumor", "node"], margins_mm=[3.0],
         clinical_variables=[ClinicalVariable("us_aln", "binary", levels=("negative", "positive"),
@@ -275,7 +331,7 @@ def build_pcr_model(out: Path = MODELS) -> Path:
     design = pd.DataFrame({"us_pcr": _binary(clinical["us_pcr"], "yes").to_numpy()}, index=deltas.index)
     result = train(deltas, y, _regularized_recipe(), clinical=design, score_groups=groups)
     return _save_demo(
-        result, deltas, y, design, out=out, model_id="demo-delta-pcr",
+        result, deltas, y, design, out=out, model_id="demo-delta-pcr", groups=groups,
         title="DEMONSTRATION: delta intratumoral + peritumoral scores + post-NAT ultrasound (ALN pCR)",
         task="ALN pCR after NAT", modality="MR", views=[VIEW], regions=REGIONS, margins_mm=[3.0],
         timepoints=["baseline", "ontreatment"], delta_mode="relative",
@@ -294,25 +350,31 @@ def build_dbt_model(out: Path = MODELS) -> Path:
     features = features.loc[:, features.notna().all() & (features.abs() < 1e12).all()]
     clinical = pd.read_csv(DATA / "phantom_dbt_clinical.csv").set_index("case_id").loc[features.index]
     y = clinical["aln_metastasis"].to_numpy()
-    design = pd.DataFrame({"ki67": clinical["ki67"].to_numpy()}, index=features.index)
-    result = train(features, y, _regularized_recipe(), clinical=design)  # RadScore (CC+MLO, tumor+10 mm) + Ki-67
+    # He et al. enter Ki-67 as high (> 20%) or low
+    design = pd.DataFrame({"ki67_high": (clinical["ki67"] > KI67_CUTOFF).astype(float).to_numpy()},
+                          index=features.index)
+    result = train(features, y, _regularized_recipe(), clinical=design)  # RadScore (CC+MLO, tumor+10 mm) + Ki-67 high
     return _save_demo(
         result, features, y, design, out=out, model_id="demo-dbt-aln",
-        title="DEMONSTRATION: DBT RadScore (tumor + 10 mm margin, CC and MLO) + Ki-67 nomogram",
+        title="DEMONSTRATION: DBT RadScore (tumor + 10 mm margin, CC and MLO) + Ki-67 > 20% nomogram",
         task="ALN metastasis",
         modality="DBT", views=list(DBT_VIEWS), regions=DBT_REGIONS, margins_mm=[10.0],
-        clinical_variables=[ClinicalVariable("ki67", "continuous", "%", range=(0.0, 100.0), label="Ki-67")],
+        clinical_variables=[ClinicalVariable("ki67_high", "binary", levels=("no", "yes"), label="Ki-67 > 20%",
+                                             description="Ki-67 index above 20% (He et al.'s cut-off): yes or no")],
         description=f"Trained on synthetic DBT phantoms (n={len(y)}; CC and MLO views of the same lesion, tumor and "
                     "10 mm peritumoral ring; original and wavelet first-order features): demonstrates the He et al. "
                     "design only; it carries no clinical meaning.",
-        provenance={"recipe": "lasso-lr + combined logistic (RadScore, Ki-67)",
+        provenance={"recipe": "lasso-lr + combined logistic (RadScore, Ki-67 > 20%)",
                     "feature_columns": "original_* and wavelet-*_firstorder_* of the he2025-dbt profile"},
         profile_name=DBT_PROFILE)
 
 
 def write_registry(out: Path = MODELS) -> Path:
-    """Models.json: every package in the models folder ``out``, demonstration models first."""
+    """Models.json: every package in the models folder ``out``, demonstration models first, with
+    its cross-validated AUC (``cv_auc``, null when the package reports none)."""
     import json
+
+    from AxillaryPredictorLib.packages.registry import cv_auc
 
     entries = []
     for path in sorted(out.glob("*.json")):
@@ -325,7 +387,8 @@ def write_registry(out: Path = MODELS) -> Path:
                                    "regions": stored["inputs"]["regions"],
                                    "profile": stored["inputs"]["profile"]["name"],
                                    "clinical": [v["name"] for v in stored.get("clinical_variables", [])]},
-                        "license": "Apache-2.0", "sha256": stored["sha256"], "description": stored["description"]})
+                        "license": "Apache-2.0", "sha256": stored["sha256"], "description": stored["description"],
+                        "cv_auc": cv_auc(stored)})
     entries.sort(key=lambda e: (e["status"] != "demonstration", e["id"]))
     path = out / "Models.json"
     path.write_text(json.dumps({"models": entries}, indent=2) + "\n")
@@ -361,9 +424,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--extract", action="store_true", help="re-extract the synthetic feature table first")
     parser.add_argument("--only", choices=("aln", "us", "pcr", "dbt"), help="extract only this cohort (with --extract)")
+    parser.add_argument("--clinical-only", action="store_true", help="with --extract: rewrite the clinical tables "
+                        "(outcomes) only, keeping the feature tables (for a changed outcome model)")
     parser.add_argument("--out", type=Path, default=MODELS, help="folder for the packages and Models.json "
                         "(default: the bundled models in the source tree)")
     args = parser.parse_args()
+    CLINICAL_ONLY["value"] = args.clinical_only
     if args.extract:
         for name, function in (("aln", extract_cohort), ("us", extract_us_cohort), ("pcr", extract_pcr_cohort),
                                ("dbt", extract_dbt_cohort)):

@@ -1,7 +1,9 @@
 """``axillary-predictor models list|verify``: the registry and package verification.
 
-``list`` shows each package's origin: bundled, or user-supplied and unverified (its status as claimed
-by the file); a user file that cannot be used is listed as invalid or as a conflict, with the reason.
+``list`` shows each package's cross-validated AUC (``performance.cv.auc``; "-" when it reports none,
+e.g. a published model) and origin: bundled, or user-supplied and unverified (its status and AUC as
+claimed by the file); a user file that cannot be used is listed as invalid or as a conflict, with the
+reason.
 ``verify`` checks size and nesting, schema, SHA-256 and meaning (coefficient counts, scales, input
 names, ranges); the SHA-256 proves integrity, and only the bundled registry proves origin."""
 
@@ -25,9 +27,12 @@ def run(args: argparse.Namespace) -> int:
     from AxillaryPredictorLib.packages.registry import find_model, registry_entries
 
     if args.models_command == "list":
+        print(f"{'id':28s} {'CV AUC':6s} {'status':32s} {'origin':26s} title")
         for entry in registry_entries(args.user_folder):
-            line = (f"{entry['id']:28s} {entry.get('status') or '':32s} {entry.get('origin_text') or '':26s} "
-                    f"{entry.get('title') or ''}")
+            auc = entry.get("cv_auc")
+            auc_text = f"{auc:.3f}" if isinstance(auc, int | float) else "-"
+            line = (f"{entry['id']:28s} {auc_text:>6s} {entry.get('status') or '':32s} "
+                    f"{entry.get('origin_text') or '':26s} {entry.get('title') or ''}")
             print(line + (f" - {entry['reason']}" if entry.get("reason") else ""))
         return 0
     try:

@@ -63,6 +63,13 @@ def document_origin(document: Mapping[str, Any]) -> str:
         return USER
 
 
+def cv_auc(document: Mapping[str, Any]) -> float | None:
+    """A package's cross-validated AUC (``performance.cv.auc``), or None when it reports none."""
+    cv = (document.get("performance") or {}).get("cv") or {}
+    value = cv.get("auc") if isinstance(cv, Mapping) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _bundled_entries() -> list[dict[str, Any]]:
     return [{**e, "path": str(bundled_directory() / e["file"]), "source": BUNDLED, "origin": BUNDLED,
              "verified": True, "origin_text": "bundled", "status_label": e["status"]}
@@ -87,6 +94,7 @@ def _user_entry(path: Path, bundled_ids: set[str]) -> dict[str, Any]:
     return {**base, "id": package.id, "version": document.get("version"),
             "title": f"{document['title']} ({USER_SUPPLIED})", "task": document.get("task"),
             "modality": document.get("modality"), "status": status_text(package.status, USER),
+            "cv_auc": cv_auc(document),
             "claimed_status": package.status, "status_label": status_text(package.status, USER),
             "sha256": document["sha256"]}
 

@@ -12,8 +12,14 @@ Two generators, each with a documented logistic model (``LatentLogisticModel``):
 The outcome of every record is drawn from ``expit(intercept + Σ β·x)`` with the model's
 design columns ``x`` (``model.design(frame)``), so model-building code can be checked
 against the truth. Records become images with ``phantom_for_aln_record`` /
-``phantoms_for_pcr_record``. Which pyradiomics features are proxies of each latent
-property is listed in ``PROXY_FEATURES`` (and in docs/phantoms.md).
+``phantoms_for_pcr_record``. The imaged terms (lesion size, heterogeneity and margin
+irregularity; node short axis and cortex; the pCR changes in volume, heterogeneity and
+peritumoral enhancement, which the phantoms render) carry most of the outcome's variance, so a
+radiomics model trained on the phantoms' features can learn it: on a million records the AUC
+of the true linear predictor is about 0.93 (ALN) and 0.83 (pCR), that of the lesion terms alone
+0.86 (ALN; with the node terms but without irregularity, which one ultrasound slice hardly shows,
+0.90) and of the delta terms 0.81 (pCR). Which pyradiomics features are proxies of
+each latent property is listed in ``PROXY_FEATURES`` (and in docs/phantoms.md).
 """
 
 from __future__ import annotations
@@ -83,10 +89,10 @@ class LatentLogisticModel:
 
 ALN_MODEL = LatentLogisticModel(
     outcome="aln_metastasis",
-    intercept=-2.36,
+    intercept=-7.78,
     coefficients={
-        "size": 0.60, "heterogeneity": 1.00, "irregularity": 1.20, "node_short_axis": 0.70,
-        "node_cortex": 0.50, "ki67": 0.15, "age": -0.20, "log_sii": 0.40, "us_reported_aln": 0.80,
+        "size": 2.00, "heterogeneity": 10.00, "irregularity": 4.00, "node_short_axis": 1.20,
+        "node_cortex": 0.80, "ki67": 0.20, "age": -0.20, "log_sii": 0.40, "us_reported_aln": 0.80,
     },
     formulas={
         "size": "(tumor_diameter_mm - 20) / 10", "heterogeneity": "heterogeneity",
@@ -105,14 +111,14 @@ ALN_MODEL = LatentLogisticModel(
         "log_sii": lambda f: np.log(f["sii"] / 500.0),
         "us_reported_aln": lambda f: f["us_reported_aln"].astype(float),
     },
-    prevalence=0.3497,
+    prevalence=0.3506,
 )
 
 PCR_MODEL = LatentLogisticModel(
     outcome="aln_pcr",
-    intercept=-3.08,
+    intercept=-5.09,
     coefficients={
-        "volume_change": -2.50, "heterogeneity_change": -4.00, "peritumoral_change": -1.50,
+        "volume_change": -5.00, "heterogeneity_change": -8.00, "peritumoral_change": -3.00,
         "us_pcr": 0.90, "her2_enriched": 0.80, "triple_negative": 0.50,
     },
     formulas={
@@ -130,7 +136,7 @@ PCR_MODEL = LatentLogisticModel(
         "her2_enriched": lambda f: (f["subtype"] == "HER2-enriched").astype(float),
         "triple_negative": lambda f: (f["subtype"] == "triple-negative").astype(float),
     },
-    prevalence=0.3999,
+    prevalence=0.3996,
 )
 
 

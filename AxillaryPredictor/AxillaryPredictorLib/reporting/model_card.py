@@ -16,12 +16,18 @@ from typing import Any
 
 
 def performance_text(performance: Mapping[str, Any]) -> str:
-    """``cross-validated AUC 0.812 (95% CI 0.751-0.873), <method>`` or ``not reported``."""
+    """``cross-validated AUC 0.812 (95% CI 0.751-0.873), <method>`` (with the image-only RadScore's and
+    the permuted-outcome null test's cross-validated AUCs when the package reports them, as the
+    demonstration models do) or ``not reported``."""
     cv = performance.get("cv", {})
     if not cv:
         return "not reported"
-    return (f"cross-validated AUC {cv['auc']:.3f} (95% CI {cv.get('auc_lower', math.nan):.3f}-"
+    text = (f"cross-validated AUC {cv['auc']:.3f} (95% CI {cv.get('auc_lower', math.nan):.3f}-"
             f"{cv.get('auc_upper', math.nan):.3f}), {cv.get('method', '')}")
+    extras = [f"{label} {cv[key]:.3f}" for key, label in (("radscore_auc", "image-only RadScore(s)"),
+                                                           ("null_auc", "same recipe on permuted outcomes"))
+              if isinstance(cv.get(key), int | float)]
+    return text + (f"; cross-validated AUC of the {', of the '.join(extras)}" if extras else "")
 
 
 USER_WARNING = ("User-supplied model package, not verified: it is not one bundled with AxillaryPredictor, so its "
