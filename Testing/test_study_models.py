@@ -405,6 +405,28 @@ def test_post_fusion_with_a_clinical_model_trains_inside_cv_exports_and_scores(t
 
 
 @pytest.mark.slow
+def test_post_fusion_meta_model_is_not_degenerate_on_an_imbalanced_outcome():
+    """The members' probabilities are z-scored before the meta SVM (C = 0.1): on them raw, with 28%
+    events, the hinge loss is minimized by the constant all-negative model (weights ~1e-5) whose Platt
+    fit follows noise; the fused model then ranked cases at or below chance (Liu replication)."""
+    from AxillaryPredictorLib.modeling.classifiers import PostFusionClassifier, make_classifier
+
+    rng = np.random.default_rng(4)
+    n = 200
+    latent = rng.normal(size=(n, 2))
+    y = (latent @ [1.2, 1.0] + rng.normal(0, 1, n) > 1.1).astype(int)
+    assert 0.2 < y.mean() < 0.35
+    frame = pd.DataFrame({"r0": latent[:, 0] + rng.normal(0, 0.7, n), "r1": rng.normal(size=n),
+                          "d0": latent[:, 1] + rng.normal(0, 0.7, n), "d1": rng.normal(size=n)})
+    members = {"radiomics": (["r0", "r1"], make_classifier("sgd")), "deep": (["d0", "d1"], make_classifier("sgd"))}
+    fused = PostFusionClassifier(members, meta="linear-svm").fit(frame, y)
+    weights = fused.meta_.svc_.coef_[0]
+    assert (weights > 0.1).all() and fused.meta_.platt_a_ < 0  # both members count, probability rises with them
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(y, fused.predict_proba(frame)[:, 1]) > 0.8
+
+
 def test_liu_recipe_fuses_clinical_radiomics_and_view_models_from_the_cli(tmp_path, capsys):
     frame, y, values = _fusion_cohort(n=160, seed=17)
     ids = [f"m{i}" for i in range(len(y))]

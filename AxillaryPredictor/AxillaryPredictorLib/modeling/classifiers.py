@@ -73,8 +73,13 @@ def make_classifier(kind: str = "logistic", **params: Any) -> BaseEstimator:
 
 class PostFusionClassifier(ClassifierMixin, BaseEstimator):
     """Stacking of single-modality models: each member (a pipeline on its own columns)
-    gives out-of-fold probabilities on the training data, a meta-model is fitted on them,
-    then every member is refitted on all training data."""
+    gives out-of-fold probabilities on the training data, a meta-model is fitted on them
+    (z-scored: ``meta_mean_``, ``meta_scale_``), then every member is refitted on all training data.
+
+    The meta-model's inputs are standardized as any classifier's are: the members' probabilities
+    span a small part of [0, 1], and a penalized meta-model (the linear SVM, C = 0.1) on them raw
+    degenerates to the constant majority-class solution (weights ~1e-5), whose Platt fit then
+    follows noise (even inverting the ranking)."""
 
     def __init__(self, members: Mapping[str, tuple[Sequence[str], BaseEstimator]] | None = None,
                  meta: str = "linear-svm", cv: int = 5, random_state: int = 0):
@@ -91,7 +96,11 @@ class PostFusionClassifier(ClassifierMixin, BaseEstimator):
             data = X[list(columns)]
             probabilities.append(cross_val_predict(clone(estimator), data, y, cv=folds, method="predict_proba")[:, 1])
             self.members_[name] = (list(columns), clone(estimator).fit(data, y))
-        self.meta_ = make_classifier(self.meta).fit(np.column_stack(probabilities), y)
+        stacked = np.column_stack(probabilities)
+        self.meta_mean_ = stacked.mean(axis=0)
+        spread = stacked.std(axis=0)
+        self.meta_scale_ = np.where(spread > 0, spread, 1.0)
+        self.meta_ = make_classifier(self.meta).fit((stacked - self.meta_mean_) / self.meta_scale_, y)
         self.classes_ = np.array([0, 1])
         return self
 
@@ -100,7 +109,7 @@ class PostFusionClassifier(ClassifierMixin, BaseEstimator):
         return np.column_stack([m.predict_proba(X[c])[:, 1] for c, m in self.members_.values()])
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.meta_.predict_proba(self.member_probabilities(X))
+        return self.meta_.predict_proba((self.member_probabilities(X) - self.meta_mean_) / self.meta_scale_)
 
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
@@ -132,7 +141,9 @@ def export_stacked(fusion: PostFusionClassifier) -> dict[str, Any]:
         if pipeline_imputation(member):
             raise ModelError("Imputation inside post-fusion members cannot be exported yet; impute before training.")
         members.append(entry)
-    return {"type": "stacked", "members": members, "meta": export_estimator(fusion.meta_)}
+    return {"type": "stacked", "members": members, "meta": export_estimator(fusion.meta_),
+            "meta_standardization": {"mean": fusion.meta_mean_.astype(float).tolist(),
+                                     "scale": fusion.meta_scale_.astype(float).tolist()}}
 
 
 def split_pipeline(pipeline: Any) -> tuple[list[str], dict | None, BaseEstimator]:
