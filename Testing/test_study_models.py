@@ -406,9 +406,10 @@ def test_post_fusion_with_a_clinical_model_trains_inside_cv_exports_and_scores(t
 
 @pytest.mark.slow
 def test_post_fusion_meta_model_is_not_degenerate_on_an_imbalanced_outcome():
-    """The members' probabilities are z-scored before the meta SVM (C = 0.1): on them raw, with 28%
-    events, the hinge loss is minimized by the constant all-negative model (weights ~1e-5) whose Platt
-    fit follows noise; the fused model then ranked cases at or below chance (Liu replication)."""
+    """The meta SVM weighs the classes equally (and its inputs are z-scored): with ~28% events and
+    overlapping member probabilities the unweighted hinge loss is minimized by the constant all-negative
+    decision (weights 0), whose Platt fit follows noise; the fused model then ranked cases at or below
+    chance (Liu replication)."""
     from AxillaryPredictorLib.modeling.classifiers import PostFusionClassifier, make_classifier
 
     rng = np.random.default_rng(4)
