@@ -257,3 +257,70 @@ def test_train_clinical_recipe_exports_a_clinical_only_comparator(tmp_path, caps
     assert main(["train", "--recipe", "lasso-lr", "--clinical", str(HERE / "clinical.csv"), "--outcome", "aln",
                  "--out", str(out)]) == 2
     assert "give --features" in capsys.readouterr().err
+
+
+def test_train_clinical_says_what_to_do_when_backward_elimination_keeps_nothing(tmp_path, capsys):
+    """nlr's univariable p in the 80 training cases is 0.138: backward elimination at p < 0.05 keeps no
+    term, which is a user error (exit 2, what happened and how to fix it), not an intercept-only package."""
+    from AxillaryPredictorLib.cli.main import main
+    from AxillaryPredictorLib.packages.package import load_package
+
+    out = tmp_path / "clinical.json"
+    argv = ["train", "--recipe", "clinical", "--clinical", str(HERE / "clinical.csv"), "--outcome", "aln",
+            "--clinical-vars", "nlr", "--out", str(out)]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert "backward elimination at p < 0.05 (recipe 'clinical') kept none of the 1 clinical term(s) (nlr)" in error
+    assert "80 training cases (34 with aln = 1)" in error and "smallest univariable p is 0.138 (nlr)" in error
+    assert "--p-threshold 0.1" in error and "--outcome aln" in error
+    assert not out.exists()
+    # the threshold the message names: nlr is kept at p < 0.2
+    assert main([*argv, "--p-threshold", "0.2"]) == 0
+    assert load_package(out).features == ["nlr"]
+    assert main([*argv, "--p-threshold", "1.5"]) == 2
+    assert "--p-threshold must lie between 0 and 1" in capsys.readouterr().err
+    assert main(["train", "--recipe", "lasso-lr", "--features", "x.csv", "--outcome", "aln", "--p-threshold", "0.1",
+                 "--out", str(out)]) == 2
+    assert "recipe 'lasso-lr' selects its combined model by 'aic'" in capsys.readouterr().err
+
+
+def test_clinical_values_outside_the_training_range_warn_but_a_declared_range_refuses(tmp_path, capsys):
+    """An external cohort's age beyond the training cases' 24.9-81.3 years is scored with an
+    out-of-distribution warning (evaluate, and the single case's prediction warnings); a range declared
+    in the clinical spec (a hard limit) still refuses."""
+    from AxillaryPredictorLib.cli.main import main
+    from AxillaryPredictorLib.packages.package import load_package
+
+    out = tmp_path / "age.json"
+    train = ["train", "--recipe", "clinical", "--clinical", str(HERE / "clinical.csv"), "--outcome", "aln",
+             "--clinical-vars", "age", "--out", str(out)]
+    assert main(train) == 0
+    package = load_package(out)
+    assert package.document["clinical_variables"][0]["range"] is None  # the training range is no limit
+    assert package.document["training_ranges"]["age"] == pytest.approx([24.9, 81.3])
+    external = CLINICAL[CLINICAL.split == "internal"][["case_id", "aln", "age"]].copy()
+    external.iloc[0, 2], external.iloc[1, 2] = 88.0, 19.5
+    external.to_csv(tmp_path / "external.csv", index=False)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out), "--cohort", f"external={tmp_path / 'external.csv'}", "--outcome",
+                 "aln", "--out", str(tmp_path / "report")]) == 0
+    printed = capsys.readouterr().out
+    expected = (f"model 'user-model', cohort 'external': age: 2 of 32 case(s) outside the training range [24.9, 81.3] "
+                f"(e.g. {external.case_id.iloc[0]}, {external.case_id.iloc[1]}; out of distribution).")
+    assert f"warning: {expected}" in printed
+    assert (tmp_path / "report" / "warnings.txt").read_text().strip() == expected
+    # scored, not refused: the logistic model extrapolates
+    beta = pd.read_csv(tmp_path / "age.coefficients.csv").set_index("term")["beta"]
+    old = external.iloc[[0]]
+    assert package.predict_proba(old)[0] == pytest.approx(1 / (1 + np.exp(-(beta["(Intercept)"] + 88 * beta["age"]))))
+    # one case's prediction records the warning (pipeline.score_case: ModelPackage.out_of_range of its design)
+    warnings = package.out_of_range(package.design(old))
+    assert warnings == ["age = 88 lies outside the training range [24.9, 81.3] (out of distribution): interpret the "
+                        "prediction with caution."]
+    # a declared range is a hard physical limit: refused
+    (tmp_path / "spec.yaml").write_text("- {name: age, kind: continuous, unit: years, range: [18, 85]}\n")
+    assert main([*train, "--clinical-spec", str(tmp_path / "spec.yaml")]) == 0
+    assert main(["evaluate", "--model", str(out), "--cohort", f"external={tmp_path / 'external.csv'}", "--outcome",
+                 "aln", "--out", str(tmp_path / "report2")]) == 2
+    assert "age = 88 is outside the allowed range 18 to 85 years" in capsys.readouterr().err
+

@@ -187,7 +187,9 @@ def test_stacked_post_fusion_package_round_trip(tmp_path):
                 "features": [], "threshold": 0.5, "intended_use": "test", "provenance": {"date": "2026-01-01"},
                 "estimator": {"type": "stacked", "meta": export_estimator(fused.meta_), "members": [
                     {"name": name, "features": columns, "estimator": export_estimator(model)}
-                    for name, (columns, model) in fused.members_.items()]}}
+                    for name, (columns, model) in fused.members_.items()],
+                    # the meta-model's inputs are the members' probabilities z-scored
+                    "meta_standardization": {"mean": fused.meta_mean_.tolist(), "scale": fused.meta_scale_.tolist()}}}
     package = load_package(save_package(seal(document), tmp_path / "s.json"))
     assert np.max(np.abs(package.predict_proba(X) - fused.predict_proba(X)[:, 1])) <= 1e-9
 

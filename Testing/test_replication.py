@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from AxillaryPredictorLib.cli.main import main
-from AxillaryPredictorLib.cli.replicate import STUDIES, load_study
+from AxillaryPredictorLib.cli.replicate import STUDIES, load_study, package_scores
 from AxillaryPredictorLib.phantoms.study_tables import cohort_sizes, simulate_study
 
 CASES = 240
@@ -53,7 +53,8 @@ def test_replication_prints_the_papers_tables_and_finds_the_signal(paper, tmp_pa
     assert {m.rsplit("-", 1)[1] for m in models["model"]} == {"clinical", "radiomics", "combined"}
     planted = json.loads((out / "planted.json").read_text())
     document = json.loads((out / f"{paper}-radiomics.json").read_text())
-    selected = {f for score in document.get("derived", []) for f in score["features"]} or set(document["features"])
+    # the selected inputs of every score: derived RadScores, or the members of a post-fusion stack (Liu)
+    selected = {f for score in package_scores(document) for f in score["features"]} or set(document["features"])
     all_planted = {c for cs in planted.values() for c in cs}
     columns = pd.read_csv(out / "features.csv", nrows=1).columns[1:]
     found = selected & all_planted

@@ -151,6 +151,48 @@ def test_backward_p_from_a_recipe_keeps_the_terms_r_style_backward_elimination_k
     assert dropped and all(full.loc[t, "p"] > 0.05 for t in dropped)
 
 
+def test_lu_combined_model_screens_ranks_by_lightgbm_and_keeps_the_best_cv_subset():
+    """Lu et al.'s integrated model: candidates with univariable p < 0.05, ranked by LightGBM importance,
+    the subset with the best stratified 10-fold CV AUC kept (recipe lu2025's ``combined``), in every fold."""
+    from AxillaryPredictorLib.modeling.combined import lightgbm_terms, univariable_p
+    from AxillaryPredictorLib.modeling.importance_selection import LightGBMSubsetSelector
+
+    params, _ = combined_settings(load_recipe("lu2025")["combined"])
+    assert params["selection"] == "lightgbm"
+    assert params["subset"] == {"cv": 10, "importance": "split", "estimator": "logistic", "screen_p": 0.05}
+    with pytest.raises(InputError, match="key\\(s\\) cv belong to 'selection: lightgbm'"):
+        combined_settings({"selection": "aic", "cv": 10})
+    with pytest.raises(InputError, match="screen_p must lie in"):
+        combined_settings({"selection": "lightgbm", "screen_p": 0})
+    rng = np.random.default_rng(11)
+    n = 300
+    design = pd.DataFrame({"radscore": rng.normal(size=n), "sad_aln": rng.normal(size=n),
+                           "age": rng.normal(size=n), "noise_a": rng.normal(size=n), "noise_b": rng.normal(size=n)})
+    y = (1.6 * design.radscore + 1.2 * design.sad_aln - 0.5 * design.age + rng.normal(0, 1, n) > 0).astype(int)
+    p = univariable_p(design, y)
+    screened = [t for t in design.columns if p[t] < 0.05]
+    assert {"radscore", "sad_aln", "age"} <= set(screened) and len(screened) < 5
+    # the same choice as the selector run by hand on the screened candidates, in the design's order
+    selector = LightGBMSubsetSelector(cv=10).fit(design[screened], y)
+    chosen = {screened[i] for i in selector.ranking_[: selector.n_features_selected_]}
+    terms = lightgbm_terms(design, y, params["subset"])
+    assert set(terms) == chosen and terms == [t for t in design.columns if t in chosen]
+    assert {"radscore", "sad_aln"} <= set(terms) and "noise_a" not in terms
+    model = CombinedLogisticModel(**params).fit(design, y)
+    assert model.terms_ == terms
+    refit = CombinedLogisticModel(selection="none").fit(design[terms], y)
+    assert model.fit_.beta == pytest.approx(refit.fit_.beta, rel=1e-9)
+    # inside train(): the RadScore and the clinical columns are the candidates, selected in every fold
+    frame, y2 = _cohort(n=220, seed=5)
+    clinical = pd.DataFrame({"signal": y2 + rng.normal(0, 0.8, len(y2)), "noise": rng.normal(size=len(y2))},
+                            index=frame.index)
+    result = train(frame, y2, {**SMALL, "combined": load_recipe("lu2025")["combined"]}, clinical=clinical)
+    full = pd.concat([result.scores_train, clinical.reset_index(drop=True)], axis=1)
+    assert result.combined.selection == "lightgbm"
+    assert result.combined.terms_ == lightgbm_terms(full, y2, params["subset"])
+    assert {"radscore", "signal"} <= set(result.combined.terms_) and result.cv_auc > 0.8
+
+
 # ------------------------------------------------------------------------------ blood indices (Lu)
 
 
@@ -363,6 +405,29 @@ def test_post_fusion_with_a_clinical_model_trains_inside_cv_exports_and_scores(t
 
 
 @pytest.mark.slow
+def test_post_fusion_meta_model_is_not_degenerate_on_an_imbalanced_outcome():
+    """The meta SVM weighs the classes equally (and its inputs are z-scored): with ~28% events and
+    overlapping member probabilities the unweighted hinge loss is minimized by the constant all-negative
+    decision (weights 0), whose Platt fit follows noise; the fused model then ranked cases at or below
+    chance (Liu replication)."""
+    from AxillaryPredictorLib.modeling.classifiers import PostFusionClassifier, make_classifier
+
+    rng = np.random.default_rng(4)
+    n = 200
+    latent = rng.normal(size=(n, 2))
+    y = (latent @ [1.2, 1.0] + rng.normal(0, 1, n) > 1.1).astype(int)
+    assert 0.2 < y.mean() < 0.35
+    frame = pd.DataFrame({"r0": latent[:, 0] + rng.normal(0, 0.7, n), "r1": rng.normal(size=n),
+                          "d0": latent[:, 1] + rng.normal(0, 0.7, n), "d1": rng.normal(size=n)})
+    members = {"radiomics": (["r0", "r1"], make_classifier("sgd")), "deep": (["d0", "d1"], make_classifier("sgd"))}
+    fused = PostFusionClassifier(members, meta="linear-svm").fit(frame, y)
+    weights = fused.meta_.svc_.coef_[0]
+    assert (weights > 0.1).all() and fused.meta_.platt_a_ < 0  # both members count, probability rises with them
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(y, fused.predict_proba(frame)[:, 1]) > 0.8
+
+
 def test_liu_recipe_fuses_clinical_radiomics_and_view_models_from_the_cli(tmp_path, capsys):
     frame, y, values = _fusion_cohort(n=160, seed=17)
     ids = [f"m{i}" for i in range(len(y))]

@@ -50,8 +50,11 @@ def load_cohorts(args: argparse.Namespace) -> dict:
     return cohorts
 
 
-def score_packages(cohorts: dict, packages: list[str], clinical_path: str | None = None) -> tuple[dict, list[str]]:
-    """Add one probability column per model package (named by its id) to every cohort."""
+def score_packages(cohorts: dict, packages: list[str], clinical_path: str | None = None,
+                   warnings: list[str] | None = None) -> tuple[dict, list[str]]:
+    """Add one probability column per model package (named by its id) to every cohort; inputs outside
+    a package's training ranges (e.g. an external cohort's older patients) are scored and appended to
+    ``warnings`` (out of distribution), not refused — a declared clinical range is a hard limit."""
     import pandas as pd
 
     from AxillaryPredictorLib.packages.registry import find_model
@@ -69,9 +72,14 @@ def score_packages(cohorts: dict, packages: list[str], clinical_path: str | None
             frame = frame.merge(clinical[extra], on="case_id", how="left", validate="one_to_one")
         for package in loaded:
             try:
-                frame[package.id] = package.predict_proba(frame)
+                design = package.design(frame)
+                frame[package.id] = package.predict_proba_design(design)
             except ValueError as error:
                 raise InputError(f"Model '{package.id}' cannot score cohort '{name}': {error}") from None
+            cases = frame["case_id"].astype(str).tolist() if "case_id" in frame.columns else None
+            if warnings is not None:
+                warnings += [f"model '{package.id}', cohort '{name}': {w}"
+                             for w in package.out_of_range_cases(design, cases)]
         scored[name] = frame
     return scored, [package.id for package in loaded]
 
@@ -81,8 +89,9 @@ def run(args: argparse.Namespace) -> int:
 
     cohorts = load_cohorts(args)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    warnings: list[str] = []
     if args.model:
-        cohorts, scored = score_packages(cohorts, args.model, args.clinical)
+        cohorts, scored = score_packages(cohorts, args.model, args.clinical, warnings)
         models += scored
     if not models:
         raise InputError("Name the probability columns to compare (--models) or give model packages (--model).")
@@ -91,5 +100,14 @@ def run(args: argparse.Namespace) -> int:
     print(report.table[["cohort", "model", "n", "auc", "auc_lower", "auc_upper", "threshold", "sensitivity",
                         "specificity"]].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(f"cut-off: {report.cutoff}; 95% CIs: {report.table.ci_method.iloc[0]} (all in models.csv)")
+    if warnings:
+        from pathlib import Path
+
+        from AxillaryPredictorLib.files import write_text_atomic
+
+        for warning in warnings:
+            print(f"warning: {warning}")
+        write_text_atomic(Path(args.out) / "warnings.txt", "\n".join(warnings) + "\n")
+        print(f"warnings: {Path(args.out) / 'warnings.txt'}")
     print(f"report: {paths['html']}")
     return 0

@@ -108,8 +108,9 @@ def spec_hash(spec: dict[str, Any]) -> str:
 
 
 def write_clinical_spec(spec: dict[str, Any], path: Path) -> Path:
-    """The clinical variables' declarations (``--clinical-spec``): kinds, levels and plausible ranges, so
-    that validation cohorts are checked against what is allowed, not against the training cases' extremes."""
+    """The clinical variables' declarations (``--clinical-spec``): kinds and levels in the paper's order
+    (the first is the reference of the odds ratios). No range is declared: a validation case outside the
+    training cases' range is scored with an out-of-distribution warning."""
     import yaml
 
     entries = []
@@ -119,12 +120,10 @@ def write_clinical_spec(spec: dict[str, Any], path: Path) -> Path:
             entry["levels"] = ["0", "1"]
         elif variable["kind"] == "categorical":
             entry["levels"] = list(map(str, variable["levels"]))
-        else:
-            entry["range"] = [0.0, float(variable["mean"]) + 20 * float(variable["sd"])]
         if variable.get("label"):
             entry["label"] = variable["label"]
         entries.append(entry)
-    entries += [{"name": name, "kind": "continuous", "range": [0.0, 1.0e6]} for name in spec.get("derived", [])]
+    entries += [{"name": name, "kind": "continuous"} for name in spec.get("derived", [])]
     path.write_text(yaml.safe_dump({"variables": entries}, sort_keys=False), encoding="utf-8")
     return path
 
@@ -181,7 +180,7 @@ def _models(spec: dict[str, Any], paths: dict[str, Path], out: Path, quiet: bool
         print(render(pd.read_csv(comparison).round(4)))
     print("\nSelected features (* = a planted signal feature of the synthetic cohort):")
     print(render(selected_features(packages["radiomics"], out)))
-    _section(f"Combined model: score(s) + {', '.join(spec['combined_model'])}")
+    _section(f"Combined model: score(s) + {', '.join(spec['combined_model'])} ({_combination(spec['recipe'])})")
     _show_cv(_command(["train", *_train_arguments(spec, paths, out), "--clinical-vars",
                        ",".join(spec["combined_model"]), "--clinical-spec", spec_path, "--id", f"{name}-combined",
                        "--out", str(packages["combined"])], quiet))
@@ -195,6 +194,27 @@ def _models(spec: dict[str, Any], paths: dict[str, Path], out: Path, quiet: bool
     return packages
 
 
+def package_scores(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The package's scores with their selected inputs: its derived scores (one RadScore per group) and
+    the members of a post-fusion stack (one model per group; Liu et al.), ``{"name", "features"}`` each."""
+    scores = [{"name": d["name"], "features": list(d["features"])} for d in document.get("derived", [])]
+    estimator = document.get("estimator") or {}
+    if estimator.get("type") == "stacked":
+        scores += [{"name": m["name"], "features": list(m["features"])} for m in estimator["members"]]
+    return scores
+
+
+def _combination(recipe_name: str) -> str:
+    """How the recipe combines the scores and clinical variables, for the section title."""
+    from AxillaryPredictorLib.modeling.recipes import load_recipe
+
+    recipe = load_recipe(recipe_name)
+    if recipe.get("fusion"):
+        return "post-fusion of the single-modality models"
+    selection = (recipe.get("combined") or {}).get("selection", "none")
+    return f"logistic regression, variable selection: {selection}"
+
+
 def selected_features(package: Path, out: Path):
     """The package's features, each marked when it is a planted signal feature."""
     import pandas as pd
@@ -202,7 +222,7 @@ def selected_features(package: Path, out: Path):
     document = json.loads(package.read_text(encoding="utf-8"))
     planted = {c for columns in json.loads((out / "planted.json").read_text(encoding="utf-8")).values()
                for c in columns}
-    rows = [(score["name"], f) for score in document.get("derived", []) for f in score["features"]]
+    rows = [(score["name"], f) for score in package_scores(document) for f in score["features"]]
     scores = {name for name, _ in rows}
     rows += [("", f) for f in document.get("features", []) if f not in scores]
     return pd.DataFrame({"score": [name for name, _ in rows], "feature": [f for _, f in rows],

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "binary|ordinal|categorical, unit, levels, range; blood indices as '- {name: sii, blood_index: "
                         "sii}', computed from the neutrophils/lymphocytes/platelets/monocytes/wbc columns, renamed "
                         "with counts: {neutrophils: COLUMN}); variables not declared are typed from their values")
+    parser.add_argument("--p-threshold", type=float, metavar="P", help="the Wald p threshold of backward "
+                        "elimination in the combined or clinical-only model (recipes with 'combined: {selection: "
+                        "backward-p}', e.g. clinical, zhang2025; default: the recipe's p, 0.05)")
     parser.add_argument("--radscore-scale", choices=("linear-predictor", "probability"), help="what a RadScore is in "
                         "a combined model: its radiomics model's linear predictor (default, He et al.) or predicted "
                         "probability (Zeng et al.); default: the recipe's combined.radscore_scale")
@@ -58,6 +61,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_deep_arguments(parser)  # the deep columns' backbone when no table sidecar records it (cohort tables)
 
 
+def with_p_threshold(recipe: dict[str, Any], threshold: float | None) -> dict[str, Any]:
+    """The recipe with its combined model's backward-elimination threshold set to ``threshold``
+    (``--p-threshold``); InputError when the recipe does not select by backward p."""
+    if threshold is None:
+        return recipe
+    combined = dict(recipe.get("combined") or {})
+    if str(combined.get("selection", "aic")) not in ("p", "backward-p"):
+        raise InputError(f"--p-threshold sets the threshold of backward elimination, but recipe '{recipe['name']}' "
+                         f"selects its combined model by '{combined.get('selection', 'aic')}' (recipes clinical and "
+                         "zhang2025 eliminate backward at p < 0.05).")
+    if not 0 < threshold < 1:
+        raise InputError(f"--p-threshold must lie between 0 and 1, got {threshold:g}.")
+    combined.pop("p_threshold", None)
+    return {**recipe, "combined": {**combined, "p": threshold}}
+
+
 def training_cases(cohort):
     """The cohort's training cases: rows with split train/training when there is a split column
     (validation and test cases are held out of selection, CV and the final fit)."""
@@ -81,7 +100,10 @@ def training_cases(cohort):
 
 
 def clinical_design(cohort, names: list[str], spec_path: str | None):
-    """(design columns, ClinicalVariable list) for the chosen clinical variables."""
+    """(design columns, ClinicalVariable list) for the chosen clinical variables: declared in the spec
+    (``--clinical-spec``: kinds, levels, hard range limits), else typed from the values. A continuous
+    variable's training range is not a limit: the package records it in ``training_ranges`` and a value
+    outside it gives an out-of-distribution warning."""
     import pandas as pd
 
     from AxillaryPredictorLib.modeling.clinical import (
@@ -109,8 +131,9 @@ def clinical_design(cohort, names: list[str], spec_path: str | None):
             variables.append(declared[name])
         elif pd.api.types.is_numeric_dtype(values) and set(values.unique()) <= {0, 1}:
             variables.append(ClinicalVariable(name, "binary", levels=("0", "1")))
-        elif pd.api.types.is_numeric_dtype(values):
-            variables.append(ClinicalVariable(name, "continuous", range=(float(values.min()), float(values.max()))))
+        elif pd.api.types.is_numeric_dtype(values):  # no declared range: the training range (package
+            # training_ranges) only warns at prediction; a declared range (--clinical-spec) is a hard limit
+            variables.append(ClinicalVariable(name, "continuous"))
         else:
             variables.append(ClinicalVariable(name, "categorical", levels=tuple(sorted(values.astype(str).unique()))))
         if values.nunique() < 2:
@@ -169,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     from AxillaryPredictorLib.packages.export import to_package
     from AxillaryPredictorLib.packages.package import DEMONSTRATION, save_package
 
-    recipe = load_recipe(args.recipe)
+    recipe = with_p_threshold(load_recipe(args.recipe), args.p_threshold)
     if recipe.get("clinical_only") or not args.features:
         from AxillaryPredictorLib.cli.train_clinical import run_clinical
 

@@ -29,6 +29,24 @@ def clinical_cohort(path: str, outcome: str):
         columns=[c for c in (outcome, *META_COLUMNS) if c in clinical.columns]), probe.split, probe.center, [])
 
 
+def nothing_kept(design, y, recipe: dict[str, Any], outcome: str) -> str:
+    """Why the clinical model has no term (its selection kept none) and what to do about it."""
+    from AxillaryPredictorLib.modeling.combined import combined_settings, univariable_p
+
+    params, _ = combined_settings(recipe.get("combined"), recipe["name"])
+    p = univariable_p(design, y)
+    best = min(p, key=lambda term: (p[term] != p[term], p[term]))  # the smallest p (NaN last)
+    how = (f"backward elimination at p < {params['p_threshold']:g}" if params["selection"] == "p"
+           else f"the '{params['selection']}' selection")
+    fix = (f"raise the threshold (e.g. --p-threshold {min(0.2, 2 * params['p_threshold']):g}), "
+           if params["selection"] == "p" else "")
+    return (f"The clinical model is empty: {how} (recipe '{recipe['name']}') kept none of the {len(p)} clinical "
+            f"term(s) ({', '.join(p)}) on the {len(y)} training cases ({int(sum(y))} with {outcome} = 1); the "
+            f"smallest univariable p is {p[best]:.3g} ({best}). Check that --outcome {outcome} is the outcome you "
+            f"mean and that the variables are coded as intended; or {fix}keep every variable with a recipe whose "
+            "'combined' section says 'selection: none', or choose other --clinical-vars.")
+
+
 def run_clinical(args: argparse.Namespace, recipe: dict[str, Any]) -> int:
     from AxillaryPredictorLib.cli.train import clinical_design, training_cases
     from AxillaryPredictorLib.files import write_text_atomic
@@ -50,6 +68,8 @@ def run_clinical(args: argparse.Namespace, recipe: dict[str, Any]) -> int:
     design, variables = clinical_design(cohort, [c.strip() for c in args.clinical_vars.split(",")],
                                         args.clinical_spec)
     result = train_clinical(design, cohort.y, recipe, folds=args.folds, seed=args.seed)
+    if not result.features:
+        raise InputError(nothing_kept(design, cohort.y, recipe, args.outcome))
     document = to_package(result, design, cohort.y, model_id=args.id, title=f"Clinical model {args.id}",
                           task=args.task, modality="clinical", views=[], regions=[],
                           profile={"name": "none (clinical only)", "sha256": None}, clinical_variables=variables,

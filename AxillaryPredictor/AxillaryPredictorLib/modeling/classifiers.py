@@ -30,24 +30,29 @@ from AxillaryPredictorLib.modeling.estimators import CLASSIFIERS, ESTIMATORS
 
 class PlattSVC(ClassifierMixin, BaseEstimator):
     """SVC whose probabilities are p = 1 / (1 + exp(a·f + b)) for decision value f, with a, b
-    fitted by logistic regression on ``cv``-fold out-of-fold decision values."""
+    fitted by logistic regression on ``cv``-fold out-of-fold decision values (on the in-sample ones
+    when the out-of-fold fit would make the probability fall as the decision rises)."""
 
     def __init__(self, kernel: str = "linear", C: float = 1.0, gamma: str | float = "scale", cv: int = 5,  # noqa: N803
-                 random_state: int = 0):
+                 random_state: int = 0, class_weight: str | None = None):
         self.kernel = kernel
         self.C = C
         self.gamma = gamma
         self.cv = cv
         self.random_state = random_state
+        self.class_weight = class_weight
 
     def fit(self, X, y):
         X, y = np.asarray(X, float), np.asarray(y)
-        svc = SVC(kernel=self.kernel, C=self.C, gamma=self.gamma)
+        svc = SVC(kernel=self.kernel, C=self.C, gamma=self.gamma, class_weight=self.class_weight)
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         decision = cross_val_predict(svc, X, y, cv=folds, method="decision_function")
+        self.svc_ = clone(svc).fit(X, y)
         platt = LogisticRegression(C=np.inf, max_iter=1000).fit(decision[:, None], y)
+        if platt.coef_[0, 0] <= 0:  # out-of-fold decisions not rising with the outcome (weak signal, few cases):
+            # a Platt fit on them would invert the SVM's own ranking; fit it on the in-sample decisions instead
+            platt = LogisticRegression(C=np.inf, max_iter=1000).fit(self.svc_.decision_function(X)[:, None], y)
         self.platt_a_, self.platt_b_ = -float(platt.coef_[0, 0]), -float(platt.intercept_[0])
-        self.svc_ = svc.fit(X, y)
         self.classes_ = self.svc_.classes_
         return self
 
@@ -73,8 +78,15 @@ def make_classifier(kind: str = "logistic", **params: Any) -> BaseEstimator:
 
 class PostFusionClassifier(ClassifierMixin, BaseEstimator):
     """Stacking of single-modality models: each member (a pipeline on its own columns)
-    gives out-of-fold probabilities on the training data, a meta-model is fitted on them,
-    then every member is refitted on all training data."""
+    gives out-of-fold probabilities on the training data, a meta-model is fitted on them
+    (z-scored, as any classifier's inputs: ``meta_mean_``, ``meta_scale_``), then every member is
+    refitted on all training data.
+
+    An SVM meta-model weighs the classes equally (``class_weight="balanced"``; its Platt scaling,
+    fitted unweighted, keeps the probabilities calibrated): with unequal classes whose members'
+    probabilities overlap, the hinge loss is minimized by the constant majority-class decision
+    (weights 0, whatever C), and the Platt fit on its rounding-level decision values then follows
+    noise — it inverted the fused ranking of the Liu replication (training AUC 0.20)."""
 
     def __init__(self, members: Mapping[str, tuple[Sequence[str], BaseEstimator]] | None = None,
                  meta: str = "linear-svm", cv: int = 5, random_state: int = 0):
@@ -91,7 +103,12 @@ class PostFusionClassifier(ClassifierMixin, BaseEstimator):
             data = X[list(columns)]
             probabilities.append(cross_val_predict(clone(estimator), data, y, cv=folds, method="predict_proba")[:, 1])
             self.members_[name] = (list(columns), clone(estimator).fit(data, y))
-        self.meta_ = make_classifier(self.meta).fit(np.column_stack(probabilities), y)
+        stacked = np.column_stack(probabilities)
+        self.meta_mean_ = stacked.mean(axis=0)
+        spread = stacked.std(axis=0)
+        self.meta_scale_ = np.where(spread > 0, spread, 1.0)
+        balanced = {"class_weight": "balanced"} if self.meta.endswith("svm") else {}
+        self.meta_ = make_classifier(self.meta, **balanced).fit((stacked - self.meta_mean_) / self.meta_scale_, y)
         self.classes_ = np.array([0, 1])
         return self
 
@@ -100,7 +117,7 @@ class PostFusionClassifier(ClassifierMixin, BaseEstimator):
         return np.column_stack([m.predict_proba(X[c])[:, 1] for c, m in self.members_.values()])
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return self.meta_.predict_proba(self.member_probabilities(X))
+        return self.meta_.predict_proba((self.member_probabilities(X) - self.meta_mean_) / self.meta_scale_)
 
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
@@ -132,7 +149,9 @@ def export_stacked(fusion: PostFusionClassifier) -> dict[str, Any]:
         if pipeline_imputation(member):
             raise ModelError("Imputation inside post-fusion members cannot be exported yet; impute before training.")
         members.append(entry)
-    return {"type": "stacked", "members": members, "meta": export_estimator(fusion.meta_)}
+    return {"type": "stacked", "members": members, "meta": export_estimator(fusion.meta_),
+            "meta_standardization": {"mean": fusion.meta_mean_.astype(float).tolist(),
+                                     "scale": fusion.meta_scale_.astype(float).tolist()}}
 
 
 def split_pipeline(pipeline: Any) -> tuple[list[str], dict | None, BaseEstimator]:

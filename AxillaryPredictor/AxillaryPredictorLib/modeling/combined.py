@@ -6,7 +6,11 @@ A recipe's ``combined:`` section configures it (``combined_settings`` reads it):
 
 - ``selection``: ``aic`` (alias ``stepwise-aic``; ``direction: both|backward|forward``),
   ``backward-p`` (alias ``p``; drop the term with the largest Wald p while it is above ``p``,
-  alias ``p_threshold``, default 0.05 — Zhang et al.) or ``none``;
+  alias ``p_threshold``, default 0.05 — Zhang et al.), ``lightgbm`` (alias ``lightgbm-subset``;
+  Lu et al.: the candidates, optionally screened by univariable logistic p < ``screen_p``, ranked by
+  LightGBM importance and added one at a time, the subset with the best mean stratified ``cv``-fold
+  AUC kept — ``importance_selection.LightGBMSubsetSelector`` with ``cv`` (10), ``importance``,
+  ``estimator``, ``max_features`` and ``seed``) or ``none``;
 - ``radscore_scale``: what a RadScore is in the combined model — ``linear-predictor`` (default;
   intercept + Σβ·z of its radiomics logistic model, He et al.'s formula) or ``probability`` (that
   model's predicted probability, Zeng et al.'s Radscore_DIR / Radscore_DPR).
@@ -27,7 +31,11 @@ from AxillaryPredictorLib.evaluation.glm import LogisticFit, logistic_mle
 LINEAR_PREDICTOR, PROBABILITY = "linear-predictor", "probability"
 RADSCORE_SCALES = (LINEAR_PREDICTOR, PROBABILITY)
 #: recipe spellings of the selection methods -> CombinedLogisticModel's
-SELECTIONS = {"aic": "aic", "stepwise-aic": "aic", "p": "p", "backward-p": "p", "none": "none"}
+SELECTIONS = {"aic": "aic", "stepwise-aic": "aic", "p": "p", "backward-p": "p", "lightgbm": "lightgbm",
+              "lightgbm-subset": "lightgbm", "none": "none"}
+#: ``combined:`` keys of the LightGBM subset selection (recipe key -> LightGBMSubsetSelector parameter)
+LIGHTGBM_KEYS = {"cv": "cv", "importance": "importance", "estimator": "estimator", "max_features": "max_features",
+                 "seed": "random_state"}
 DIRECTIONS = ("both", "backward", "forward")
 
 
@@ -44,7 +52,7 @@ def combined_settings(spec: dict | None, recipe: str = "recipe") -> tuple[dict, 
     """(``CombinedLogisticModel`` parameters, RadScore scale) of a recipe's ``combined:`` section;
     InputError for an unknown key, selection, direction or threshold."""
     spec = dict(spec or {})
-    known = {"selection", "direction", "p", "p_threshold", "radscore_scale"}
+    known = {"selection", "direction", "p", "p_threshold", "radscore_scale", "screen_p", *LIGHTGBM_KEYS}
     unknown = sorted(set(spec) - known)
     if unknown:
         raise InputError(f"Recipe '{recipe}': unknown key(s) {', '.join(unknown)} in 'combined'; known: "
@@ -63,7 +71,26 @@ def combined_settings(spec: dict | None, recipe: str = "recipe") -> tuple[dict, 
         raise InputError(f"Recipe '{recipe}': the combined model's p threshold must lie between 0 and 1, got "
                          f"{threshold:g}.")
     scale = check_radscore_scale(str(spec.get("radscore_scale", LINEAR_PREDICTOR)))
-    return {"selection": SELECTIONS[selection], "direction": direction, "p_threshold": threshold}, scale
+    params = {"selection": SELECTIONS[selection], "direction": direction, "p_threshold": threshold}
+    subset = _lightgbm_settings(spec, recipe)
+    if SELECTIONS[selection] == "lightgbm":
+        params["subset"] = subset
+    elif subset:
+        raise InputError(f"Recipe '{recipe}': 'combined' key(s) {', '.join(sorted(subset))} belong to "
+                         "'selection: lightgbm'.")
+    return params, scale
+
+
+def _lightgbm_settings(spec: dict, recipe: str) -> dict:
+    """The LightGBM subset selection's settings of a ``combined:`` section (``screen_p`` and the
+    selector's parameters); InputError for a screening threshold outside (0, 1)."""
+    settings = {LIGHTGBM_KEYS[key]: spec[key] for key in LIGHTGBM_KEYS if key in spec}
+    if "screen_p" in spec:
+        screen = float(spec["screen_p"])
+        if not 0 < screen <= 1:
+            raise InputError(f"Recipe '{recipe}': the combined model's screen_p must lie in (0, 1], got {screen:g}.")
+        settings["screen_p"] = screen
+    return settings
 
 
 def _fit(frame: pd.DataFrame, y: np.ndarray, terms: list[str]) -> LogisticFit:
@@ -93,6 +120,37 @@ def stepwise_aic(frame: pd.DataFrame, y, direction: str = "both", start: list[st
         best_aic, current = aic, [t for t in scope if t in terms]
 
 
+def univariable_p(frame: pd.DataFrame, y) -> dict[str, float]:
+    """Wald p of each column in its own univariable logistic regression (NaN when it cannot be fitted)."""
+    y = np.asarray(y, float)
+    values = {}
+    for term in frame.columns:
+        try:
+            fit = _fit(frame, y, [term])
+            values[term] = float(2 * stats.norm.sf(abs(fit.beta[1] / fit.se[1])))
+        except (InputError, np.linalg.LinAlgError, ValueError):
+            values[term] = float("nan")
+    return values
+
+
+def lightgbm_terms(frame: pd.DataFrame, y, settings: dict | None = None) -> list[str]:
+    """Lu et al.'s variable selection: the columns with univariable logistic p < ``screen_p`` (all
+    when it is not set), ranked by LightGBM importance, the top-m with the best mean stratified CV AUC
+    kept (``importance_selection.importance_subset``); in the frame's column order."""
+    from AxillaryPredictorLib.modeling.importance_selection import importance_subset
+
+    settings = dict(settings or {})
+    screen = settings.pop("screen_p", None)
+    candidates = list(frame.columns)
+    if screen is not None:
+        p = univariable_p(frame, y)
+        candidates = [t for t in candidates if p[t] < screen]
+    if not candidates:
+        return []
+    chosen = set(importance_subset(frame[candidates], np.asarray(y, int), **settings))
+    return [t for t in frame.columns if t in chosen]
+
+
 def backward_p(frame: pd.DataFrame, y, p_threshold: float = 0.05) -> list[str]:
     """Drop the term with the largest Wald p-value while it exceeds ``p_threshold``."""
     y = np.asarray(y, float)
@@ -111,13 +169,16 @@ class CombinedLogisticModel(ClassifierMixin, BaseEstimator):
     """Multivariable logistic regression of RadScore(s) + clinical factors.
 
     ``selection``: "aic" (stepwise, ``direction`` both/backward/forward), "p" or "backward-p"
-    (backward at ``p_threshold``) or "none". Works on DataFrames so terms keep their names.
+    (backward at ``p_threshold``), "lightgbm" (``lightgbm_terms`` with the settings ``subset``) or
+    "none". Works on DataFrames so terms keep their names.
     """
 
-    def __init__(self, selection: str = "aic", direction: str = "both", p_threshold: float = 0.05):
+    def __init__(self, selection: str = "aic", direction: str = "both", p_threshold: float = 0.05,
+                 subset: dict | None = None):
         self.selection = selection
         self.direction = direction
         self.p_threshold = p_threshold
+        self.subset = subset
 
     def fit(self, X, y):
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
@@ -127,6 +188,8 @@ class CombinedLogisticModel(ClassifierMixin, BaseEstimator):
             terms = stepwise_aic(frame, y, self.direction)
         elif selection == "p":
             terms = backward_p(frame, y, self.p_threshold)
+        elif selection == "lightgbm":
+            terms = lightgbm_terms(frame, y, self.subset)
         elif selection == "none":
             terms = list(frame.columns)
         else:

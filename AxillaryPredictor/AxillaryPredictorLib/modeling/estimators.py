@@ -108,11 +108,16 @@ def _score_xgboost(estimator: dict, x: np.ndarray, frame: pd.DataFrame | None) -
 
 
 def _score_stacked(estimator: dict, x: np.ndarray, frame: pd.DataFrame | None) -> np.ndarray:
-    """Each member on its own columns of ``frame``, then the meta model on their probabilities."""
+    """Each member on its own columns of ``frame``, then the meta model on their probabilities
+    (z-scored with ``meta_standardization`` when the package has it)."""
     members = [estimator_probability(member["estimator"],
                                      model_inputs(frame, member["features"], member.get("standardization")), frame)
                for member in estimator["members"]]
-    return estimator_probability(estimator["meta"], np.column_stack(members))
+    stacked = np.column_stack(members)
+    scaling = estimator.get("meta_standardization")
+    if scaling:
+        stacked = (stacked - np.asarray(scaling["mean"], float)) / np.asarray(scaling["scale"], float)
+    return estimator_probability(estimator["meta"], stacked)
 
 
 # ---------------------------------------------------------------------------- exporters

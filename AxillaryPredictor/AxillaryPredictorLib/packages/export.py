@@ -168,7 +168,9 @@ def _add_combined_model(document: dict[str, Any], result: TrainingResult, featur
                             "predictors": export_predictors(combined.terms_, document["clinical_variables"], design,
                                                             radscore_scale=document.get("radscore_scale")),
                             "outcome_label": f"Probability of {task}"}
-    document["training_ranges"].update(_ranges(design, result.score_pipelines))
+    # the scores' and the clinical terms' training ranges: a value outside warns (out of distribution)
+    document["training_ranges"].update(_ranges(design, [*result.score_pipelines,
+                                                        *(t for t in combined.terms_ if t in design.columns)]))
     return combined.predict_proba(design[[*combined.feature_names_in_]])[:, 1]
 
 

@@ -30,7 +30,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
@@ -373,6 +373,22 @@ class ModelPackage:
             if group.get("upper") is None or probability < float(group["upper"]):
                 return group["name"]
         return "high" if probability >= self.document.get("threshold", 0.5) else "low"
+
+    def out_of_range_cases(self, frame: pd.DataFrame, cases: Sequence[str] | None = None) -> list[str]:
+        """Per input, how many rows of ``frame`` (a cohort's design) lie outside the training range, with
+        example case ids (``cases``): the cohort-level out-of-distribution warnings of ``evaluate``."""
+        warnings = []
+        for name, (low, high) in self.document.get("training_ranges", {}).items():
+            if name not in frame.columns:
+                continue
+            values = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
+            outside = np.isfinite(values) & ((values < low) | (values > high))
+            if outside.any():
+                examples = [str(c) for c, o in zip(cases if cases is not None else frame.index, outside, strict=True)
+                            if o][:3]
+                warnings.append(f"{name}: {int(outside.sum())} of {len(values)} case(s) outside the training range "
+                                f"[{low:.4g}, {high:.4g}] (e.g. {', '.join(examples)}; out of distribution).")
+        return warnings
 
     def out_of_range(self, frame: pd.DataFrame) -> list[str]:
         """Inputs outside the training range (out-of-distribution warnings)."""

@@ -85,6 +85,8 @@ def estimator_problems(where: str, estimator: Mapping[str, Any], n: int) -> list
             problems += standardization_problems(f"{here}.standardization", member.get("standardization"),
                                                  len(member["features"]))
             problems += estimator_problems(f"{here}.estimator", member["estimator"], len(member["features"]))
+        problems += standardization_problems(f"{where}.meta_standardization", estimator.get("meta_standardization"),
+                                             len(estimator["members"]))
         problems += estimator_problems(f"{where}.meta", estimator["meta"], len(estimator["members"]))
     if "platt" in estimator:
         problems += _numbers(f"{where}.platt", [estimator["platt"].get("a"), estimator["platt"].get("b")])
