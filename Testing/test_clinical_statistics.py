@@ -324,3 +324,23 @@ def test_clinical_values_outside_the_training_range_warn_but_a_declared_range_re
                  "aln", "--out", str(tmp_path / "report2")]) == 2
     assert "age = 88 is outside the allowed range 18 to 85 years" in capsys.readouterr().err
 
+
+
+def test_the_clinical_spec_names_the_reference_level_of_the_odds_ratios(tmp_path):
+    """R's glm takes the first factor level as reference; a declared level order (spiculated first) must
+    give the reciprocal odds ratio and the swapped CI of the alphabetical order's (smooth first)."""
+    from AxillaryPredictorLib.cli.main import main
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("variables:\n  - {name: margin, kind: categorical, levels: [spiculated, smooth]}\n"
+                    "  - {name: er, kind: binary, levels: ['1', '0']}\n", encoding="utf-8")
+    out = tmp_path / "univariable.csv"
+    assert main(["univariable", "--clinical", str(HERE / "clinical.csv"), "--outcome", "aln", "--variables",
+                 "margin,er", "--clinical-spec", str(spec), "--out", str(out)]) == 0
+    table = pd.read_csv(out).set_index("variable")
+    for variable, level in (("margin", "smooth"), ("er", 0)):
+        expected = FIXTURES["univariable"][variable]
+        assert str(table.loc[variable, "level"]) == str(level)
+        assert table.loc[variable, "or"] == pytest.approx(1 / expected["or"], rel=1e-6)
+        assert table.loc[variable, "ci_lower"] == pytest.approx(1 / expected["upper"], rel=1e-6)
+        assert table.loc[variable, "p"] == pytest.approx(expected["p"], rel=1e-6)

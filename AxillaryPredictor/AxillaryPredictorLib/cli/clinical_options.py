@@ -1,6 +1,6 @@
 """Options shared by ``table1`` and ``univariable``: the clinical table, outcome and variables, and
 the clinical spec whose blood indices (SII, NLR, PLR, MLR, WLR; Lu et al.) are computed from the
-table's blood counts."""
+table's blood counts and whose declared levels order the categories (the first is the reference)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,33 @@ def add_clinical_options(parser: argparse.ArgumentParser) -> None:
                         "coded 1/2/3); numeric columns with <= 2 distinct values and text columns already are")
     parser.add_argument("--clinical-spec", help="clinical spec YAML (as for 'train'): its blood indices, e.g. "
                         "'- {name: sii, blood_index: sii}', are computed from the neutrophils, lymphocytes, platelets, "
-                        "monocytes and wbc columns (renamed with counts: {neutrophils: COLUMN}) and added to the table")
+                        "monocytes and wbc columns (renamed with counts: {neutrophils: COLUMN}) and added to the "
+                        "table; a categorical variable's declared levels give its order (the first is the odds ratios' "
+                        "reference level, e.g. levels: [oval, irregular])")
 
 
 def _names(text: str | None) -> list[str]:
     return [name.strip() for name in (text or "").split(",") if name.strip()]
+
+
+def _level_text(value) -> str:
+    """A cell as a level name: 1.0 -> "1" (numeric codes read as floats when a column has gaps)."""
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _declared_order(frame, declared: dict):
+    """``frame`` with every declared categorical or binary column whose values are all declared levels
+    turned into categories in the declared order: the spec, not the alphabet, names the reference level."""
+    import pandas as pd
+
+    frame = frame.copy()
+    for name, variable in declared.items():
+        if variable.kind == "continuous" or name not in frame.columns:
+            continue
+        text = frame[name].map(lambda v: v if pd.isna(v) else _level_text(v))
+        if set(text.dropna()) <= set(variable.levels):
+            frame[name] = pd.Categorical(text, categories=list(variable.levels))
+    return frame
 
 
 def read_clinical(args: argparse.Namespace):
@@ -33,7 +55,8 @@ def read_clinical(args: argparse.Namespace):
     if getattr(args, "clinical_spec", None):
         from AxillaryPredictorLib.modeling.clinical import add_derived_clinical, read_clinical_spec
 
-        frame = add_derived_clinical(frame, list(read_clinical_spec(args.clinical_spec).values()))
+        declared = read_clinical_spec(args.clinical_spec)
+        frame = _declared_order(add_derived_clinical(frame, list(declared.values())), declared)
     if args.outcome not in frame.columns:
         raise InputError(f"No outcome column '{args.outcome}' in {args.clinical}; columns: "
                          f"{', '.join(map(str, frame.columns))}.")

@@ -275,12 +275,14 @@ def run(args: argparse.Namespace) -> int:
                                                              for n, r in sizes.iterrows()) + f"; tables in {out}")
     _section("Table 1: baseline characteristics by outcome in every cohort")
     variables = ",".join(spec["table1"])
+    levels = ["--clinical-spec", str(write_clinical_spec(spec, out / "clinical_spec.yaml"))]
     _command(["table1", "--clinical", str(paths["clinical"]), "--outcome", spec["outcome"], "--variables", variables,
-              "--cohort-column", "split", "--out", str(out / "table1.csv")], True)
+              *levels, "--cohort-column", "split", "--out", str(out / "table1.csv")], True)
     print(P.render(P.table1_layout(pd.read_csv(out / "table1.csv"), spec["outcome"])))
     _section("Table 2: univariable and multivariable logistic regression (training cohort)")
     _command(["univariable", "--clinical", str(paths["train_clinical"]), "--outcome", spec["outcome"],
-              "--variables", variables, "--multivariable-p", "0.05", "--out", str(out / "odds_ratios.csv")], True)
+              "--variables", variables, *levels, "--multivariable-p", "0.05", "--out", str(out / "odds_ratios.csv")],
+             True)
     print(P.render(P.odds_ratio_layout(pd.read_csv(out / "odds_ratios.csv"))))
     packages = _models(spec, paths, out, args.quiet)
     _print_evaluation(_evaluate(spec, paths, packages, out, args.quiet))
