@@ -106,7 +106,7 @@ def test_resume_reruns_a_case_whose_clinical_values_changed(tmp_path, capsys):
     assert main([*arguments, "--resume"]) == 0
     assert "1 processed, 0 unchanged" in capsys.readouterr().out
     after = pd.read_csv(out / "predictions.csv").loc[0, "probability"]
-    assert after > before + 0.05
+    assert after > 2 * before  # Ki-67 90 and a positive US read raise the risk: the case was scored again
     # blanking a required value is a change too: the case runs again (and fails: the value is needed)
     table["ki67"] = table["ki67"].astype(object)
     table.loc[0, "ki67"] = ""
